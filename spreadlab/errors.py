@@ -1,0 +1,18 @@
+"""The project's own exceptions: every bad input ends in one of these, with a message that says
+what is wrong and how to fix it."""
+
+
+class SpreadLabError(Exception):
+    """Base class of every error SpreadLab raises on purpose."""
+
+
+class ConfigError(SpreadLabError, ValueError):
+    """A parameter is out of range or inconsistent (N·k odd, q > 1, empty mix, ...)."""
+
+
+class DataFormatError(SpreadLabError, ValueError):
+    """A file (events, edge list, run export) is malformed; the message names file, row, column."""
+
+
+class StoreError(SpreadLabError):
+    """The run database cannot be opened or written, or a run id does not exist."""

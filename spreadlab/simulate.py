@@ -1,0 +1,301 @@
+"""The round process of DESIGN.md ("The simulated system").
+
+Round 0: ``n0`` seed agents, chosen at random, read the report offline and are consulted. Each
+later round, every susceptible agent is *exposed* if the offline channel reaches it (probability
+``q``) and/or ``m >= 1`` of its neighbours have posted in earlier rounds; only exposed agents are
+consulted, all at once (synchronous update). An agent that posts in round ``r`` is informed from
+round ``r`` and its post is visible to neighbours from round ``r + 1``. The run stops after round
+``rounds``, when every agent is informed, or when nothing can change any more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spreadlab.errors import ConfigError
+from spreadlab.events import Event
+from spreadlab.networks import Network, NetworkSpec
+from spreadlab.personas import PersonalityMix
+from spreadlab.policy import ConsultationBatch, Decisions, FeedPost, Policy
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything that defines a family of replicate runs except the policy."""
+
+    event: Event
+    mix: PersonalityMix
+    network: NetworkSpec
+    rounds: int = 30
+    q: float = 0.0
+    n0: int = 5
+    replicates: int = 1
+    seed: int = 0
+    stop_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.rounds < 0:
+            raise ConfigError(f"rounds = {self.rounds}: give 0 or more rounds")
+        if not 0 <= self.q <= 1:
+            raise ConfigError(f"q = {self.q} is not a probability: use a value in [0, 1]")
+        if self.n0 < 1:
+            raise ConfigError(f"n0 = {self.n0}: at least one seed agent must read the report")
+        if self.network.kind != "edge_list" and self.n0 > self.network.n:
+            raise ConfigError(f"n0 = {self.n0} seeds exceed N = {self.network.n} agents")
+        if self.replicates < 1:
+            raise ConfigError(f"replicates = {self.replicates}: run at least one")
+        if self.seed < 0:
+            raise ConfigError(f"seed = {self.seed}: use a non-negative integer")
+        if self.stop_fraction is not None and not 0 < self.stop_fraction <= 1:
+            raise ConfigError(f"stop fraction {self.stop_fraction} must lie in (0, 1]")
+
+    def replicate_seeds(self) -> list[np.random.SeedSequence]:
+        """One independent seed sequence per replicate, derived from the scenario seed."""
+        return np.random.SeedSequence(self.seed).spawn(self.replicates)
+
+
+@dataclass
+class RoundRecord:
+    """Every consultation of one round (arrays aligned with ``agents``) plus round totals."""
+
+    round: int
+    agents: np.ndarray
+    offline: np.ndarray
+    m: np.ndarray
+    post: np.ndarray
+    valid: np.ndarray
+    texts: list[str | None] | None
+    reasons: list[str | None] | None
+    informed: int
+
+    @property
+    def new_posters(self) -> int:
+        return int(self.post.sum())
+
+    @property
+    def n_invalid(self) -> int:
+        return int((~self.valid).sum())
+
+
+@dataclass
+class SimulationState:
+    """Where a run stands between rounds; enough to continue it (``posted_round`` is -1 for S)."""
+
+    posted_round: np.ndarray
+    m: np.ndarray
+    texts: dict[int, str] = field(default_factory=dict)
+    next_round: int = 0
+
+    @classmethod
+    def fresh(cls, n: int) -> SimulationState:
+        return cls(np.full(n, -1, dtype=np.int32), np.zeros(n, dtype=np.int32))
+
+    @classmethod
+    def from_posts(
+        cls, network: Network, agents: np.ndarray, rounds: np.ndarray, texts: dict[int, str],
+        next_round: int,
+    ) -> SimulationState:
+        """Rebuild the state from the posts recorded so far (to resume a stored run)."""
+        state = cls.fresh(network.n)
+        state.posted_round[agents] = rounds
+        state.texts = dict(texts)
+        state.next_round = next_round
+        _add_neighbour_counts(network, np.asarray(agents, dtype=np.int64), state.m)
+        return state
+
+    @property
+    def informed(self) -> int:
+        return int((self.posted_round >= 0).sum())
+
+
+def _add_neighbour_counts(network: Network, posters: np.ndarray, m: np.ndarray) -> None:
+    """``m[j] += 1`` for each neighbour j of each poster, without a Python loop."""
+    if posters.size == 0:
+        return
+    starts = network.indptr[posters]
+    lengths = network.indptr[posters + 1] - starts
+    total = int(lengths.sum())
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    neighbours = network.indices[offsets + np.arange(total)]
+    if total > network.n // 8:
+        m += np.bincount(neighbours, minlength=network.n).astype(m.dtype, copy=False)
+    else:
+        np.add.at(m, neighbours, 1)
+
+
+class Simulation:
+    """One run: a network, the agents' profiles, an event, a policy and the run's generator."""
+
+    def __init__(
+        self,
+        network: Network,
+        profiles: np.ndarray,
+        event: Event,
+        policy: Policy,
+        *,
+        rounds: int,
+        q: float,
+        n0: int,
+        rng: np.random.Generator,
+        run_seed: int = 0,
+        stop_fraction: float | None = None,
+        state: SimulationState | None = None,
+    ) -> None:
+        if profiles.shape != (network.n,):
+            raise ConfigError(f"{profiles.size} profiles for {network.n} agents")
+        if n0 > network.n:
+            raise ConfigError(f"n0 = {n0} seeds exceed N = {network.n} agents")
+        self.network, self.profiles, self.event, self.policy = network, profiles, event, policy
+        self.rounds, self.q, self.n0, self.rng = rounds, q, n0, rng
+        self.run_seed = run_seed
+        self.stop_fraction = stop_fraction
+        self.state = state or SimulationState.fresh(network.n)
+        policy.prepare(profiles, event)
+
+    def feed(self, agent: int, before_round: int) -> list[FeedPost]:
+        """Posts of ``agent``'s posting neighbours visible before ``before_round``, newest first."""
+        neighbours = self.network.neighbours(agent)
+        when = self.state.posted_round[neighbours]
+        visible = (when >= 0) & (when < before_round)
+        order = np.lexsort((neighbours[visible], -when[visible]))
+        authors, rounds = neighbours[visible][order], when[visible][order]
+        return [
+            FeedPost(int(a), int(r), self.state.texts.get(int(a), "")) for a, r in zip(authors, rounds, strict=True)
+        ]
+
+    def _exposed(self, r: int) -> tuple[np.ndarray, np.ndarray]:
+        state = self.state
+        if r == 0:
+            agents = np.sort(self.rng.choice(self.network.n, size=self.n0, replace=False))
+            return agents.astype(np.int64), np.ones(agents.size, dtype=bool)
+        susceptible = np.flatnonzero(state.posted_round < 0)
+        if self.q > 0:
+            offline = self.rng.random(susceptible.size) < self.q
+        else:
+            offline = np.zeros(susceptible.size, dtype=bool)
+        exposed = offline | (state.m[susceptible] > 0)
+        return susceptible[exposed], offline[exposed]
+
+    def _finished(self, r: int) -> bool:
+        state = self.state
+        informed = state.informed
+        if r >= self.rounds or informed == self.network.n:
+            return True
+        if self.stop_fraction is not None and informed >= self.stop_fraction * self.network.n:
+            return True
+        susceptible = state.posted_round < 0
+        if self.q == 0 and not np.any(state.m[susceptible] > 0):
+            return True
+        probability = getattr(self.policy, "post_probability", None)
+        if probability is None:
+            return False
+        candidates = np.flatnonzero(susceptible & ((state.m > 0) | (self.q > 0)))
+        offline = np.full(candidates.size, self.q > 0)
+        cap = np.full(candidates.size, self.network.degrees.max(), dtype=np.int32)
+        return not np.any(probability(candidates, offline, cap) > 0)
+
+    def step(self) -> RoundRecord:
+        """Play the next round: consult the exposed agents, then make their posts visible."""
+        r = self.state.next_round
+        agents, offline = self._exposed(r)
+        m = self.state.m[agents]
+        batch = ConsultationBatch(
+            run_seed=self.run_seed, round=r, agents=agents, offline=offline, m=m,
+            profiles=self.profiles[agents], event=self.event,
+            feed=lambda agent: self.feed(agent, r),
+        )
+        decisions: Decisions = self.policy.decide(batch, self.rng) if agents.size else Decisions(
+            post=np.zeros(0, dtype=bool)
+        )
+        posters = agents[decisions.post]
+        self.state.posted_round[posters] = r
+        if decisions.texts is not None:
+            for i in np.flatnonzero(decisions.post):
+                self.state.texts[int(agents[i])] = decisions.texts[i] or ""
+        _add_neighbour_counts(self.network, posters, self.state.m)
+        self.state.next_round = r + 1
+        return RoundRecord(
+            round=r, agents=agents, offline=offline, m=m, post=decisions.post,
+            valid=decisions.valid, texts=decisions.texts, reasons=decisions.reasons,
+            informed=self.state.informed,
+        )
+
+    def rounds_iter(self) -> Iterator[RoundRecord]:
+        """Yield each round's record until the run stops."""
+        while True:
+            record = self.step()
+            yield record
+            if self._finished(record.round):
+                return
+
+    @property
+    def finished(self) -> bool:
+        r = self.state.next_round - 1
+        return r >= 0 and self._finished(r)
+
+
+@dataclass
+class RunResult:
+    """An in-memory run: its network, profiles and every round's record."""
+
+    network: Network
+    profiles: np.ndarray
+    records: list[RoundRecord]
+
+    @property
+    def informed_curve(self) -> np.ndarray:
+        """Number informed after each round 0, 1, ..., last."""
+        return np.array([rec.informed for rec in self.records], dtype=np.int64)
+
+    @property
+    def informed_fraction(self) -> np.ndarray:
+        return self.informed_curve / self.network.n
+
+
+@dataclass(frozen=True)
+class ReplicatePlan:
+    """The network, profiles and generator of one replicate, all derived from its seed."""
+
+    replicate: int
+    seed_entropy: int
+    network: Network
+    profiles: np.ndarray
+    rng: np.random.Generator
+
+
+def plan_replicates(scenario: Scenario) -> Iterator[ReplicatePlan]:
+    """For each replicate: build its network and assign profiles from its own seed sequence.
+
+    Each replicate's sequence spawns three independent streams (network, profiles, simulation), so
+    changing one part of a scenario does not shift the randomness of another.
+    """
+    for i, sequence in enumerate(scenario.replicate_seeds()):
+        net_seq, mix_seq, sim_seq = sequence.spawn(3)
+        network = scenario.network.build(np.random.default_rng(net_seq))
+        profiles = scenario.mix.assign(network.n, np.random.default_rng(mix_seq))
+        yield ReplicatePlan(i, scenario.seed, network, profiles, np.random.default_rng(sim_seq))
+
+
+def simulate(
+    scenario: Scenario,
+    policy: Policy,
+    on_round: Callable[[ReplicatePlan, RoundRecord], None] | None = None,
+) -> list[RunResult]:
+    """Run every replicate of ``scenario`` in memory (no storage); see :mod:`spreadlab.runner`."""
+    results = []
+    for plan in plan_replicates(scenario):
+        sim = Simulation(
+            plan.network, plan.profiles, scenario.event, policy, rounds=scenario.rounds,
+            q=scenario.q, n0=scenario.n0, rng=plan.rng, run_seed=scenario.seed,
+            stop_fraction=scenario.stop_fraction,
+        )
+        records = []
+        for record in sim.rounds_iter():
+            records.append(record)
+            if on_round is not None:
+                on_round(plan, record)
+        results.append(RunResult(plan.network, plan.profiles, records))
+    return results
