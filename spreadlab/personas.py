@@ -116,7 +116,9 @@ class PersonalityMix:
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ConfigError(f"mix {self.name!r} has a negative or non-finite weight")
         if w.sum() <= 0:
-            raise ConfigError(f"mix {self.name!r} has all-zero weights: give some profile weight > 0")
+            raise ConfigError(
+                f"mix {self.name!r} has all-zero weights: give some profile weight > 0"
+            )
         object.__setattr__(self, "weights", tuple(float(x) for x in w / w.sum()))
 
     @property

@@ -95,7 +95,11 @@ class SimulationState:
 
     @classmethod
     def from_posts(
-        cls, network: Network, agents: np.ndarray, rounds: np.ndarray, texts: dict[int, str],
+        cls,
+        network: Network,
+        agents: np.ndarray,
+        rounds: np.ndarray,
+        texts: dict[int, str],
         next_round: int,
     ) -> SimulationState:
         """Rebuild the state from the posts recorded so far (to resume a stored run)."""
@@ -163,7 +167,8 @@ class Simulation:
         order = np.lexsort((neighbours[visible], -when[visible]))
         authors, rounds = neighbours[visible][order], when[visible][order]
         return [
-            FeedPost(int(a), int(r), self.state.texts.get(int(a), "")) for a, r in zip(authors, rounds, strict=True)
+            FeedPost(int(a), int(r), self.state.texts.get(int(a), ""))
+            for a, r in zip(authors, rounds, strict=True)
         ]
 
     def _exposed(self, r: int) -> tuple[np.ndarray, np.ndarray]:
@@ -203,12 +208,19 @@ class Simulation:
         agents, offline = self._exposed(r)
         m = self.state.m[agents]
         batch = ConsultationBatch(
-            run_seed=self.run_seed, round=r, agents=agents, offline=offline, m=m,
-            profiles=self.profiles[agents], event=self.event,
+            run_seed=self.run_seed,
+            round=r,
+            agents=agents,
+            offline=offline,
+            m=m,
+            profiles=self.profiles[agents],
+            event=self.event,
             feed=lambda agent: self.feed(agent, r),
         )
-        decisions: Decisions = self.policy.decide(batch, self.rng) if agents.size else Decisions(
-            post=np.zeros(0, dtype=bool)
+        decisions: Decisions = (
+            self.policy.decide(batch, self.rng)
+            if agents.size
+            else Decisions(post=np.zeros(0, dtype=bool))
         )
         posters = agents[decisions.post]
         self.state.posted_round[posters] = r
@@ -218,8 +230,14 @@ class Simulation:
         _add_neighbour_counts(self.network, posters, self.state.m)
         self.state.next_round = r + 1
         return RoundRecord(
-            round=r, agents=agents, offline=offline, m=m, post=decisions.post,
-            valid=decisions.valid, texts=decisions.texts, reasons=decisions.reasons,
+            round=r,
+            agents=agents,
+            offline=offline,
+            m=m,
+            post=decisions.post,
+            valid=decisions.valid,
+            texts=decisions.texts,
+            reasons=decisions.reasons,
             informed=self.state.informed,
         )
 
@@ -288,8 +306,15 @@ def simulate(
     results = []
     for plan in plan_replicates(scenario):
         sim = Simulation(
-            plan.network, plan.profiles, scenario.event, policy, rounds=scenario.rounds,
-            q=scenario.q, n0=scenario.n0, rng=plan.rng, run_seed=scenario.seed,
+            plan.network,
+            plan.profiles,
+            scenario.event,
+            policy,
+            rounds=scenario.rounds,
+            q=scenario.q,
+            n0=scenario.n0,
+            rng=plan.rng,
+            run_seed=scenario.seed,
             stop_fraction=scenario.stop_fraction,
         )
         records = []

@@ -88,8 +88,13 @@ class ParameterTable:
         for code in range(N_PROFILES):
             for j, event_type in enumerate(EVENT_TYPES):
                 writer.writerow(
-                    [profile_label(code), event_type, self.a[code, j], self.b[code, j],
-                     self.provenance]
+                    [
+                        profile_label(code),
+                        event_type,
+                        self.a[code, j],
+                        self.b[code, j],
+                        self.provenance,
+                    ]
                 )
         return out.getvalue()
 
@@ -112,7 +117,9 @@ class ParameterTable:
                 code = int(text) if text.isdigit() else profile_code(text)
                 j = event_type_index(row["event_type"].strip())
                 if not np.isnan(a[code, j]):
-                    raise DataFormatError(f"{path}, line {line}: duplicate {text}/{row['event_type']}")
+                    raise DataFormatError(
+                        f"{path}, line {line}: duplicate {text}/{row['event_type']}"
+                    )
                 a[code, j], b[code, j] = float(row["a"]), float(row["b"])
             except (ValueError, IndexError) as exc:
                 raise DataFormatError(f"{path}, line {line}: {exc}") from exc
@@ -148,7 +155,9 @@ class StochasticPolicy:
         self._a = self.table.a[profiles.astype(np.intp), j]
         self._log1m_b = np.log1p(-np.minimum(self.table.b[profiles.astype(np.intp), j], 1 - 1e-15))
 
-    def post_probability(self, agents: np.ndarray, offline: np.ndarray, m: np.ndarray) -> np.ndarray:
+    def post_probability(
+        self, agents: np.ndarray, offline: np.ndarray, m: np.ndarray
+    ) -> np.ndarray:
         stay_quiet = (1.0 - self._a[agents] * offline) * np.exp(m * self._log1m_b[agents])
         return 1.0 - stay_quiet
 
