@@ -192,7 +192,7 @@ def watts_strogatz(
 
 
 def barabasi_albert(n: int, m: int, seed: int | np.random.Generator | None) -> Network:
-    """Barabási–Albert preferential attachment (networkx), m edges per new agent (mean degree≈2m)."""
+    """Barabási–Albert preferential attachment (networkx): m edges per new agent, mean degree≈2m."""
     _check_n(n)
     if not 1 <= m < n:
         raise ConfigError(f"Barabási–Albert needs 1 <= m < N; got m = {m}")

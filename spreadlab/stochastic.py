@@ -24,7 +24,8 @@ from spreadlab.policy import ConsultationBatch, Decisions
 ILLUSTRATIVE = "illustrative: hand-set values for demonstration, not measured from LLM agents"
 
 # Illustrative log-odds effects (traits coded +1 high / -1 low), chosen only to give plausible,
-# visibly different spreads: extraversion and neuroticism raise sharing, conscientiousness lowers it.
+# visibly different spreads: extraversion and neuroticism raise sharing, conscientiousness
+# lowers it.
 _TRAIT_EFFECT_A = {"O": 0.15, "C": -0.35, "E": 0.45, "A": -0.10, "N": 0.30}
 _TRAIT_EFFECT_B = {"O": 0.10, "C": -0.25, "E": 0.40, "A": -0.05, "N": 0.25}
 _EVENT_EFFECT = {
