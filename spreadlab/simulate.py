@@ -31,7 +31,7 @@ class Scenario:
     network: NetworkSpec
     rounds: int = 30
     q: float = 0.0
-    n0: int = 5
+    n0: int = 10
     replicates: int = 1
     seed: int = 0
     stop_fraction: float | None = None

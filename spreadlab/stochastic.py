@@ -36,7 +36,7 @@ _EVENT_EFFECT = {
     "riots": 0.10,
     "strategic_developments": -0.45,
 }
-_BASE_LOGIT_A, _BASE_LOGIT_B = -1.3, -2.9
+_BASE_LOGIT_A, _BASE_LOGIT_B = -0.4, -2.9
 
 
 @dataclass(frozen=True)

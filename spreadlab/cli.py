@@ -1,0 +1,238 @@
+"""The ``spreadlab`` command line: run, list, delete, export and import runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from spreadlab.errors import SpreadLabError
+from spreadlab.events import catalog, get_event, load_events
+from spreadlab.exchange import export_run, import_run
+from spreadlab.networks import NETWORK_KINDS, NetworkSpec
+from spreadlab.personas import PRESETS, parse_mix
+from spreadlab.runner import Progress, run_scenario
+from spreadlab.simulate import Scenario
+from spreadlab.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.store import RunStore
+
+DB_OPTION = click.option(
+    "--db",
+    "db_path",
+    default="spreadlab.duckdb",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="DuckDB database file.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="spreadlab")
+def cli() -> None:
+    """SpreadLab: news of an offline event spreading through a network of agents."""
+
+
+@cli.command()
+@click.option(
+    "--event",
+    "event_ids",
+    multiple=True,
+    default=["battle-marren-ridge"],
+    show_default=True,
+    help="Event id (repeat for several); see 'spreadlab events'.",
+)
+@click.option(
+    "--events-file",
+    type=click.Path(dir_okay=False),
+    help="Your own events (.json list or .csv with id,type,title,report).",
+)
+@click.option(
+    "--mix",
+    default="uniform",
+    show_default=True,
+    help=f"Personality mix: {', '.join(PRESETS)}, 'traits:E=0.8,N=0.3', "
+    "'weights:O+C-E+A-N+=2,...' or a .json file.",
+)
+@click.option("--n", "n_agents", default=1000, show_default=True, help="Number of agents N.")
+@click.option("--k", default=8, show_default=True, help="Degree (mean degree for non-regular).")
+@click.option(
+    "--network",
+    "network_kind",
+    type=click.Choice(NETWORK_KINDS),
+    default="random_regular",
+    show_default=True,
+)
+@click.option("--rewire", default=0.1, show_default=True, help="Watts–Strogatz rewiring prob.")
+@click.option(
+    "--edge-list", type=click.Path(dir_okay=False), help="Edge list for --network edge_list."
+)
+@click.option("--rounds", default=30, show_default=True, help="Last round R (rounds 0..R).")
+@click.option("--q", default=0.0, show_default=True, help="Offline reach probability per round.")
+@click.option("--n0", default=10, show_default=True, help="Seed agents reached at round 0.")
+@click.option("--replicates", default=1, show_default=True)
+@click.option(
+    "--seed", default=0, show_default=True, help="Scenario seed (replicates derive from it)."
+)
+@click.option(
+    "--params",
+    "params_csv",
+    type=click.Path(dir_okay=False),
+    help="Stochastic parameter table CSV (default: the illustrative table).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["stochastic"]),
+    default="stochastic",
+    show_default=True,
+    help="Who decides: the stochastic agent model.",
+)
+@DB_OPTION
+def run(
+    event_ids: tuple[str, ...],
+    events_file: str | None,
+    mix: str,
+    n_agents: int,
+    k: int,
+    network_kind: str,
+    rewire: float,
+    edge_list: str | None,
+    rounds: int,
+    q: float,
+    n0: int,
+    replicates: int,
+    seed: int,
+    params_csv: str | None,
+    backend: str,
+    db_path: str,
+) -> None:
+    """Simulate a scenario (per event) and store every replicate run."""
+    user_events = load_events(events_file) if events_file else {}
+    events = [get_event(e, user_events) for e in event_ids]
+    personality_mix = parse_mix(mix)
+    network = NetworkSpec(kind=network_kind, n=n_agents, k=k, rewire=rewire, edge_list=edge_list)
+    scenarios = [
+        Scenario(
+            event=e,
+            mix=personality_mix,
+            network=network,
+            rounds=rounds,
+            q=q,
+            n0=n0,
+            replicates=replicates,
+            seed=seed,
+        )
+        for e in events
+    ]
+    table = ParameterTable.from_csv(params_csv) if params_csv else ParameterTable.illustrative()
+    policy = StochasticPolicy(table)
+    click.echo(f"backend: {backend} — synthetic runs; parameters: {table.provenance}", err=True)
+    with RunStore(db_path) as store:
+        for scenario in scenarios:
+            total = scenario.replicates * (scenario.rounds + 1)
+            with click.progressbar(length=total, label=scenario.event.id, file=sys.stderr) as bar:
+
+                def advance(p: Progress, bar: click._termui_impl.ProgressBar = bar) -> None:
+                    bar.update(p.replicate * (p.rounds_max + 1) + p.round + 1 - bar.pos)
+
+                run_ids = run_scenario(store, scenario, policy, on_progress=advance)
+                bar.update(total - bar.pos)
+            for run_id in run_ids:
+                curve = store.curve(run_id)
+                final = int(curve["informed"].iloc[-1])
+                click.echo(
+                    f"{run_id}\t{scenario.event.id}\trounds={len(curve)}\t"
+                    f"informed={final}/{scenario.network.n if network_kind != 'edge_list' else '?'}"
+                )
+
+
+@cli.command()
+@DB_OPTION
+def runs(db_path: str) -> None:
+    """List the stored runs."""
+    with RunStore(db_path) as store:
+        frame = store.list_runs()
+    if frame.empty:
+        click.echo("no runs stored yet; try 'spreadlab run'")
+        return
+    shown = frame[
+        [
+            "run_id",
+            "backend",
+            "synthetic",
+            "event_id",
+            "mix_name",
+            "n_agents",
+            "mean_degree",
+            "q",
+            "status",
+            "rounds_done",
+            "final_informed_fraction",
+        ]
+    ]
+    click.echo(shown.to_string(index=False))
+
+
+@cli.command()
+@click.argument("run_ids", nargs=-1, required=True)
+@DB_OPTION
+def delete(run_ids: tuple[str, ...], db_path: str) -> None:
+    """Delete runs and everything recorded about them."""
+    with RunStore(db_path) as store:
+        for run_id in run_ids:
+            store.delete_run(run_id)
+            click.echo(f"deleted {run_id}")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True
+)
+@DB_OPTION
+def export(run_id: str, out_dir: str, fmt: str, db_path: str) -> None:
+    """Export one run (metadata, agents, edges, decisions, curve) to a folder."""
+    with RunStore(db_path) as store:
+        path = export_run(store, run_id, Path(out_dir), fmt=fmt)
+    click.echo(f"exported {run_id} to {path}")
+
+
+@cli.command(name="import")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@DB_OPTION
+def import_(run_dir: str, db_path: str) -> None:
+    """Import a run folder (written by 'spreadlab export' or by hand in the documented schema)."""
+    with RunStore(db_path) as store:
+        run_id = import_run(store, Path(run_dir))
+    click.echo(f"imported {run_id}")
+
+
+@cli.command()
+def events() -> None:
+    """List the bundled event catalog (fictional reports written for SpreadLab)."""
+    for event in catalog().values():
+        click.echo(f"{event.id:32s} {event.type:28s} {event.title}")
+
+
+@cli.command()
+@click.argument("out_csv", type=click.Path(dir_okay=False))
+def params(out_csv: str) -> None:
+    """Write the illustrative stochastic parameter table as CSV, to edit and pass to --params."""
+    Path(out_csv).write_text(ParameterTable.illustrative().to_csv(), encoding="utf-8")
+    click.echo(f"wrote {out_csv} (illustrative values, not measured from LLM agents)")
+
+
+def main() -> None:
+    """Console entry point: project errors become one clear line and exit status 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except SpreadLabError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)

@@ -1,0 +1,403 @@
+"""Export a stored run to a folder (Parquet or CSV) and import such a folder back, validated.
+
+A run folder holds ``run.json`` (metadata and provenance) and one table per file:
+``agents`` (agent, profile), ``edges`` (u, v), ``decisions`` (round, agent, offline, m, post,
+valid, text, reason) and optionally ``curves`` (recomputed from the decisions and checked when
+present). Files end in ``.parquet`` or ``.csv``. The schema is documented in docs/run_format.md,
+so runs made with other tools (a user's own LLM runs) can be fitted and viewed here. Import checks
+everything before writing anything, and writes the run in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from spreadlab import __version__
+from spreadlab.errors import DataFormatError, StoreError
+from spreadlab.events import Event
+from spreadlab.personas import N_PROFILES
+from spreadlab.store import RUN_COLUMNS, TABLES, RunStore
+
+INTEGER, BOOLEAN, TEXT = "integer", "boolean", "text"
+TABLE_SCHEMAS: dict[str, dict[str, str]] = {
+    "agents": {"agent": INTEGER, "profile": INTEGER},
+    "edges": {"u": INTEGER, "v": INTEGER},
+    "decisions": {
+        "round": INTEGER,
+        "agent": INTEGER,
+        "offline": BOOLEAN,
+        "m": INTEGER,
+        "post": BOOLEAN,
+        "valid": BOOLEAN,
+        "text": TEXT,
+        "reason": TEXT,
+    },
+    "curves": {
+        "round": INTEGER,
+        "consulted": INTEGER,
+        "offline": INTEGER,
+        "new_posters": INTEGER,
+        "invalid": INTEGER,
+        "informed": INTEGER,
+    },
+}
+OPTIONAL_COLUMNS = {"decisions": {"valid", "text", "reason"}}
+
+
+def export_run(store: RunStore, run_id: str, out_dir: Path, fmt: str = "parquet") -> Path:
+    """Write run ``run_id`` to ``out_dir/<run_id>/``; files are written whole or not at all."""
+    if fmt not in ("parquet", "csv"):
+        raise DataFormatError(f"unknown export format {fmt!r}; use parquet or csv")
+    meta = store.run_meta(run_id)
+    target = Path(out_dir) / run_id
+    target.mkdir(parents=True, exist_ok=True)
+    tables = {
+        name: store.con.sql(
+            f"SELECT {_column_list(name)} FROM {name} WHERE run_id = $run_id "
+            f"ORDER BY {_ORDER[name]}",
+            params={"run_id": run_id},
+        ).to_arrow_table()
+        for name in TABLE_SCHEMAS
+    }
+    for name, table in tables.items():
+        _write_atomic(target / f"{name}.{fmt}", table, fmt)
+    _write_text_atomic(target / "run.json", json.dumps(_jsonable(meta), indent=2, sort_keys=True))
+    return target
+
+
+def _column_list(table: str) -> str:
+    return ", ".join(f'"{c}"' for c in TABLE_SCHEMAS[table])
+
+
+_ORDER = {"agents": "agent", "edges": "u, v", "decisions": "round, agent", "curves": "round"}
+
+
+def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if isinstance(value, pd.Timestamp | datetime):
+            out[key] = value.isoformat()
+        elif value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+            out[key] = None
+        elif isinstance(value, np.generic):
+            out[key] = value.item()
+        else:
+            out[key] = value
+    return out
+
+
+def _write_atomic(path: Path, table: pa.Table, fmt: str) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    if fmt == "parquet":
+        pq.write_table(table, tmp)
+    else:
+        pacsv.write_csv(table, tmp)
+    tmp.replace(path)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _read_table(folder: Path, name: str, required: bool = True) -> pd.DataFrame | None:
+    candidates = [folder / f"{name}.parquet", folder / f"{name}.csv"]
+    found = [p for p in candidates if p.exists()]
+    if not found:
+        if required:
+            raise DataFormatError(f"{folder}: missing {name}.parquet or {name}.csv")
+        return None
+    path = found[0]
+    try:
+        if path.suffix == ".parquet":
+            frame = pq.read_table(path).to_pandas()
+        else:
+            frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=str)
+    except Exception as exc:
+        raise DataFormatError(f"{path}: cannot be read as {path.suffix[1:]} ({exc})") from exc
+    schema = TABLE_SCHEMAS[name]
+    optional = OPTIONAL_COLUMNS.get(name, set())
+    missing = [c for c in schema if c not in frame.columns and c not in optional]
+    if missing:
+        raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}")
+    for column, kind in schema.items():
+        if column not in frame.columns:
+            frame[column] = True if column == "valid" else None
+            continue
+        frame[column] = _coerce(frame[column], kind, path, column)
+    return frame[list(schema)]
+
+
+def _coerce(series: pd.Series, kind: str, path: Path, column: str) -> pd.Series:
+    if kind == TEXT:
+        return series.astype(object).where(series.notna(), None)
+    if kind == BOOLEAN:
+        if series.dtype == bool:
+            return series
+        mapping = {"true": True, "false": False, "1": True, "0": False}
+        lowered = series.astype(str).str.strip().str.lower()
+        bad = ~lowered.isin(list(mapping))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataFormatError(
+                f"{path}, row {row + 1}, column '{column}': expected true/false, got "
+                f"{series.iloc[row]!r}"
+            )
+        return lowered.map(mapping).astype(bool)
+    numbers = pd.to_numeric(series, errors="coerce")
+    bad = numbers.isna() | (numbers != np.floor(numbers))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataFormatError(
+            f"{path}, row {row + 1}, column '{column}': expected an integer, got "
+            f"{series.iloc[row]!r}"
+        )
+    return numbers.astype(np.int64)
+
+
+def _fail_at(path: str, mask: np.ndarray, frame: pd.DataFrame, message: str) -> None:
+    if mask.any():
+        row = int(np.flatnonzero(mask)[0])
+        values = frame.iloc[row].to_dict()
+        raise DataFormatError(f"{path}, row {row + 1}: {message} ({values})")
+
+
+def read_run_folder(folder: Path) -> dict[str, Any]:
+    """Read and validate a run folder; return the run row and the tables, or raise
+    :class:`DataFormatError` naming the file, row or column at fault."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataFormatError(f"{folder} is not a folder; point to a run folder from 'export'")
+    meta_path = folder / "run.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataFormatError(f"{folder}: missing run.json (run metadata)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"{meta_path}: not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise DataFormatError(f"{meta_path}: expected a JSON object")
+    agents = _read_table(folder, "agents")
+    edges = _read_table(folder, "edges")
+    decisions = _read_table(folder, "decisions")
+    curves = _read_table(folder, "curves", required=False)
+    assert agents is not None and edges is not None and decisions is not None
+
+    n = len(agents)
+
+    def where(name: str) -> str:
+        return str(next(folder.glob(f"{name}.*")))
+
+    _fail_at(
+        where("agents"),
+        (agents["agent"] != np.arange(n)).to_numpy(),
+        agents,
+        "agents must be numbered 0..N-1 in order",
+    )
+    profile = agents["profile"].to_numpy()
+    _fail_at(
+        where("agents"),
+        (profile < 0) | (profile >= N_PROFILES),
+        agents,
+        "profile code outside 0–31",
+    )
+    u, v = edges["u"].to_numpy(), edges["v"].to_numpy()
+    _fail_at(
+        where("edges"),
+        (u < 0) | (u >= n) | (v < 0) | (v >= n),
+        edges,
+        f"edge endpoint is not an agent (agents are 0..{n - 1})",
+    )
+    _fail_at(where("edges"), u == v, edges, "self-loop")
+    keys = np.minimum(u, v) * n + np.maximum(u, v)
+    _fail_at(where("edges"), pd.Series(keys).duplicated().to_numpy(), edges, "repeated edge")
+
+    rounds, agent = decisions["round"].to_numpy(), decisions["agent"].to_numpy()
+    dpath = where("decisions")
+    _fail_at(
+        dpath,
+        (agent < 0) | (agent >= n),
+        decisions,
+        f"decision for agent not in the network (agents are 0..{n - 1})",
+    )
+    _fail_at(dpath, rounds < 0, decisions, "negative round")
+    _fail_at(
+        dpath,
+        np.r_[False, rounds[1:] < rounds[:-1]],
+        decisions,
+        "rounds out of order (rows must be sorted by round)",
+    )
+    _fail_at(
+        dpath,
+        decisions.duplicated(["round", "agent"]).to_numpy(),
+        decisions,
+        "duplicate (round, agent) decision",
+    )
+    _fail_at(dpath, decisions["m"].to_numpy() < 0, decisions, "negative m")
+    posted = decisions[decisions["post"]]
+    first_post = posted.groupby("agent")["round"].min()
+    after = decisions["round"].to_numpy() > first_post.reindex(agent).fillna(np.inf).to_numpy()
+    _fail_at(dpath, after, decisions, "agent consulted after it had already posted (SI)")
+
+    computed = _curve_from_decisions(decisions)
+    if curves is not None:
+        cpath = where("curves")
+        if len(curves) != len(computed) or not np.array_equal(
+            curves.to_numpy(), computed.to_numpy()
+        ):
+            raise DataFormatError(
+                f"{cpath}: does not match the curve recomputed from the decisions; "
+                "remove it to let SpreadLab compute it"
+            )
+    row = _run_row(meta, meta_path, n, edges)
+    return {
+        "run": row,
+        "agents": agents,
+        "edges": edges,
+        "decisions": decisions,
+        "curves": computed,
+    }
+
+
+def _curve_from_decisions(decisions: pd.DataFrame) -> pd.DataFrame:
+    if decisions.empty:
+        return pd.DataFrame({c: pd.Series(dtype=np.int64) for c in TABLE_SCHEMAS["curves"]})
+    last = int(decisions["round"].max())
+    grouped = decisions.groupby("round")
+    index = pd.RangeIndex(last + 1, name="round")
+    curve = pd.DataFrame(
+        {
+            "consulted": grouped.size().reindex(index, fill_value=0),
+            "offline": grouped["offline"].sum().reindex(index, fill_value=0),
+            "new_posters": grouped["post"].sum().reindex(index, fill_value=0),
+            "invalid": (~decisions["valid"])
+            .groupby(decisions["round"])
+            .sum()
+            .reindex(index, fill_value=0),
+        }
+    ).astype(np.int64)
+    curve["informed"] = curve["new_posters"].cumsum()
+    return curve.reset_index()
+
+
+def _run_row(meta: dict[str, Any], path: Path, n: int, edges: pd.DataFrame) -> dict[str, Any]:
+    """The runs-table row: taken as is from a SpreadLab export, or built from a foreign run.json."""
+    event_data = meta.get("event") or {
+        "id": meta.get("event_id"),
+        "type": meta.get("event_type"),
+        "title": meta.get("event_title"),
+        "report": meta.get("event_report"),
+    }
+    try:
+        event = Event(
+            id=str(event_data.get("id") or ""),
+            type=str(event_data.get("type") or ""),
+            title=str(event_data.get("title") or ""),
+            report=str(event_data.get("report") or ""),
+        )
+    except Exception as exc:
+        raise DataFormatError(f"{path}: event: {exc}") from exc
+    if "backend" not in meta:
+        raise DataFormatError(
+            f"{path}: missing 'backend' (say which policy made the decisions, e.g. 'llm' or "
+            "'stochastic'); it is shown as provenance everywhere"
+        )
+    for key in ("n0", "q"):
+        if key not in meta:
+            raise DataFormatError(f"{path}: missing '{key}'")
+    try:
+        q, n0 = float(meta["q"]), int(meta["n0"])
+    except (TypeError, ValueError):
+        raise DataFormatError(f"{path}: 'q' must be a number and 'n0' an integer") from None
+    if not 0 <= q <= 1:
+        raise DataFormatError(f"{path}: 'q' = {q} is not a probability")
+    native = "package_version" in meta and "provenance" in meta and "run_id" in meta
+    if native:
+        provenance = meta["provenance"]
+    else:
+        provenance = json.dumps(
+            {
+                "backend": meta["backend"],
+                "synthetic": bool(meta.get("synthetic", False)),
+                "source": f"imported from {path.parent.name}",
+                **(meta.get("provenance") or {}),
+            },
+            sort_keys=True,
+        )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    row = {
+        "run_id": str(meta.get("run_id") or f"import-{path.parent.name}"),
+        "scenario_id": str(meta.get("scenario_id") or f"import-{path.parent.name}"),
+        "replicate": int(meta.get("replicate", 0)),
+        "seed": int(meta.get("seed", 0)),
+        "backend": str(meta["backend"]),
+        "synthetic": bool(meta.get("synthetic", False)),
+        "provenance": provenance if isinstance(provenance, str) else json.dumps(provenance),
+        "event_id": event.id,
+        "event_type": event.type,
+        "event_title": event.title,
+        "event_report": event.report,
+        "mix_name": str(meta.get("mix_name", "unknown")),
+        "mix_weights": meta.get("mix_weights") or "[]",
+        "network_kind": str(meta.get("network_kind", "edge_list")),
+        "network_params": meta.get("network_params") or "{}",
+        "n_agents": n,
+        "mean_degree": 2 * len(edges) / n if n else 0.0,
+        "rounds_max": int(meta.get("rounds_max", 0)),
+        "q": q,
+        "n0": n0,
+        "status": str(meta.get("status", "complete")),
+        "rounds_done": int(meta.get("rounds_done", 0)),
+        "rng_state": meta.get("rng_state"),
+        "package_version": str(meta.get("package_version", __version__)),
+        "created_at": _timestamp(meta.get("created_at")) or now,
+        "finished_at": _timestamp(meta.get("finished_at")),
+    }
+    for key in ("mix_weights", "network_params"):
+        if not isinstance(row[key], str):
+            row[key] = json.dumps(row[key], sort_keys=True)
+    missing = set(RUN_COLUMNS) - set(row)
+    assert not missing, missing
+    return row
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        return datetime.fromisoformat(str(value)).replace(tzinfo=None)
+    except ValueError:
+        return None
+
+
+def import_run(store: RunStore, folder: Path, run_id: str | None = None) -> str:
+    """Validate a run folder, then write it into ``store`` in one transaction; return its id."""
+    data = read_run_folder(folder)
+    row = data["run"]
+    if run_id:
+        row["run_id"] = run_id
+    if not data["decisions"].empty and row["rounds_done"] == 0:
+        row["rounds_done"] = int(data["decisions"]["round"].max()) + 1
+    rid = row["run_id"]
+    if store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [rid]).fetchone():
+        raise StoreError(
+            f"run {rid} already exists in {store.path}; delete it or import it under another id"
+        )
+    with store.transaction():
+        store.insert_arrow("runs", pa.Table.from_pylist([row]))
+        for name in ("agents", "edges", "decisions", "curves"):
+            frame = data[name].copy()
+            frame.insert(0, "run_id", rid)
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            store.insert_arrow(name, table.select(list(TABLES[name])))
+    return rid

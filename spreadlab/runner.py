@@ -1,0 +1,197 @@
+"""Run scenarios into the store, round by round, and resume interrupted runs.
+
+This is where the simulation and the store meet: each replicate's set-up is written in one
+transaction and every round in another (with the generator's state), so a run that stops for any
+reason can continue from its last complete round with the same randomness.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from spreadlab.errors import StoreError
+from spreadlab.events import Event
+from spreadlab.policy import Policy
+from spreadlab.simulate import (
+    ReplicatePlan,
+    Scenario,
+    Simulation,
+    SimulationState,
+    plan_replicates,
+)
+from spreadlab.store import RunMeta, RunStore, new_scenario_id
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after every round: which replicate, which round, how many informed."""
+
+    run_id: str
+    replicate: int
+    replicates: int
+    round: int
+    rounds_max: int
+    informed: int
+    n_agents: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Cancelled(Exception):
+    """Raised by a progress callback to stop a run after the current round; it stays resumable."""
+
+
+def run_scenario(
+    store: RunStore,
+    scenario: Scenario,
+    policy: Policy,
+    *,
+    scenario_id: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> list[str]:
+    """Simulate every replicate of ``scenario`` with ``policy`` into ``store``; return run ids.
+
+    A :class:`Cancelled` raised by ``on_progress`` marks the current run 'interrupted' (resumable)
+    and stops; runs already finished stay complete.
+    """
+    scenario_id = scenario_id or new_scenario_id()
+    run_ids: list[str] = []
+    for plan in plan_replicates(scenario):
+        meta = _run_meta(scenario, scenario_id, plan, policy)
+        run_id = store.create_run(meta, plan.network, plan.profiles)
+        run_ids.append(run_id)
+        simulation = Simulation(
+            plan.network,
+            plan.profiles,
+            scenario.event,
+            policy,
+            rounds=scenario.rounds,
+            q=scenario.q,
+            n0=scenario.n0,
+            rng=plan.rng,
+            run_seed=scenario.seed,
+            stop_fraction=scenario.stop_fraction,
+        )
+        _play(store, run_id, simulation, scenario.replicates, plan.replicate, on_progress)
+    return run_ids
+
+
+def _run_meta(scenario: Scenario, scenario_id: str, plan: ReplicatePlan, policy: Policy) -> RunMeta:
+    network_params = dict(plan.network.params)
+    if scenario.stop_fraction is not None:
+        network_params["stop_fraction"] = scenario.stop_fraction
+    return RunMeta(
+        scenario_id=scenario_id,
+        replicate=plan.replicate,
+        seed=scenario.seed,
+        provenance={
+            **policy.provenance(),
+            "seed": scenario.seed,
+            "replicate": plan.replicate,
+            "seed_derivation": "numpy SeedSequence(seed).spawn(replicates)[replicate]"
+            ".spawn(3) -> network, profiles, simulation",
+        },
+        event=scenario.event.to_dict(),
+        mix_name=scenario.mix.name,
+        mix_weights=list(scenario.mix.weights),
+        network_kind=plan.network.kind,
+        network_params=network_params,
+        rounds_max=scenario.rounds,
+        q=scenario.q,
+        n0=scenario.n0,
+    )
+
+
+def _play(
+    store: RunStore,
+    run_id: str,
+    simulation: Simulation,
+    replicates: int,
+    replicate: int,
+    on_progress: ProgressCallback | None,
+) -> None:
+    finished = False
+    try:
+        for record in simulation.rounds_iter():
+            finished = simulation.finished
+            store.write_round(run_id, record, simulation.rng.bit_generator.state, finished)
+            if on_progress is not None:
+                on_progress(
+                    Progress(
+                        run_id,
+                        replicate,
+                        replicates,
+                        record.round,
+                        simulation.rounds,
+                        record.informed,
+                        simulation.network.n,
+                    )
+                )
+    except BaseException:
+        if not finished:
+            store.set_status(run_id, "interrupted")
+        raise
+
+
+def resume_run(
+    store: RunStore, run_id: str, policy: Policy, on_progress: ProgressCallback | None = None
+) -> None:
+    """Continue a run from its last stored round with its stored generator state."""
+    stored = store.load_run(run_id)
+    meta = stored.meta
+    if meta["status"] == "complete":
+        raise StoreError(f"run {run_id} is already complete; nothing to resume")
+    done = int(meta["rounds_done"])
+    decisions = stored.decisions
+    posts = decisions[decisions["post"]]
+    texts = {int(a): t for a, t in zip(posts["agent"], posts["text"], strict=True) if t is not None}
+    state = SimulationState.from_posts(
+        stored.network,
+        posts["agent"].to_numpy(np.int64),
+        posts["round"].to_numpy(np.int32),
+        texts,
+        next_round=done,
+    )
+    rng = np.random.default_rng()
+    params = json.loads(meta["network_params"])
+    if meta["rng_state"] is not None:
+        rng.bit_generator.state = json.loads(meta["rng_state"])
+    elif done > 0:
+        raise StoreError(f"run {run_id} has no stored generator state; it cannot be resumed")
+    else:
+        rng = _replicate_rng(int(meta["seed"]), int(meta["replicate"]))
+    event = Event(
+        id=meta["event_id"],
+        type=meta["event_type"],
+        title=meta["event_title"] or "",
+        report=meta["event_report"],
+    )
+    simulation = Simulation(
+        stored.network,
+        stored.profiles,
+        event,
+        policy,
+        rounds=int(meta["rounds_max"]),
+        q=float(meta["q"]),
+        n0=int(meta["n0"]),
+        rng=rng,
+        run_seed=int(meta["seed"]),
+        stop_fraction=params.get("stop_fraction"),
+        state=state,
+    )
+    store.set_status(run_id, "running")
+    if done > 0 and simulation.finished:
+        store.set_status(run_id, "complete")
+        return
+    _play(store, run_id, simulation, 1, int(meta["replicate"]), on_progress)
+
+
+def _replicate_rng(seed: int, replicate: int) -> np.random.Generator:
+    """The simulation generator of a replicate, derived exactly as in plan_replicates."""
+    sequence = np.random.SeedSequence(seed).spawn(replicate + 1)[replicate]
+    return np.random.default_rng(sequence.spawn(3)[2])

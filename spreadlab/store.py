@@ -1,0 +1,405 @@
+"""The run store: one DuckDB file holding runs, agents, edges, decisions and curves.
+
+Every run row carries its provenance (backend, policy parameters or endpoint/model, seeds, package
+version, created_at). Writes are transactional: a run's set-up (run row, agents, edges) is one
+transaction and each round (its decisions, its curve point, the run's progress and RNG state) is
+another, so an interrupted run loses at most the round in flight and can be resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from spreadlab import __version__
+from spreadlab.errors import StoreError
+from spreadlab.networks import Network, from_edges
+from spreadlab.simulate import RoundRecord
+
+SCHEMA_VERSION = 1
+
+RUN_COLUMNS: dict[str, str] = {
+    "run_id": "VARCHAR PRIMARY KEY",
+    "scenario_id": "VARCHAR NOT NULL",
+    "replicate": "INTEGER NOT NULL",
+    "seed": "BIGINT NOT NULL",
+    "backend": "VARCHAR NOT NULL",
+    "synthetic": "BOOLEAN NOT NULL",
+    "provenance": "VARCHAR NOT NULL",
+    "event_id": "VARCHAR NOT NULL",
+    "event_type": "VARCHAR NOT NULL",
+    "event_title": "VARCHAR",
+    "event_report": "VARCHAR NOT NULL",
+    "mix_name": "VARCHAR NOT NULL",
+    "mix_weights": "VARCHAR NOT NULL",
+    "network_kind": "VARCHAR NOT NULL",
+    "network_params": "VARCHAR NOT NULL",
+    "n_agents": "INTEGER NOT NULL",
+    "mean_degree": "DOUBLE NOT NULL",
+    "rounds_max": "INTEGER NOT NULL",
+    "q": "DOUBLE NOT NULL",
+    "n0": "INTEGER NOT NULL",
+    "status": "VARCHAR NOT NULL",
+    "rounds_done": "INTEGER NOT NULL",
+    "rng_state": "VARCHAR",
+    "package_version": "VARCHAR NOT NULL",
+    "created_at": "TIMESTAMP NOT NULL",
+    "finished_at": "TIMESTAMP",
+}
+TABLES: dict[str, dict[str, str]] = {
+    "runs": RUN_COLUMNS,
+    "agents": {
+        "run_id": "VARCHAR NOT NULL",
+        "agent": "INTEGER NOT NULL",
+        "profile": "TINYINT NOT NULL",
+    },
+    "edges": {"run_id": "VARCHAR NOT NULL", "u": "INTEGER NOT NULL", "v": "INTEGER NOT NULL"},
+    "decisions": {
+        "run_id": "VARCHAR NOT NULL",
+        "round": "INTEGER NOT NULL",
+        "agent": "INTEGER NOT NULL",
+        "offline": "BOOLEAN NOT NULL",
+        "m": "INTEGER NOT NULL",
+        "post": "BOOLEAN NOT NULL",
+        "valid": "BOOLEAN NOT NULL",
+        "text": "VARCHAR",
+        "reason": "VARCHAR",
+    },
+    "curves": {
+        "run_id": "VARCHAR NOT NULL",
+        "round": "INTEGER NOT NULL",
+        "consulted": "INTEGER NOT NULL",
+        "offline": "INTEGER NOT NULL",
+        "new_posters": "INTEGER NOT NULL",
+        "invalid": "INTEGER NOT NULL",
+        "informed": "INTEGER NOT NULL",
+    },
+}
+KEYS: dict[str, str] = {
+    "agents": "PRIMARY KEY (run_id, agent)",
+    "decisions": "PRIMARY KEY (run_id, round, agent)",
+    "curves": "PRIMARY KEY (run_id, round)",
+}
+RUN_TABLES = ("decisions", "curves", "edges", "agents", "runs")
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """The descriptive part of a run row, set once when the run is created."""
+
+    scenario_id: str
+    replicate: int
+    seed: int
+    provenance: dict[str, Any]
+    event: dict[str, str]
+    mix_name: str
+    mix_weights: list[float]
+    network_kind: str
+    network_params: dict[str, Any]
+    rounds_max: int
+    q: float
+    n0: int
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.scenario_id}-{self.replicate:03d}"
+
+
+@dataclass
+class StoredRun:
+    """A run loaded back from the store."""
+
+    meta: dict[str, Any]
+    profiles: np.ndarray
+    network: Network
+    decisions: pd.DataFrame
+    curve: pd.DataFrame
+
+    @property
+    def run_id(self) -> str:
+        return str(self.meta["run_id"])
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return json.loads(self.meta["provenance"])
+
+
+def new_scenario_id() -> str:
+    """A short random scenario id (run ids are ``<scenario_id>-<replicate>``)."""
+    return uuid.uuid4().hex[:10]
+
+
+class RunStore:
+    """One DuckDB database file; open it with a path (``":memory:"`` for tests)."""
+
+    def __init__(self, path: str | Path = "spreadlab.duckdb") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            parent = Path(self.path).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise StoreError(
+                    f"cannot open database {self.path}: folder {parent} does not exist; create it "
+                    "or choose another --db path"
+                )
+        try:
+            self.con = duckdb.connect(self.path)
+        except (duckdb.Error, OSError) as exc:
+            raise StoreError(
+                f"cannot open database {self.path} ({exc}); check that the path is writable and "
+                "not used by another program"
+            ) from exc
+        self._create_schema()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _create_schema(self) -> None:
+        with self.transaction():
+            self.con.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
+            )
+            for table, columns in TABLES.items():
+                cols = [f'"{name}" {sql}' for name, sql in columns.items()]
+                if table in KEYS:
+                    cols.append(KEYS[table])
+                self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(cols)})")
+            self.con.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All statements inside commit together or not at all."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def insert_arrow(self, table: str, frame: pa.Table) -> None:
+        """Append an Arrow table's rows to ``table`` (call inside :meth:`transaction`)."""
+        columns = ", ".join(f'"{c}"' for c in frame.column_names)
+        self.con.register("_incoming", frame)
+        try:
+            self.con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _incoming")
+        finally:
+            self.con.unregister("_incoming")
+
+    def create_run(self, meta: RunMeta, network: Network, profiles: np.ndarray) -> str:
+        """Write the run row (status 'running'), its agents and its edges in one transaction."""
+        run_id = meta.run_id
+        now = datetime.now(UTC).replace(tzinfo=None)
+        row = {
+            "run_id": run_id,
+            "scenario_id": meta.scenario_id,
+            "replicate": meta.replicate,
+            "seed": meta.seed,
+            "backend": str(meta.provenance.get("backend", "unknown")),
+            "synthetic": bool(meta.provenance.get("synthetic", True)),
+            "provenance": json.dumps(meta.provenance, sort_keys=True),
+            "event_id": meta.event["id"],
+            "event_type": meta.event["type"],
+            "event_title": meta.event.get("title", ""),
+            "event_report": meta.event["report"],
+            "mix_name": meta.mix_name,
+            "mix_weights": json.dumps([round(w, 12) for w in meta.mix_weights]),
+            "network_kind": meta.network_kind,
+            "network_params": json.dumps(meta.network_params, sort_keys=True),
+            "n_agents": network.n,
+            "mean_degree": network.mean_degree,
+            "rounds_max": meta.rounds_max,
+            "q": meta.q,
+            "n0": meta.n0,
+            "status": "running",
+            "rounds_done": 0,
+            "rng_state": None,
+            "package_version": __version__,
+            "created_at": now,
+            "finished_at": None,
+        }
+        edges = network.edges()
+        with self.transaction():
+            if self.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+                raise StoreError(f"run {run_id} already exists in {self.path}; delete it first")
+            self.insert_arrow("runs", pa.Table.from_pylist([row]))
+            self.insert_arrow(
+                "agents",
+                pa.table(
+                    {
+                        "run_id": pa.array([run_id] * network.n),
+                        "agent": pa.array(np.arange(network.n, dtype=np.int32)),
+                        "profile": pa.array(profiles.astype(np.int8)),
+                    }
+                ),
+            )
+            self.insert_arrow(
+                "edges",
+                pa.table(
+                    {
+                        "run_id": pa.array([run_id] * len(edges)),
+                        "u": pa.array(edges[:, 0]),
+                        "v": pa.array(edges[:, 1]),
+                    }
+                ),
+            )
+        return run_id
+
+    def write_round(
+        self, run_id: str, record: RoundRecord, rng_state: dict[str, Any] | None, finished: bool
+    ) -> None:
+        """Write one round's decisions and curve point and advance the run, atomically."""
+        size = record.agents.size
+        texts = record.texts if record.texts is not None else [None] * size
+        reasons = record.reasons if record.reasons is not None else [None] * size
+        decisions = pa.table(
+            {
+                "run_id": pa.array([run_id] * size, pa.string()),
+                "round": pa.array(np.full(size, record.round, dtype=np.int32)),
+                "agent": pa.array(record.agents.astype(np.int32)),
+                "offline": pa.array(record.offline.astype(bool)),
+                "m": pa.array(record.m.astype(np.int32)),
+                "post": pa.array(record.post.astype(bool)),
+                "valid": pa.array(record.valid.astype(bool)),
+                "text": pa.array(texts, pa.string()),
+                "reason": pa.array(reasons, pa.string()),
+            }
+        )
+        curve = pa.Table.from_pylist(
+            [
+                {
+                    "run_id": run_id,
+                    "round": record.round,
+                    "consulted": size,
+                    "offline": int(record.offline.sum()),
+                    "new_posters": record.new_posters,
+                    "invalid": record.n_invalid,
+                    "informed": record.informed,
+                }
+            ]
+        )
+        status = "complete" if finished else "running"
+        with self.transaction():
+            self.insert_arrow("decisions", decisions)
+            self.insert_arrow("curves", curve)
+            self.con.execute(
+                "UPDATE runs SET rounds_done = ?, rng_state = ?, status = ?, finished_at = "
+                "CASE WHEN ? THEN now()::TIMESTAMP ELSE NULL END WHERE run_id = ?",
+                [
+                    record.round + 1,
+                    json.dumps(rng_state) if rng_state else None,
+                    status,
+                    finished,
+                    run_id,
+                ],
+            )
+
+    def set_status(self, run_id: str, status: str) -> None:
+        """Mark a run e.g. 'interrupted' (budget exhausted, cancelled) so it can be resumed."""
+        self._require(run_id)
+        self.con.execute("UPDATE runs SET status = ? WHERE run_id = ?", [status, run_id])
+
+    def _require(self, run_id: str) -> None:
+        if not self.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+            raise StoreError(f"no run {run_id!r} in {self.path}; 'spreadlab runs' lists the ids")
+
+    def list_runs(self) -> pd.DataFrame:
+        """One row per run with its headline fields and final informed fraction."""
+        return self.con.execute(
+            """
+            SELECT r.run_id, r.scenario_id, r.replicate, r.backend, r.synthetic, r.event_id,
+                   r.event_type, r.mix_name, r.network_kind, r.n_agents, r.mean_degree, r.q, r.n0,
+                   r.status, r.rounds_done, r.created_at,
+                   coalesce(c.informed, 0) / r.n_agents AS final_informed_fraction
+            FROM runs r
+            LEFT JOIN (SELECT run_id, max(informed) AS informed FROM curves GROUP BY run_id) c
+                USING (run_id)
+            ORDER BY r.created_at, r.run_id
+            """
+        ).df()
+
+    def run_meta(self, run_id: str) -> dict[str, Any]:
+        self._require(run_id)
+        frame = self.con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).df()
+        return frame.iloc[0].to_dict()
+
+    def load_run(self, run_id: str) -> StoredRun:
+        """Everything stored about one run."""
+        meta = self.run_meta(run_id)
+        agents = self.con.execute(
+            "SELECT profile FROM agents WHERE run_id = ? ORDER BY agent", [run_id]
+        ).fetchnumpy()
+        edges = self.con.execute(
+            "SELECT u, v FROM edges WHERE run_id = ? ORDER BY u, v", [run_id]
+        ).fetchnumpy()
+        network = from_edges(
+            int(meta["n_agents"]),
+            edges["u"],
+            edges["v"],
+            meta["network_kind"],
+            json.loads(meta["network_params"]),
+        )
+        return StoredRun(
+            meta=meta,
+            profiles=np.asarray(agents["profile"], dtype=np.int8),
+            network=network,
+            decisions=self.decisions(run_id),
+            curve=self.curve(run_id),
+        )
+
+    def curve(self, run_id: str) -> pd.DataFrame:
+        return self.con.execute(
+            "SELECT * EXCLUDE (run_id) FROM curves WHERE run_id = ? ORDER BY round", [run_id]
+        ).df()
+
+    def decisions(self, run_id: str) -> pd.DataFrame:
+        return self.con.execute(
+            "SELECT * EXCLUDE (run_id) FROM decisions WHERE run_id = ? ORDER BY round, agent",
+            [run_id],
+        ).df()
+
+    def scenario_runs(self, scenario_id: str) -> list[str]:
+        rows = self.con.execute(
+            "SELECT run_id FROM runs WHERE scenario_id = ? ORDER BY replicate", [scenario_id]
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run and everything recorded about it, in one transaction."""
+        self._require(run_id)
+        with self.transaction():
+            for table in self.dependent_tables():
+                self.con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+
+    def dependent_tables(self) -> list[str]:
+        """Tables with a run_id column, the run table last (so deletes respect the order)."""
+        rows = self.con.execute(
+            "SELECT DISTINCT table_name FROM information_schema.columns "
+            "WHERE column_name = 'run_id' AND table_schema = 'main'"
+        ).fetchall()
+        names = sorted(r[0] for r in rows if r[0] != "runs")
+        return [*names, "runs"]
+
+    def table_counts(self) -> dict[str, int]:
+        """Row count of every run table (tests use it to prove nothing was half-written)."""
+        return {
+            t: int(self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in RUN_TABLES
+        }
