@@ -1,0 +1,5 @@
+"""``python -m spreadlab`` runs the command line."""
+
+from spreadlab.cli import main
+
+main()

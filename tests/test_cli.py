@@ -1,0 +1,132 @@
+"""The command line, run as a user runs it (a subprocess)."""
+
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from spreadlab.store import RunStore
+
+
+def spreadlab(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "spreadlab", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def curves(db):
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute(
+        "SELECT r.replicate, list(c.informed ORDER BY c.round) FROM runs r JOIN curves c "
+        "USING (run_id) GROUP BY r.replicate ORDER BY r.replicate"
+    ).fetchall()
+    con.close()
+    return [tuple(r[1]) for r in rows]
+
+
+def test_run_is_reproducible_from_its_seed(tmp_path):
+    common = [
+        "run",
+        "--n",
+        "1000",
+        "--k",
+        "8",
+        "--event",
+        "protest-fuel-price",
+        "--mix",
+        "uniform",
+        "--replicates",
+        "5",
+    ]
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        result = spreadlab(*common, "--seed", seed, "--db", str(tmp_path / f"{name}.duckdb"))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count("protest-fuel-price") == 5
+    a, b, c = (curves(tmp_path / f"{x}.duckdb") for x in "abc")
+    assert len(a) == 5 and a == b
+    assert a != c
+    assert len(set(a)) == 5, "replicates of one scenario must differ from each other"
+    listing = spreadlab("runs", "--db", str(tmp_path / "a.duckdb"))
+    assert listing.returncode == 0 and listing.stdout.count("stochastic") == 5
+
+
+def test_export_and_import_commands(tmp_path):
+    db = tmp_path / "a.duckdb"
+    assert (
+        spreadlab("run", "--n", "200", "--k", "4", "--seed", "3", "--db", str(db)).returncode == 0
+    )
+    with RunStore(db) as store:
+        run_id = store.list_runs()["run_id"].iloc[0]
+    exported = spreadlab(
+        "export", run_id, str(tmp_path / "out"), "--format", "csv", "--db", str(db)
+    )
+    assert exported.returncode == 0, exported.stderr
+    imported = spreadlab(
+        "import", str(tmp_path / "out" / run_id), "--db", str(tmp_path / "b.duckdb")
+    )
+    assert imported.returncode == 0 and run_id in imported.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--n", "7", "--k", "3"], "odd"),
+        (["--n", "10", "--k", "10"], "smaller than N"),
+        (["--n", "1", "--k", "0"], "at least 2 agents"),
+        (["--q", "1.5"], "not a probability"),
+        (["--q", "-0.1"], "not a probability"),
+        (["--mix", "weights:1=-2"], "negative"),
+        (["--mix", "weights:1=0"], "all-zero"),
+        (["--event", "no-such-event"], "unknown event id"),
+        (["--network", "edge_list"], "needs the path of an edge-list file"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, args, message):
+    db = tmp_path / "runs.duckdb"
+    assert spreadlab("run", "--n", "100", "--k", "4", "--db", str(db)).returncode == 0
+    with RunStore(db) as store:
+        before = store.table_counts()
+    result = spreadlab("run", *args, "--db", str(db))
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    with RunStore(db) as store:
+        assert store.table_counts() == before
+
+
+def test_bad_files_and_paths(tmp_path):
+    bad_events = tmp_path / "ev.json"
+    bad_events.write_text('[{"id": "x", "type": "riots", "report": ""}]')
+    long_events = tmp_path / "long.csv"
+    long_events.write_text("id,type,report\nx,riots," + "y" * 4001 + "\n")
+    edges = tmp_path / "edges.txt"
+    edges.write_text("0 1\n1 one\n")
+    cases = [
+        (["--events-file", str(bad_events), "--event", "x"], "missing report"),
+        (["--events-file", str(long_events), "--event", "x"], "at most 4000"),
+        (
+            ["--network", "edge_list", "--edge-list", str(edges)],
+            "line 2: agent ids must be integers",
+        ),
+        (["--db", str(tmp_path / "no" / "dir.duckdb")], "does not exist"),
+        (["--params", str(tmp_path / "nope.csv")], "cannot read parameter table"),
+    ]
+    for args, message in cases:
+        result = spreadlab("run", *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_params_table_round_trip(tmp_path):
+    out = tmp_path / "params.csv"
+    assert spreadlab("params", str(out)).returncode == 0
+    text = out.read_text()
+    assert "illustrative" in text.splitlines()[1] and len(text.splitlines()) == 1 + 32 * 6
+    result = spreadlab(
+        "run", "--n", "100", "--k", "4", "--params", str(out), "--db", str(tmp_path / "r.duckdb")
+    )
+    assert result.returncode == 0, result.stderr
