@@ -14,7 +14,6 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
-import scipy.sparse as sp
 
 from spreadlab.errors import ConfigError, DataFormatError
 
@@ -70,15 +69,24 @@ def from_edges(
 ) -> Network:
     """CSR network from undirected edges ``(u[i], v[i])``; the caller guarantees a simple graph.
 
-    O(n + E): scipy's COO→CSR conversion is a counting sort in C.
+    Each edge becomes two directed keys ``src·n + dst``; one in-place sort of those keys orders
+    the rows and the neighbours within each row. O(E log E) time with few temporaries, about
+    0.1 s for 5·10^6 edges.
     """
-    src = np.concatenate([u, v]).astype(np.int32, copy=False)
-    dst = np.concatenate([v, u]).astype(np.int32, copy=False)
-    data = np.ones(src.size, dtype=np.int8)
-    matrix = sp.csr_matrix((data, (src, dst)), shape=(n, n))
-    matrix.sort_indices()
-    indptr = matrix.indptr.astype(np.int64, copy=False)
-    indices = matrix.indices.astype(np.int32, copy=False)
+    u, v = _int_array(u), _int_array(v)
+    keys = np.empty(2 * u.size, dtype=np.int64)
+    forward, backward = keys[: u.size], keys[u.size :]
+    np.multiply(u, n, out=forward, dtype=np.int64)
+    forward += v
+    np.multiply(v, n, out=backward, dtype=np.int64)
+    backward += u
+    keys.sort()
+    degrees = np.bincount(u, minlength=n)
+    degrees += np.bincount(v, minlength=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(degrees, out=indptr[1:])
+    indices = np.empty(keys.size, dtype=np.int32)
+    np.remainder(keys, n, out=indices, casting="unsafe")
     return Network(n=n, indptr=indptr, indices=indices, kind=kind, params=dict(params or {}))
 
 
@@ -93,7 +101,7 @@ def random_regular(n: int, k: int, seed: int | np.random.Generator | None) -> Ne
     All ``n·k`` stubs are shuffled and paired at once; self-loops and repeated edges are then
     re-paired together with an equal number of randomly chosen good edges until none is left.
     The result is a near-uniform random k-regular graph (the same construction as the
-    configuration model with edge rewiring). O(n·k log(n·k)) time, about 1 s at n = 10^6, k = 10.
+    configuration model with edge rewiring). O(n·k log(n·k)) time, about 0.6 s at n = 10^6, k = 10.
 
     Raises ConfigError when ``n·k`` is odd, ``k >= n``, ``k < 1`` or ``n < 2``.
     """
@@ -123,15 +131,24 @@ def random_regular(n: int, k: int, seed: int | np.random.Generator | None) -> Ne
     stubs = np.repeat(np.arange(n, dtype=np.int32), k)
     rng.shuffle(stubs)
     keys = _edge_keys(stubs[0::2], stubs[1::2], n)
+    del stubs
     keys.sort()
-    repeated = np.zeros(keys.size, dtype=bool)
-    repeated[1:] = keys[1:] == keys[:-1]
-    loops = keys // n == keys % n
-    settled = keys[~(repeated | loops)]
-    pending = keys[repeated | loops]
+    bad = np.zeros(keys.size, dtype=bool)
+    bad[1:] = keys[1:] == keys[:-1]
+    remainder = np.empty(keys.size, dtype=np.int32)
+    np.remainder(keys, n + 1, out=remainder, casting="unsafe")
+    bad |= remainder == 0  # self-loops: u·n + u is the only kind of key divisible by n + 1
+    del remainder
+    settled = keys[~bad]
+    pending = keys[bad]
+    del keys, bad
     for _ in range(1000):
         if pending.size == 0:
-            return from_edges(n, settled // n, settled % n, "random_regular", {"k": k})
+            u = np.empty(settled.size, dtype=np.int32)
+            v = np.empty(settled.size, dtype=np.int32)
+            np.divmod(settled, n, out=(u, v), casting="unsafe")
+            del settled
+            return from_edges(n, u, v, "random_regular", {"k": k})
         # free as many settled edges as there are bad ones, so the re-pairing can always succeed
         freed = rng.choice(settled.size, size=min(pending.size, settled.size), replace=False)
         pool = np.concatenate([pending, settled[freed]])
@@ -154,8 +171,16 @@ def random_regular(n: int, k: int, seed: int | np.random.Generator | None) -> Ne
 
 def _edge_keys(u: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
     """Undirected edge (u, v) as the int64 key ``min·n + max``."""
-    u64, v64 = u.astype(np.int64), v.astype(np.int64)
-    return np.minimum(u64, v64) * n + np.maximum(u64, v64)
+    keys = np.minimum(u, v).astype(np.int64)
+    keys *= n
+    keys += np.maximum(u, v)
+    return keys
+
+
+def _int_array(x: np.ndarray) -> np.ndarray:
+    """``x`` as an int32 or int64 array, copying only when it is some other type."""
+    x = np.asarray(x)
+    return x if x.dtype in (np.int32, np.int64) else x.astype(np.int64)
 
 
 def erdos_renyi(n: int, mean_degree: float, seed: int | np.random.Generator | None) -> Network:

@@ -112,7 +112,7 @@ class SimulationState:
 
     @property
     def informed(self) -> int:
-        return int((self.posted_round >= 0).sum())
+        return int(np.count_nonzero(self.posted_round >= 0))
 
 
 def _add_neighbour_counts(network: Network, posters: np.ndarray, m: np.ndarray) -> None:
@@ -124,10 +124,7 @@ def _add_neighbour_counts(network: Network, posters: np.ndarray, m: np.ndarray) 
     total = int(lengths.sum())
     offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
     neighbours = network.indices[offsets + np.arange(total)]
-    if total > network.n // 8:
-        m += np.bincount(neighbours, minlength=network.n).astype(m.dtype, copy=False)
-    else:
-        np.add.at(m, neighbours, 1)
+    np.add.at(m, neighbours, m.dtype.type(1))  # a scalar of m's own type takes numpy's fast path
 
 
 class Simulation:
@@ -176,11 +173,11 @@ class Simulation:
         if r == 0:
             agents = np.sort(self.rng.choice(self.network.n, size=self.n0, replace=False))
             return agents.astype(np.int64), np.ones(agents.size, dtype=bool)
+        if self.q == 0:  # no offline draws: only agents with a posting neighbour are exposed
+            agents = np.flatnonzero((state.posted_round < 0) & (state.m > 0))
+            return agents, np.zeros(agents.size, dtype=bool)
         susceptible = np.flatnonzero(state.posted_round < 0)
-        if self.q > 0:
-            offline = self.rng.random(susceptible.size) < self.q
-        else:
-            offline = np.zeros(susceptible.size, dtype=bool)
+        offline = self.rng.random(susceptible.size) < self.q
         exposed = offline | (state.m[susceptible] > 0)
         return susceptible[exposed], offline[exposed]
 
@@ -192,15 +189,20 @@ class Simulation:
         if self.stop_fraction is not None and informed >= self.stop_fraction * self.network.n:
             return True
         susceptible = state.posted_round < 0
-        if self.q == 0 and not np.any(state.m[susceptible] > 0):
+        candidates = np.flatnonzero(susceptible if self.q > 0 else susceptible & (state.m > 0))
+        if candidates.size == 0:
             return True
         probability = getattr(self.policy, "post_probability", None)
         if probability is None:
             return False
-        candidates = np.flatnonzero(susceptible & ((state.m > 0) | (self.q > 0)))
-        offline = np.full(candidates.size, self.q > 0)
-        cap = np.full(candidates.size, self.network.degrees.max(), dtype=np.int32)
-        return not np.any(probability(candidates, offline, cap) > 0)
+        max_degree = int(self.network.degrees.max())
+        # a few candidates usually settle it; look at all of them only when those cannot post
+        for chunk in (candidates[:64], candidates[64:]):
+            offline = np.full(chunk.size, self.q > 0)
+            cap = np.full(chunk.size, max_degree, dtype=np.int32)
+            if np.any(probability(chunk, offline, cap) > 0):
+                return False
+        return True
 
     def step(self) -> RoundRecord:
         """Play the next round: consult the exposed agents, then make their posts visible."""
