@@ -13,6 +13,7 @@ from spreadlab.exchange import export_run, import_run
 from spreadlab.networks import NETWORK_KINDS, NetworkSpec
 from spreadlab.personas import PRESETS, parse_mix
 from spreadlab.runner import Progress, run_scenario
+from spreadlab.samples import SAMPLE_DIR, build_samples, load_samples
 from spreadlab.simulate import Scenario
 from spreadlab.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.store import RunStore
@@ -221,6 +222,30 @@ def params(out_csv: str) -> None:
     """Write the illustrative stochastic parameter table as CSV, to edit and pass to --params."""
     Path(out_csv).write_text(ParameterTable.illustrative().to_csv(), encoding="utf-8")
     click.echo(f"wrote {out_csv} (illustrative values, not measured from LLM agents)")
+
+
+@cli.group()
+def samples() -> None:
+    """The bundled sample runs (synthetic: stochastic model, illustrative parameters)."""
+
+
+@samples.command(name="build")
+@click.option(
+    "--out", "out_dir", default=str(SAMPLE_DIR), show_default=True, type=click.Path(file_okay=False)
+)
+def samples_build(out_dir: str) -> None:
+    """Regenerate the sample runs from their seeds (same content hash as the shipped set)."""
+    manifest = build_samples(Path(out_dir))
+    click.echo(f"built {manifest['runs']} runs; content sha256 {manifest['content_sha256']}")
+
+
+@samples.command(name="load")
+@DB_OPTION
+def samples_load(db_path: str) -> None:
+    """Load the bundled sample runs into a database (skipping those already there)."""
+    with RunStore(db_path) as store:
+        added = load_samples(store)
+    click.echo(f"loaded {added} sample runs into {db_path}")
 
 
 def main() -> None:

@@ -1,0 +1,210 @@
+"""Bundled sample runs: a fixed matrix of stochastic scenarios, rebuilt exactly from seeds.
+
+Every sample run comes from the stochastic policy with the illustrative parameter table; it is
+synthetic, and the manifest, the run rows and every export say so. The set is stored as one
+Parquet file per table plus ``manifest.json`` (content hash, provenance, how to rebuild), which the
+pinned DuckDB reads directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from spreadlab.errors import DataFormatError
+from spreadlab.events import EVENT_TYPES, Event, catalog
+from spreadlab.networks import NetworkSpec
+from spreadlab.personas import PRESETS
+from spreadlab.runner import run_scenario
+from spreadlab.simulate import Scenario
+from spreadlab.stochastic import ILLUSTRATIVE, StochasticPolicy
+from spreadlab.store import RUN_TABLES, RunStore
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_runs"
+SAMPLE_MIXES = ("uniform", "extraverted", "neurotic-disagreeable")
+SAMPLE_FORMAT_VERSION = 1
+PROVENANCE_NOTE = (
+    "Synthetic: every sample run was made by SpreadLab's stochastic agent model with the "
+    f"illustrative parameter table ({ILLUSTRATIVE}). No LLM was consulted."
+)
+# Columns that record when something was computed rather than what was computed.
+_VOLATILE = {"created_at", "finished_at", "package_version"}
+
+
+@dataclass(frozen=True)
+class SampleScenario:
+    """One scenario of the sample matrix, with its stable scenario id."""
+
+    scenario_id: str
+    scenario: Scenario
+
+
+def sample_matrix() -> list[SampleScenario]:
+    """Six event types × three mixes × 5 replicates on 200-agent 8-regular graphs, plus one
+    10,000-agent 10-regular scenario for the scale view. Seeds are fixed per scenario."""
+    events = catalog()
+    first_of_type: dict[str, Event] = {}
+    for event in events.values():
+        first_of_type.setdefault(event.type, event)
+    items = []
+    for i, event_type in enumerate(EVENT_TYPES):
+        for j, mix in enumerate(SAMPLE_MIXES):
+            scenario = Scenario(
+                event=first_of_type[event_type],
+                mix=PRESETS[mix],
+                network=NetworkSpec(n=200, k=8),
+                rounds=30,
+                q=0.01,
+                n0=5,
+                replicates=5,
+                seed=1000 + 10 * i + j,
+            )
+            items.append(SampleScenario(f"sample-{event_type}-{mix}", scenario))
+    scale = Scenario(
+        event=first_of_type["explosions_remote_violence"],
+        mix=PRESETS["uniform"],
+        network=NetworkSpec(n=10_000, k=10),
+        rounds=40,
+        q=0.002,
+        n0=10,
+        replicates=1,
+        seed=4242,
+    )
+    items.append(SampleScenario("sample-scale-10k-uniform", scale))
+    return items
+
+
+def build_samples(out_dir: Path = SAMPLE_DIR) -> dict:
+    """Simulate the whole matrix into a fresh database and write it as Parquet + manifest.
+
+    Files are written to a temporary folder first and moved into place, so a failed build leaves
+    the previous sample set intact.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        with RunStore(Path(tmp) / "build.duckdb") as store:
+            policy = StochasticPolicy()
+            for item in sample_matrix():
+                run_scenario(store, item.scenario, policy, scenario_id=item.scenario_id)
+            for table in RUN_TABLES:
+                store.con.execute(
+                    f"COPY (SELECT * FROM {table} ORDER BY ALL) TO '{Path(tmp) / table}.parquet' "
+                    "(FORMAT parquet, COMPRESSION zstd)"
+                )
+            manifest = {
+                "format_version": SAMPLE_FORMAT_VERSION,
+                "provenance": PROVENANCE_NOTE,
+                "backend": "stochastic",
+                "synthetic": True,
+                "parameter_table": ILLUSTRATIVE,
+                "rebuild": "spreadlab samples build",
+                "content_sha256": content_hash(store),
+                "runs": int(store.con.execute("SELECT count(*) FROM runs").fetchone()[0]),
+                "scenarios": [
+                    {
+                        "scenario_id": item.scenario_id,
+                        "event_id": item.scenario.event.id,
+                        "event_type": item.scenario.event.type,
+                        "mix": item.scenario.mix.name,
+                        "n_agents": item.scenario.network.n,
+                        "k": item.scenario.network.k,
+                        "q": item.scenario.q,
+                        "n0": item.scenario.n0,
+                        "replicates": item.scenario.replicates,
+                        "seed": item.scenario.seed,
+                    }
+                    for item in sample_matrix()
+                ],
+                "files": {},
+            }
+        for table in RUN_TABLES:
+            data = (Path(tmp) / f"{table}.parquet").read_bytes()
+            manifest["files"][f"{table}.parquet"] = {
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data),
+            }
+        (Path(tmp) / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        for name in [*manifest["files"], "manifest.json"]:
+            os.replace(Path(tmp) / name, out_dir / name)
+    return manifest
+
+
+def content_hash(store: RunStore) -> str:
+    """SHA-256 over every run table's rows in a canonical order, leaving out the columns that say
+    when (not what) something was computed. Equal hashes mean the same sample content."""
+    digest = hashlib.sha256()
+    for table in RUN_TABLES:
+        columns = [
+            r[0]
+            for r in store.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                "ORDER BY ordinal_position",
+                [table],
+            ).fetchall()
+            if r[0] not in _VOLATILE
+        ]
+        listed = ", ".join(f'"{c}"' for c in columns)
+        digest.update(f"{table}:{listed}\n".encode())
+        for row in store.con.execute(f"SELECT {listed} FROM {table} ORDER BY ALL").fetchall():
+            digest.update(repr(row).encode())
+            digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def read_manifest(sample_dir: Path = SAMPLE_DIR) -> dict:
+    path = Path(sample_dir) / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataFormatError(
+            f"cannot read sample manifest {path} ({exc}); rebuild with 'spreadlab samples build'"
+        ) from exc
+
+
+def load_samples(store: RunStore, sample_dir: Path = SAMPLE_DIR) -> int:
+    """Insert the bundled sample runs not yet in ``store`` (one transaction); return how many."""
+    manifest = read_manifest(sample_dir)
+    for name in manifest["files"]:
+        if not (Path(sample_dir) / name).is_file():
+            raise DataFormatError(f"sample file {name} is missing from {sample_dir}")
+    runs_file = str(Path(sample_dir) / "runs.parquet")
+    new_ids = [
+        r[0]
+        for r in store.con.execute(
+            "SELECT run_id FROM read_parquet(?) WHERE run_id NOT IN (SELECT run_id FROM runs)",
+            [runs_file],
+        ).fetchall()
+    ]
+    if not new_ids:
+        return 0
+    with store.transaction():
+        store.con.execute(
+            "CREATE TEMP TABLE _new_ids AS SELECT unnest(?::VARCHAR[]) AS run_id", [new_ids]
+        )
+        for table in reversed(RUN_TABLES):
+            path = str(Path(sample_dir) / f"{table}.parquet")
+            store.con.execute(
+                f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?) "
+                "WHERE run_id IN (SELECT run_id FROM _new_ids)",
+                [path],
+            )
+        store.con.execute("DROP TABLE _new_ids")
+    return len(new_ids)
+
+
+def default_database() -> Path:
+    """The dashboard's database: ``$SPREADLAB_DB`` if set, else ``./spreadlab.duckdb``."""
+    return Path(os.environ.get("SPREADLAB_DB", "spreadlab.duckdb"))
+
+
+def sample_database(path: Path | None = None) -> Path:
+    """A database holding every bundled sample run (loaded on first use); returns its path."""
+    path = Path(path) if path is not None else default_database()
+    with RunStore(path) as store:
+        load_samples(store)
+    return path
