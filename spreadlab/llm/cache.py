@@ -1,0 +1,185 @@
+"""Replay layer: every answer the endpoint gives is kept in DuckDB and replayed on a re-run.
+
+The table ``llm_calls`` (created here, on the run store's database) is both the replay cache and
+the per-call usage ledger: one row per answered call, keyed by a SHA-256 of the endpoint URL
+(never the key), model, messages, temperature, token limit, response format, sampling seed, and
+the call's tag (run seed, the replicate's stream, round, agent, attempt). Identical requests of an
+identical run hit it and make no HTTP request; two agents, rounds or replicates never share a key.
+
+Rows are buffered and written in batches (at the end of every round, and every ``flush_every``
+rows), each batch in its own transaction; a killed process loses at most the unwritten batch,
+which a resumed run simply asks again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from spreadlab.llm.base import ChatModel, ChatReply, ChatRequest
+
+TABLE = "llm_calls"
+COLUMNS: dict[str, str] = {
+    "key": "VARCHAR PRIMARY KEY",
+    "endpoint": "VARCHAR NOT NULL",
+    "model": "VARCHAR NOT NULL",
+    "run_seed": "BIGINT",
+    "stream": "BIGINT",
+    "round": "INTEGER",
+    "agent": "INTEGER",
+    "attempt": "INTEGER",
+    "response_format": "VARCHAR NOT NULL",
+    "temperature": "DOUBLE NOT NULL",
+    "reply": "VARCHAR NOT NULL",
+    "prompt_tokens": "INTEGER NOT NULL",
+    "completion_tokens": "INTEGER NOT NULL",
+    "latency_ms": "DOUBLE NOT NULL",
+    "http_attempts": "INTEGER NOT NULL",
+    "created_at": "TIMESTAMP NOT NULL",
+}
+_ARROW_TYPES = {
+    "VARCHAR": pa.string(),
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "DOUBLE": pa.float64(),
+    "TIMESTAMP": pa.timestamp("us"),
+}
+
+
+def request_key(endpoint: str, request: ChatRequest) -> str:
+    """The cache key of ``request`` sent to ``endpoint`` (hex SHA-256)."""
+    tag = request.tag
+    payload = {
+        "endpoint": endpoint,
+        "model": request.model,
+        "messages": request.messages,
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "response_format": request.response_format,
+        "seed": request.seed,
+        "tag": None
+        if tag is None
+        else [tag.run_seed, tag.stream, tag.round, tag.agent, tag.attempt],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class ReplayCache:
+    """The ``llm_calls`` table on a DuckDB connection (a cursor of its own is used)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, flush_every: int = 32) -> None:
+        self._con = con.cursor()
+        self.flush_every = flush_every
+        self._pending: list[dict[str, Any]] = []
+        self._partitions: dict[tuple[int, int, int], dict[str, tuple]] = {}
+        columns = ", ".join(f'"{name}" {sql}' for name, sql in COLUMNS.items())
+        self._con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns})")
+
+    def get(self, key: str, request: ChatRequest) -> ChatReply | None:
+        tag = request.tag
+        if tag is None:
+            row = self._con.execute(
+                f"SELECT reply, prompt_tokens, completion_tokens, response_format FROM {TABLE} "
+                "WHERE key = ?",
+                [key],
+            ).fetchone()
+        else:
+            part = (tag.run_seed, tag.stream, tag.round)
+            if part not in self._partitions:
+                rows = self._con.execute(
+                    f"SELECT key, reply, prompt_tokens, completion_tokens, response_format "
+                    f"FROM {TABLE} WHERE run_seed = ? AND stream = ? AND round = ?",
+                    list(part),
+                ).fetchall()
+                self._partitions[part] = {r[0]: r[1:] for r in rows}
+            row = self._partitions[part].get(key)
+        if row is None:
+            return None
+        reply, prompt_tokens, completion_tokens, fmt = row
+        return ChatReply(
+            reply,
+            prompt_tokens,
+            completion_tokens,
+            cached=True,
+            http_attempts=0,
+            response_format=fmt,
+        )
+
+    def put(self, key: str, endpoint: str, request: ChatRequest, reply: ChatReply) -> None:
+        tag = request.tag
+        row = {
+            "key": key,
+            "endpoint": endpoint,
+            "model": request.model,
+            "run_seed": tag.run_seed if tag else None,
+            "stream": tag.stream if tag else None,
+            "round": tag.round if tag else None,
+            "agent": tag.agent if tag else None,
+            "attempt": tag.attempt if tag else None,
+            "response_format": reply.response_format,
+            "temperature": request.temperature,
+            "reply": reply.text,
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "latency_ms": round(reply.latency_s * 1000, 3),
+            "http_attempts": reply.http_attempts,
+            "created_at": datetime.now(UTC).replace(tzinfo=None),
+        }
+        self._pending.append(row)
+        if tag is not None and (part := (tag.run_seed, tag.stream, tag.round)) in self._partitions:
+            self._partitions[part][key] = (
+                reply.text,
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                reply.response_format,
+            )
+        if len(self._pending) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows in one transaction."""
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        schema = pa.schema([(n, _ARROW_TYPES[sql.split()[0]]) for n, sql in COLUMNS.items()])
+        batch = pa.Table.from_pylist(rows, schema=schema)
+        self._con.register("_llm_batch", batch)
+        try:
+            self._con.execute(f"INSERT OR IGNORE INTO {TABLE} SELECT * FROM _llm_batch")
+        finally:
+            self._con.unregister("_llm_batch")
+
+    def forget_partitions(self) -> None:
+        """Drop the in-memory copies of rounds already read (call between rounds)."""
+        self._partitions.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self._con.close()
+
+
+class CachedChat:
+    """Answers from :class:`ReplayCache` when it can; otherwise asks ``inner`` and records."""
+
+    def __init__(self, inner: ChatModel, cache: ReplayCache) -> None:
+        self.inner = inner
+        self.endpoint = inner.endpoint
+        self.cache = cache
+        self.hits = 0
+        self.misses = 0
+
+    async def complete(self, request: ChatRequest) -> ChatReply:
+        key = request_key(self.endpoint, request)
+        cached = self.cache.get(key, request)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        self.misses += 1
+        reply = await self.inner.complete(request)
+        self.cache.put(key, self.endpoint, request, reply)
+        return reply

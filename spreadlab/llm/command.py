@@ -1,0 +1,249 @@
+"""Command-line glue for the LLM backend: options, the policy for a run or a resume, and reports.
+
+``spreadlab run --backend llm`` and ``spreadlab resume RUN_ID`` (in :mod:`spreadlab.cli`) use
+:func:`llm_options` for their flags and :func:`open_policy` / :func:`resume_policy` for the policy.
+Before a fresh run the endpoint is checked (it answers, takes the key, serves the model, and which
+response format it accepts) unless the replay cache already holds answers for this endpoint,
+model and seed — so a bad setting fails before any run row is written, and a replay makes no
+request at all.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+import numpy as np
+
+from spreadlab.errors import ConfigError, SpreadLabError
+from spreadlab.llm.base import RESPONSE_FORMATS, FatalLLMError
+from spreadlab.llm.cache import TABLE as CALLS_TABLE
+from spreadlab.llm.config import LLMConfig
+from spreadlab.llm.estimate import estimate_run, load_prices, price_for
+from spreadlab.llm.policy import LLMPolicy
+from spreadlab.policy import Policy
+from spreadlab.simulate import Scenario
+from spreadlab.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.store import RunStore
+
+# Flags that shape decisions: a resume must use the run's own values.
+_SCIENCE = {
+    "model": "model",
+    "temperature": "temperature",
+    "max_reply_tokens": "max_reply_tokens",
+    "feed_size": "prompt_feed_size",
+    "post_chars": "prompt_post_chars",
+}
+
+_OPTIONS = [
+    click.option("--model", help="LLM model name (env SPREADLAB_MODEL; default gpt-4o-mini)."),
+    click.option(
+        "--base-url",
+        help="OpenAI-compatible endpoint (env OPENAI_BASE_URL; default "
+        "OpenAI), e.g. http://localhost:11434/v1 for Ollama.",
+    ),
+    click.option(
+        "--api-key",
+        help="API key (prefer the OPENAI_API_KEY environment variable: "
+        "command lines are visible to other users of the machine).",
+    ),
+    click.option("--temperature", type=float, help="Sampling temperature [default: 0.7]."),
+    click.option("--max-concurrency", type=int, help="Calls in flight at once [default: 16]."),
+    click.option("--max-calls", type=int, help="Budget: stop (resumably) after this many calls."),
+    click.option(
+        "--max-tokens",
+        type=int,
+        help="Budget: stop (resumably) before this many prompt + completion tokens.",
+    ),
+    click.option(
+        "--max-reply-tokens", type=int, help="Completion tokens per reply [default: 200]."
+    ),
+    click.option("--feed-size", type=int, help="Posts shown per feed, newest first [default: 10]."),
+    click.option("--post-chars", type=int, help="Characters kept per feed post [default: 280]."),
+    click.option(
+        "--response-format",
+        type=click.Choice(["auto", *RESPONSE_FORMATS]),
+        help="Force a response format instead of negotiating [default: auto].",
+    ),
+    click.option("--timeout", type=float, help="Seconds per HTTP attempt [default: 60]."),
+    click.option(
+        "--prices",
+        type=click.Path(dir_okay=False),
+        help="Price table CSV for cost estimates [default: the bundled spreadlab/data/prices.csv].",
+    ),
+]
+_OPTION_NAMES = (
+    "model",
+    "base_url",
+    "api_key",
+    "temperature",
+    "max_concurrency",
+    "max_calls",
+    "max_tokens",
+    "max_reply_tokens",
+    "feed_size",
+    "post_chars",
+    "response_format",
+    "timeout",
+    "prices",
+)
+
+
+def llm_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the LLM flags to a click command; they arrive together as ``llm_opts`` (a dict)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["llm_opts"] = {name: kwargs.pop(name) for name in _OPTION_NAMES}
+        return command(*args, **kwargs)
+
+    for option in reversed(_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+@contextmanager
+def open_policy(
+    backend: str,
+    store: RunStore,
+    table: ParameterTable,
+    scenarios: list[Scenario],
+    llm_opts: dict[str, Any],
+) -> Iterator[Policy]:
+    """The policy of a fresh ``spreadlab run``; for ``llm``: estimate, check, report, close."""
+    if backend == "stochastic":
+        yield StochasticPolicy(table)
+        return
+    prices = llm_opts.get("prices")
+    config = LLMConfig.from_env(**{k: v for k, v in llm_opts.items() if k != "prices"})
+    for scenario in scenarios:
+        n = scenario.network.n
+        estimate = estimate_run(
+            config,
+            scenario.event,
+            n_agents=n,
+            rounds=scenario.rounds,
+            n0=scenario.n0,
+            replicates=scenario.replicates,
+            prices=load_prices(prices),
+        )
+        click.echo(f"{scenario.event.id}: {estimate.summary()}", err=True)
+    with _llm_session(store, config, prices) as policy:
+        seeds = {s.seed for s in scenarios}
+        if not _cached(store, policy, seeds):
+            policy.check_endpoint()
+        click.echo(f"backend: llm — {policy.describe()}", err=True)
+        yield policy
+
+
+@contextmanager
+def resume_policy(store: RunStore, run_id: str, llm_opts: dict[str, Any]) -> Iterator[Policy]:
+    """The policy that continues run ``run_id``, rebuilt from its provenance."""
+    provenance = json.loads(store.run_meta(run_id)["provenance"])
+    backend = provenance.get("backend")
+    if backend == "stochastic":
+        table = ParameterTable(
+            np.array(provenance["a"]), np.array(provenance["b"]), provenance["parameter_table"]
+        )
+        yield StochasticPolicy(table)
+        return
+    if backend != "llm":
+        raise ConfigError(
+            f"run {run_id} has backend {backend!r}; only stochastic and llm runs can be resumed"
+        )
+    for flag, key in _SCIENCE.items():
+        given = llm_opts.get(flag)
+        if given is not None and given != provenance.get(key):
+            raise ConfigError(
+                f"run {run_id} used {key} = {provenance.get(key)!r}; resuming it with "
+                f"--{flag.replace('_', '-')} {given!r} would mix settings in one run"
+            )
+    settings = {flag: provenance[key] for flag, key in _SCIENCE.items() if key in provenance}
+    settings["base_url"] = llm_opts.get("base_url") or provenance["endpoint"]
+    if provenance.get("response_format_setting", "auto") != "auto":
+        settings["response_format"] = provenance["response_format_setting"]
+    given = {k: v for k, v in llm_opts.items() if k not in _SCIENCE and k != "prices"}
+    config = LLMConfig.from_env(
+        **{**given, **{k: v for k, v in settings.items() if given.get(k) is None}}
+    )
+    with _llm_session(store, config, llm_opts.get("prices"), run_id) as policy:
+        click.echo(f"backend: llm — {policy.describe()}", err=True)
+        yield policy
+
+
+@contextmanager
+def _llm_session(
+    store: RunStore, config: LLMConfig, prices: str | None, run_id: str | None = None
+) -> Iterator[LLMPolicy]:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("spreadlab.llm: %(message)s"))
+    logger = logging.getLogger("spreadlab.llm")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    policy = LLMPolicy(config, store.con)
+    try:
+        yield policy
+    except (FatalLLMError, KeyboardInterrupt):
+        hint = _resume_hint(store, run_id)
+        if hint:
+            click.echo(hint, err=True)
+        raise
+    finally:
+        try:
+            if policy.consultations or policy.stack.accounting.usage.calls:
+                click.echo(usage_report(policy, config.model, prices), err=True)
+        finally:
+            policy.close()
+            logger.removeHandler(handler)
+
+
+def usage_report(policy: LLMPolicy, model: str, prices: str | None = None) -> str:
+    """One paragraph: consultations, invalid rate, calls, cache, tokens, retries, cost."""
+    u = policy.usage()
+    retries = ", ".join(f"{k}: {v}" for k, v in sorted(u["retries"].items())) or "none"
+    text = (
+        f"LLM usage: {u['consultations']} consultations, {u['invalid']} invalid "
+        f"({u['invalid_rate']:.1%}); {u['calls']} calls to the endpoint ({u['http_attempts']} "
+        f"HTTP attempts, retries {retries}), {u['cache_hits']} answers replayed from the cache; "
+        f"{u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens; response "
+        f"format {u['response_format']}"
+    )
+    try:
+        price = price_for(model, load_prices(prices))
+    except SpreadLabError:
+        price = None
+    if price is not None:
+        cost = (
+            u["prompt_tokens"] * price.input_per_million
+            + u["completion_tokens"] * price.output_per_million
+        ) / 1e6
+        text += f"; cost ≈ {cost:.4f} {price.currency}"
+    return text
+
+
+def _cached(store: RunStore, policy: LLMPolicy, seeds: set[int]) -> bool:
+    """Whether the cache holds answers from this endpoint and model for any of ``seeds``."""
+    marks = ", ".join("?" * len(seeds))
+    row = store.con.execute(
+        f"SELECT 1 FROM {CALLS_TABLE} WHERE endpoint = ? AND model = ? AND run_seed IN ({marks})"
+        " LIMIT 1",
+        [policy.stack.top.endpoint, policy.config.model, *sorted(seeds)],
+    ).fetchone()
+    return row is not None
+
+
+def _resume_hint(store: RunStore, run_id: str | None) -> str | None:
+    if run_id is None:
+        row = store.con.execute(
+            "SELECT run_id FROM runs WHERE status = 'interrupted' ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        run_id = row[0]
+    return f"run {run_id} stopped and can be continued: spreadlab resume {run_id} --db {store.path}"

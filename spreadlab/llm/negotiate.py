@@ -1,0 +1,109 @@
+"""Negotiation layer: ask for the most structured response format the endpoint accepts.
+
+Formats are tried in the order of :data:`RESPONSE_FORMATS` — ``json_schema`` (OpenAI, vLLM,
+Ollama), ``json_object`` carrying the schema (llama.cpp's server), plain ``json_object``, and
+finally ``text`` with the JSON instructions of the prompt alone. A refusal of a format
+(:class:`FormatRejected`) moves the endpoint down one step; the step reached is remembered per
+(endpoint, model) for the rest of the run and, in the ``llm_formats`` table, for later runs, so a
+replayed run asks for the same format and finds its answers in the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import duckdb
+
+from spreadlab.errors import ConfigError
+from spreadlab.llm.base import (
+    RESPONSE_FORMATS,
+    ChatModel,
+    ChatReply,
+    ChatRequest,
+    FormatRejected,
+    RequestRejected,
+)
+
+log = logging.getLogger("spreadlab.llm")
+TABLE = "llm_formats"
+
+
+class FormatMemory:
+    """The format each (endpoint, model) accepted; in DuckDB when given a connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        self._con = con.cursor() if con is not None else None
+        self._known: dict[tuple[str, str], str] = {}
+        if self._con is not None:
+            self._con.execute(
+                f"CREATE TABLE IF NOT EXISTS {TABLE} (endpoint VARCHAR NOT NULL, model VARCHAR "
+                "NOT NULL, response_format VARCHAR NOT NULL, updated_at TIMESTAMP NOT NULL, "
+                "PRIMARY KEY (endpoint, model))"
+            )
+            rows = self._con.execute(
+                f"SELECT endpoint, model, response_format FROM {TABLE}"
+            ).fetchall()
+            self._known = {(e, m): f for e, m, f in rows}
+
+    def get(self, endpoint: str, model: str) -> str | None:
+        return self._known.get((endpoint, model))
+
+    def set(self, endpoint: str, model: str, fmt: str) -> None:
+        if self._known.get((endpoint, model)) == fmt:
+            return
+        self._known[(endpoint, model)] = fmt
+        if self._con is not None:
+            self._con.execute(
+                f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?)",
+                [endpoint, model, fmt, datetime.now(UTC).replace(tzinfo=None)],
+            )
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+
+
+class NegotiatedFormat:
+    """Sets each request's response format, falling back on refusal (unless one is forced)."""
+
+    def __init__(
+        self, inner: ChatModel, memory: FormatMemory | None = None, forced: str | None = None
+    ) -> None:
+        if forced is not None and forced not in RESPONSE_FORMATS:
+            raise ConfigError(
+                f"response format {forced!r}: use auto or one of {', '.join(RESPONSE_FORMATS)}"
+            )
+        self.inner = inner
+        self.endpoint = inner.endpoint
+        self.memory = memory or FormatMemory()
+        self.forced = forced
+        self.fallbacks: list[str] = []
+
+    def current(self, model: str) -> str:
+        """The format the next request for ``model`` will ask for."""
+        return self.forced or self.memory.get(self.endpoint, model) or RESPONSE_FORMATS[0]
+
+    async def complete(self, request: ChatRequest) -> ChatReply:
+        fmt = self.current(request.model)
+        while True:
+            try:
+                reply = await self.inner.complete(replace(request, response_format=fmt))
+            except FormatRejected as exc:
+                if self.forced or fmt == RESPONSE_FORMATS[-1]:
+                    raise RequestRejected(
+                        f"{exc}. Choose another with --response-format (auto tries "
+                        f"{', '.join(RESPONSE_FORMATS)})"
+                    ) from None
+                known = self.current(request.model)
+                step = max(RESPONSE_FORMATS.index(fmt) + 1, RESPONSE_FORMATS.index(known))
+                fmt = RESPONSE_FORMATS[step]
+                if fmt != known:
+                    log.warning("%s; falling back to %s", exc, fmt)
+                    self.fallbacks.append(str(exc))
+                    self.memory.set(self.endpoint, request.model, fmt)
+                continue
+            if self.memory.get(self.endpoint, request.model) is None and not self.forced:
+                self.memory.set(self.endpoint, request.model, fmt)
+            return reply

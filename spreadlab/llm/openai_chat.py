@@ -1,0 +1,231 @@
+"""The core call: one chat completion through the real ``openai`` AsyncOpenAI client.
+
+It makes exactly one HTTP attempt (the SDK's own retries are off; :mod:`spreadlab.llm.retry`
+owns retrying) and turns every failure into one of the errors of :mod:`spreadlab.llm.base`.
+Messages never carry the API key: the server's words are redacted before they are raised.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import openai
+import pydantic
+
+from spreadlab.errors import ConfigError
+from spreadlab.llm.base import (
+    AuthError,
+    ChatReply,
+    ChatRequest,
+    EndpointError,
+    FormatRejected,
+    RequestRejected,
+    TransientError,
+)
+
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema")
+
+
+def endpoint_url(base_url: str) -> str:
+    """``base_url`` without user info, query string or fragment: safe to store and to hash."""
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"base URL {redact(base_url, parts.password or '')!r} is not an http(s) URL: set "
+            "OPENAI_BASE_URL or --base-url to e.g. http://localhost:11434/v1"
+        )
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def endpoint_host(base_url: str) -> str:
+    """Host and port of an endpoint, e.g. ``api.openai.com`` or ``127.0.0.1:11434``."""
+    return urlsplit(endpoint_url(base_url)).netloc
+
+
+def redact(text: str, secret: str) -> str:
+    """``text`` with every occurrence of ``secret`` replaced by ``***``."""
+    return text.replace(secret, "***") if secret else text
+
+
+def response_format_param(fmt: str, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``response_format`` request field for one of :data:`RESPONSE_FORMATS`."""
+    if fmt == "json_schema" and schema is not None:
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "decision", "strict": True, "schema": schema},
+        }
+    if fmt == "json_object_schema" and schema is not None:
+        return {"type": "json_object", "schema": schema}
+    if fmt in ("json_object", "json_schema", "json_object_schema"):
+        return {"type": "json_object"}
+    return None
+
+
+class OpenAIChat:
+    """One HTTP attempt per call through ``openai.AsyncOpenAI`` (created lazily in the loop)."""
+
+    def __init__(self, *, base_url: str, api_key: str, timeout: float = 60.0) -> None:
+        self.endpoint = endpoint_url(base_url)
+        self._base_url = base_url.strip()
+        self._api_key = api_key
+        self._timeout = timeout
+        self._client: openai.AsyncOpenAI | None = None
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=self._base_url,
+                max_retries=0,
+                timeout=self._timeout,
+            )
+        return self._client
+
+    async def complete(self, request: ChatRequest) -> ChatReply:
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "messages": request.message_dicts(),
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
+        if request.seed is not None:
+            kwargs["seed"] = request.seed
+        fmt = response_format_param(request.response_format, request.schema)
+        if fmt is not None:
+            kwargs["response_format"] = fmt
+        started = time.perf_counter()
+        try:
+            response = await self.client.chat.completions.create(**kwargs)
+        except Exception as exc:
+            raise self._classify(exc, request) from None
+        if not response.choices:
+            raise TransientError(f"{self.endpoint}: reply without choices", kind="malformed")
+        message = response.choices[0].message
+        usage = response.usage
+        return ChatReply(
+            text=message.content or message.refusal or "",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            latency_s=time.perf_counter() - started,
+            response_format=request.response_format,
+        )
+
+    async def check(self, model: str) -> None:
+        """Preflight: the endpoint answers, takes the key and (if it lists models) has ``model``."""
+        try:
+            page = await self.client.models.list(timeout=min(self._timeout, 15.0))
+        except (openai.NotFoundError, openai.InternalServerError, openai.BadRequestError):
+            return  # this server does not list models; the first call will tell
+        except Exception as exc:
+            error = self._classify(exc, None)
+            if isinstance(error, TransientError) and error.kind in ("timeout", "connection"):
+                raise EndpointError(
+                    f"cannot reach {self.endpoint} ({error.kind}). Check OPENAI_BASE_URL / "
+                    "--base-url and that the server is running"
+                ) from None
+            if isinstance(error, TransientError):
+                return  # busy or failing now; the calls' own retries will deal with it
+            raise error from None
+        ids = [m.id for m in page.data]
+        if ids and model not in ids and f"{model}:latest" not in ids:
+            shown = ", ".join(ids[:12]) + (" ..." if len(ids) > 12 else "")
+            raise ConfigError(
+                f"unknown model {model!r} at {endpoint_host(self.endpoint)}; it offers: {shown}. "
+                "Pass one of them with --model"
+            )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def _classify(self, exc: Exception, request: ChatRequest | None) -> Exception:
+        where = f"{self.endpoint}"
+        if isinstance(exc, openai.APITimeoutError):
+            return TransientError(
+                f"{where}: request timed out after {self._timeout:g} s", kind="timeout"
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return TransientError(f"{where}: connection failed ({_cause(exc)})", kind="connection")
+        if isinstance(
+            exc, json.JSONDecodeError | pydantic.ValidationError | openai.APIResponseValidationError
+        ):
+            return TransientError(f"{where}: garbled response body", kind="malformed")
+        if not isinstance(exc, openai.APIStatusError):
+            return exc
+        status = exc.status_code
+        said = redact(_server_message(exc), self._api_key)[:300]
+        if status in (401, 403):
+            what = "refused the API key" if status == 401 else "denied access"
+            return AuthError(
+                f"{where} {what} (HTTP {status}: {said}). Set a valid key in OPENAI_API_KEY or "
+                "pass --api-key"
+                + (f", and check that it may use model {request.model!r}" if request else "")
+            )
+        if (
+            request is not None
+            and request.response_format != "text"
+            and status in (400, 415, 422, 500, 501)
+            and any(w in said.lower() for w in _FORMAT_WORDS)
+        ):
+            return FormatRejected(
+                f"{where} refused response format "
+                f"{request.response_format!r} (HTTP {status}: {said})"
+            )
+        if status == 429 or status >= 500 or status == 408:
+            return TransientError(
+                f"{where}: HTTP {status} ({said})",
+                kind=str(status),
+                retry_after=_retry_after(exc.response.headers),
+            )
+        if status == 404:
+            model = f"model {request.model!r}" if request else "the model"
+            return RequestRejected(
+                f"{where}: HTTP 404 ({said}). Check {model} (--model) and the base URL "
+                "(OPENAI_BASE_URL / --base-url; it usually ends in /v1)"
+            )
+        return RequestRejected(f"{where}: HTTP {status} ({said})")
+
+
+def _server_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    return str(exc.message)
+
+
+def _cause(exc: Exception) -> str:
+    cause = exc.__cause__ or exc.__context__
+    return type(cause).__name__ if cause is not None else "no response"
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if value := headers.get("retry-after-ms"):
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,312 @@
+"""The LLM policy: every exposed agent asks a chat model whether it posts.
+
+One round is one batch: its consultations run concurrently on an event loop owned by the policy
+(bounded by the concurrency layer), and the round ends when all have answered — the simulation's
+round barrier stays. Each agent's reply is parsed tolerantly; an unusable reply is asked again (a
+new cache key, ``attempt`` + 1) up to ``parse_attempts`` times and then recorded as an *invalid*
+decision with its reason, never as a silent "no".
+
+Each round the policy draws one number (``stream``) from the run's generator. It is part of every
+cache key and of the sampling seed sent to the endpoint, so replicates never share answers while
+a re-run or a resumed run (same generator state) asks identical, cacheable questions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import duckdb
+import numpy as np
+
+from spreadlab.events import Event
+from spreadlab.llm.accounting import Accounting
+from spreadlab.llm.base import (
+    BudgetExhausted,
+    CallTag,
+    ChatModel,
+    ChatRequest,
+    FatalLLMError,
+)
+from spreadlab.llm.cache import CachedChat, ReplayCache
+from spreadlab.llm.config import LLMConfig
+from spreadlab.llm.limit import ConcurrencyLimit
+from spreadlab.llm.negotiate import FormatMemory, NegotiatedFormat
+from spreadlab.llm.openai_chat import OpenAIChat
+from spreadlab.llm.parse import parse_reply
+from spreadlab.llm.preflight import Preflight
+from spreadlab.llm.prompt import DECISION_SCHEMA, PROMPT_VERSION, build_messages
+from spreadlab.llm.retry import Retry
+from spreadlab.policy import ConsultationBatch, Decisions
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One agent's decision (``post`` is False when invalid)."""
+
+    post: bool
+    text: str | None
+    valid: bool
+    reason: str | None
+
+
+class LoopRunner:
+    """A private event loop, run from the calling thread (or a helper thread when the caller is
+    already inside a running loop, as in a notebook)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self.loop.run_until_complete(coro)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(self.loop.run_until_complete, coro).result()
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+@dataclass
+class Stack:
+    """The layers of one policy, top first; kept so their counters can be read."""
+
+    top: NegotiatedFormat
+    cache: CachedChat | None
+    accounting: Accounting
+    preflight: Preflight | None
+    limit: ConcurrencyLimit
+    retry: Retry
+    core: ChatModel
+
+
+def build_stack(
+    config: LLMConfig, con: duckdb.DuckDBPyConnection | None, core: ChatModel | None = None
+) -> Stack:
+    """Negotiation → replay cache → accounting → preflight → concurrency → retry → core.
+
+    ``core`` defaults to the real client for ``config``; tests pass a scripted model. The cache
+    and the remembered formats live on ``con`` (no cache without one).
+    """
+    if core is None:
+        core = OpenAIChat(
+            base_url=config.base_url, api_key=config.key_for_client, timeout=config.timeout
+        )
+    retry = Retry(
+        core,
+        max_attempts=config.max_attempts,
+        base_delay=config.base_delay,
+        max_delay=config.max_delay,
+    )
+    limit = ConcurrencyLimit(retry, config.max_concurrency)
+    check = getattr(core, "check", None)
+    preflight = None if check is None else Preflight(limit, lambda: check(config.model))
+    accounting = Accounting(preflight or limit, config.budget)
+    cache = CachedChat(accounting, ReplayCache(con)) if con is not None else None
+    forced = None if config.response_format == "auto" else config.response_format
+    top = NegotiatedFormat(cache or accounting, FormatMemory(con), forced)
+    return Stack(top, cache, accounting, preflight, limit, retry, core)
+
+
+class LLMPolicy:
+    """The :class:`spreadlab.policy.Policy` of LLM agents."""
+
+    backend = "llm"
+
+    def __init__(
+        self,
+        config: LLMConfig,
+        con: duckdb.DuckDBPyConnection | None = None,
+        *,
+        core: ChatModel | None = None,
+    ) -> None:
+        self.config = config
+        self.stack = build_stack(config, con, core)
+        self._runner = LoopRunner()
+        self.consultations = 0
+        self.invalid = 0
+        self.reasked = 0
+
+    def prepare(self, profiles: np.ndarray, event: Event) -> None:
+        """Nothing to precompute: prompts are built per consultation from the batch."""
+
+    def decide(self, batch: ConsultationBatch, rng: np.random.Generator) -> Decisions:
+        stream = int(rng.integers(2**62))
+        try:
+            answers = self._runner.run(self._decide_all(batch, stream))
+        finally:
+            if self.stack.cache is not None:
+                self.stack.cache.cache.flush()
+                self.stack.cache.cache.forget_partitions()
+        self.consultations += len(answers)
+        self.invalid += sum(not a.valid for a in answers)
+        return Decisions(
+            post=np.array([a.post for a in answers], dtype=bool),
+            texts=[a.text for a in answers],
+            valid=np.array([a.valid for a in answers], dtype=bool),
+            reasons=[a.reason for a in answers],
+        )
+
+    async def _decide_all(self, batch: ConsultationBatch, stream: int) -> list[Answer]:
+        settings = self.config.prompt
+        requests = []
+        for i, agent in enumerate(batch.agents.tolist()):
+            m = int(batch.m[i])
+            feed = batch.feed(agent)[: settings.feed_size] if m > 0 else []
+            messages = build_messages(
+                int(batch.profiles[i]), batch.event, bool(batch.offline[i]), m, feed, settings
+            )
+            requests.append((CallTag(batch.run_seed, stream, batch.round, agent), messages))
+        tasks = [asyncio.ensure_future(self._consult(tag, msgs)) for tag, msgs in requests]
+
+        def stop_others(task: asyncio.Future) -> None:
+            if task.cancelled():
+                return
+            error = task.exception()
+            if isinstance(error, FatalLLMError) and not isinstance(error, BudgetExhausted):
+                for other in tasks:
+                    other.cancel()
+
+        for task in tasks:
+            task.add_done_callback(stop_others)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        errors = [
+            r
+            for r in results
+            if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)
+        ]
+        if errors:
+            raise errors[0]
+        return results  # type: ignore[return-value]
+
+    async def _consult(self, tag: CallTag, messages: tuple[tuple[str, str], ...]) -> Answer:
+        config = self.config
+        error = ""
+        for attempt in range(config.parse_attempts):
+            attempt_tag = CallTag(tag.run_seed, tag.stream, tag.round, tag.agent, attempt)
+            request = ChatRequest(
+                messages=messages,
+                model=config.model,
+                temperature=config.temperature,
+                max_tokens=config.max_reply_tokens,
+                schema=DECISION_SCHEMA,
+                seed=sampling_seed(attempt_tag),
+                tag=attempt_tag,
+            )
+            reply = await self.stack.top.complete(request)
+            parsed = parse_reply(reply.text)
+            if parsed.ok:
+                return Answer(bool(parsed.post), parsed.text if parsed.post else None, True, None)
+            error = parsed.error or "unusable reply"
+            self.reasked += attempt + 1 < config.parse_attempts
+        reason = f"unparseable reply after {config.parse_attempts} attempt(s): {error}"
+        return Answer(False, None, False, reason)
+
+    def check_endpoint(self) -> None:
+        """Check the endpoint now (answers, key, model) and settle its response format with one
+        small probe call, which the budget does not count."""
+        self._runner.run(self._check_endpoint())
+
+    async def _check_endpoint(self) -> None:
+        stack = self.stack
+        if stack.preflight is not None:
+            await stack.preflight.run()
+        probe = NegotiatedFormat(stack.limit, stack.top.memory, stack.top.forced)
+        messages = (
+            ("system", "Answer with a JSON object only."),
+            ("user", 'Reply with {"post": false, "text": ""}.'),
+        )
+        await probe.complete(
+            ChatRequest(
+                messages,
+                self.config.model,
+                self.config.temperature,
+                self.config.max_reply_tokens,
+                schema=DECISION_SCHEMA,
+            )
+        )
+        stack.top.fallbacks.extend(probe.fallbacks)
+
+    def describe(self) -> str:
+        """One line for people: where, which model, how."""
+        c = self.config
+        budget = ", ".join(
+            f"{name} {value}"
+            for name, value in (
+                ("max calls", c.budget.max_calls),
+                ("max tokens", c.budget.max_tokens),
+            )
+            if value
+        )
+        return (
+            f"model {c.model} at {c.settings()['endpoint_host']}, temperature "
+            f"{c.temperature:g}, response format {self.response_format()}, up to "
+            f"{c.max_concurrency} calls in flight" + (f", budget: {budget}" if budget else "")
+        )
+
+    def response_format(self) -> str:
+        """The response format the endpoint accepted (or will be asked for first)."""
+        return self.stack.top.current(self.config.model)
+
+    def usage(self) -> dict[str, Any]:
+        """Counters of this policy's session: consultations, cache, calls, tokens, retries."""
+        stack = self.stack
+        usage = stack.accounting.usage
+        return {
+            "consultations": self.consultations,
+            "invalid": self.invalid,
+            "invalid_rate": self.invalid / self.consultations if self.consultations else 0.0,
+            "reasked": self.reasked,
+            "cache_hits": stack.cache.hits if stack.cache else 0,
+            "calls": usage.calls,
+            "failed_calls": usage.failed_calls,
+            "http_attempts": usage.http_attempts,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "retries": dict(stack.retry.retries),
+            "peak_concurrency": stack.limit.peak,
+            "response_format": self.response_format(),
+            "format_fallbacks": list(stack.top.fallbacks),
+        }
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "synthetic": False,
+            **self.config.settings(),
+            "response_format": self.response_format(),
+            "prompt_version": PROMPT_VERSION,
+            "sampling": "one stream per round drawn from the run generator; per-call seed "
+            "sent to the endpoint",
+        }
+
+    def close(self) -> None:
+        """Write what is buffered and release the HTTP client and the event loop."""
+        if self.stack.cache is not None:
+            self.stack.cache.cache.close()
+        self.stack.top.memory.close()
+        aclose = getattr(self.stack.core, "aclose", None)
+        if aclose is not None:
+            self._runner.run(aclose())
+        self._runner.close()
+
+    def __enter__(self) -> LLMPolicy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def sampling_seed(tag: CallTag) -> int:
+    """The ``seed`` sent with a call: a 31-bit hash of its tag (servers that honour it then
+    sample reproducibly)."""
+    text = f"{tag.run_seed}:{tag.stream}:{tag.round}:{tag.agent}:{tag.attempt}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") >> 1
