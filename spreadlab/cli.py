@@ -10,12 +10,13 @@ import click
 from spreadlab.errors import SpreadLabError
 from spreadlab.events import catalog, get_event, load_events
 from spreadlab.exchange import export_run, import_run
+from spreadlab.llm.command import llm_options, open_policy, resume_policy
 from spreadlab.networks import NETWORK_KINDS, NetworkSpec
 from spreadlab.personas import PRESETS, parse_mix
-from spreadlab.runner import Progress, run_scenario
+from spreadlab.runner import Progress, resume_run, run_scenario
 from spreadlab.samples import SAMPLE_DIR, build_samples, load_samples
 from spreadlab.simulate import Scenario
-from spreadlab.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.stochastic import ParameterTable
 from spreadlab.store import RunStore
 
 DB_OPTION = click.option(
@@ -83,11 +84,12 @@ def cli() -> None:
 )
 @click.option(
     "--backend",
-    type=click.Choice(["stochastic"]),
+    type=click.Choice(["stochastic", "llm"]),
     default="stochastic",
     show_default=True,
-    help="Who decides: the stochastic agent model.",
+    help="Who decides: the stochastic agent model, or LLM agents (docs/llm.md).",
 )
+@llm_options
 @DB_OPTION
 def run(
     event_ids: tuple[str, ...],
@@ -106,6 +108,7 @@ def run(
     params_csv: str | None,
     backend: str,
     db_path: str,
+    llm_opts: dict,
 ) -> None:
     """Simulate a scenario (per event) and store every replicate run."""
     user_events = load_events(events_file) if events_file else {}
@@ -126,9 +129,12 @@ def run(
         for e in events
     ]
     table = ParameterTable.from_csv(params_csv) if params_csv else ParameterTable.illustrative()
-    policy = StochasticPolicy(table)
-    click.echo(f"backend: {backend} — synthetic runs; parameters: {table.provenance}", err=True)
-    with RunStore(db_path) as store:
+    if backend == "stochastic":
+        click.echo(f"backend: {backend} — synthetic runs; parameters: {table.provenance}", err=True)
+    with (
+        RunStore(db_path) as store,
+        open_policy(backend, store, table, scenarios, llm_opts) as policy,
+    ):
         for scenario in scenarios:
             total = scenario.replicates * (scenario.rounds + 1)
             with click.progressbar(length=total, label=scenario.event.id, file=sys.stderr) as bar:
@@ -145,6 +151,18 @@ def run(
                     f"{run_id}\t{scenario.event.id}\trounds={len(curve)}\t"
                     f"informed={final}/{scenario.network.n if network_kind != 'edge_list' else '?'}"
                 )
+
+
+@cli.command()
+@click.argument("run_id")
+@llm_options
+@DB_OPTION
+def resume(run_id: str, db_path: str, llm_opts: dict) -> None:
+    """Continue an interrupted run from its last complete round, with its own settings."""
+    with RunStore(db_path) as store, resume_policy(store, run_id, llm_opts) as policy:
+        resume_run(store, run_id, policy)
+        curve = store.curve(run_id)
+        click.echo(f"{run_id}\tresumed\trounds={len(curve)}\tinformed={curve['informed'].iloc[-1]}")
 
 
 @cli.command()
