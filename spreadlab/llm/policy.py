@@ -98,7 +98,10 @@ def build_stack(
     """
     if core is None:
         core = OpenAIChat(
-            base_url=config.base_url, api_key=config.key_for_client, timeout=config.timeout
+            base_url=config.base_url,
+            api_key=config.key_for_client,
+            timeout=config.timeout,
+            clients=-(-config.max_concurrency // 8),
         )
     retry = Retry(
         core,
@@ -131,6 +134,7 @@ class LLMPolicy:
         self.config = config
         self.stack = build_stack(config, con, core)
         self._runner = LoopRunner()
+        self._halt: FatalLLMError | None = None
         self.consultations = 0
         self.invalid = 0
         self.reasked = 0
@@ -165,24 +169,20 @@ class LLMPolicy:
                 int(batch.profiles[i]), batch.event, bool(batch.offline[i]), m, feed, settings
             )
             requests.append((CallTag(batch.run_seed, stream, batch.round, agent), messages))
+        self._halt = None
         tasks = [asyncio.ensure_future(self._consult(tag, msgs)) for tag, msgs in requests]
 
         def stop_others(task: asyncio.Future) -> None:
-            if task.cancelled():
-                return
-            error = task.exception()
-            if isinstance(error, FatalLLMError) and not isinstance(error, BudgetExhausted):
+            if not task.cancelled() and self._halt is not None:
                 for other in tasks:
                     other.cancel()
 
         for task in tasks:
             task.add_done_callback(stop_others)
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        errors = [
-            r
-            for r in results
-            if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)
-        ]
+        if self._halt is not None:
+            raise self._halt
+        errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]
         return results  # type: ignore[return-value]
@@ -201,7 +201,14 @@ class LLMPolicy:
                 seed=sampling_seed(attempt_tag),
                 tag=attempt_tag,
             )
-            reply = await self.stack.top.complete(request)
+            if self._halt is not None:
+                raise self._halt
+            try:
+                reply = await self.stack.top.complete(request)
+            except FatalLLMError as exc:
+                if not isinstance(exc, BudgetExhausted):
+                    self._halt = exc  # the others stop asking: no point, or no permission
+                raise
             parsed = parse_reply(reply.text)
             if parsed.ok:
                 return Answer(bool(parsed.post), parsed.text if parsed.post else None, True, None)
