@@ -1,0 +1,347 @@
+"""Learning the agent model from a decision log: which traits make an agent share.
+
+Every consultation is a Bernoulli trial with known offline exposure ``o`` (0/1), number of posting
+neighbours ``m``, profile and event type. As in the stochastic policy,
+
+    P(post) = 1 - (1 - a·o)(1 - b)^m,
+
+with ``a`` (per-round probability of posting on the offline report) and ``b`` (per-round
+probability per posting neighbour) logistic in the five traits and the event type:
+
+    logit a = a0 + sum_t alpha_t·[trait t high] + alpha_e·[event type e]
+    logit b = b0 + sum_t beta_t·[trait t high] + beta_e·[event type e]
+
+so a trait's coefficient is the log-odds ratio high versus low, the intercept is the all-low
+profile on the baseline event type (the first type present in the log, in ACLED order). We fit by
+maximum likelihood (exact Newton-type steps with the analytic Hessian) on the log aggregated to
+one binomial cell per (o, m, profile, event type), so a million decisions fit in well under a
+second, and report standard errors from the observed information.
+
+``a`` is only identified by consultations reached offline and ``b`` by those with m >= 1; terms
+that do not vary within those consultations are reported as not estimable instead of fitted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+from threadpoolctl import threadpool_limits
+
+from spreadlab.errors import DataFormatError
+from spreadlab.events import EVENT_TYPES
+from spreadlab.personas import N_PROFILES, TRAITS, trait_matrix
+from spreadlab.simulate import RunResult
+
+COLUMNS = ("offline", "m", "profile", "event_type", "post", "valid")
+
+
+@dataclass(frozen=True)
+class TraitEffects:
+    """Fitted log-odds effects on a (offline) and b (per posting neighbour).
+
+    ``table`` has one row per term and channel: ``channel`` (a or b), ``term`` (``intercept``, a
+    trait letter O/C/E/A/N, or ``event:<type>``), ``estimate`` (log-odds; for traits and events the
+    log-odds ratio against low / the baseline event), ``se``, ``z``, ``p_value``, ``ci_lo``,
+    ``ci_hi`` (Wald, at ``level``), ``odds_ratio`` and ``estimable``.
+    """
+
+    table: pd.DataFrame
+    loglik: float
+    n_decisions: int
+    n_excluded: int
+    baseline_event: str
+    converged: bool
+    message: str
+    level: float = 0.95
+
+    def effect(self, channel: str, term: str) -> tuple[float, float]:
+        """(estimate, standard error) of one term."""
+        row = self.table[(self.table["channel"] == channel) & (self.table["term"] == term)]
+        if row.empty or not bool(row["estimable"].iloc[0]):
+            raise KeyError(f"no estimable term {term!r} for channel {channel!r}")
+        return float(row["estimate"].iloc[0]), float(row["se"].iloc[0])
+
+
+def decision_log(result: RunResult, event_type: str) -> pd.DataFrame:
+    """The decision log of an in-memory run, in the columns :func:`fit_trait_effects` reads."""
+    records = result.records
+    agents = np.concatenate([r.agents for r in records]).astype(np.int64)
+    return pd.DataFrame(
+        {
+            "offline": np.concatenate([r.offline for r in records]).astype(bool),
+            "m": np.concatenate([r.m for r in records]).astype(np.int64),
+            "profile": result.profiles[agents].astype(np.int64),
+            "event_type": event_type,
+            "post": np.concatenate([r.post for r in records]).astype(bool),
+            "valid": np.concatenate([r.valid for r in records]).astype(bool),
+        }
+    )
+
+
+def fit_trait_effects(
+    log: pd.DataFrame | Mapping[str, Sequence | np.ndarray], level: float = 0.95
+) -> TraitEffects:
+    """Maximum-likelihood trait and event-type effects on a and b, with standard errors.
+
+    ``log`` holds one row per consultation with columns offline (0/1), m (posting neighbours),
+    profile (0-31), event_type (name or index into EVENT_TYPES), post (0/1) and optionally valid
+    (rows with valid false, e.g. unparseable LLM replies, are excluded).
+    """
+    if not 0 < level < 1:
+        raise DataFormatError(f"level = {level}: give a value strictly between 0 and 1")
+    with threadpool_limits(limits=1, user_api="blas"):
+        cells, n_total, n_excluded = _aggregate(log)
+        return _fit(cells, n_total, n_excluded, level)
+
+
+@dataclass(frozen=True)
+class _Cells:
+    offline: np.ndarray
+    m: np.ndarray
+    profile: np.ndarray
+    event: np.ndarray
+    trials: np.ndarray
+    posts: np.ndarray
+
+
+def _column(log: pd.DataFrame | Mapping, name: str, n: int | None) -> np.ndarray:
+    if name not in log:
+        if name == "valid":
+            return np.ones(n or 0, dtype=bool)
+        raise DataFormatError(f"decision log: missing column {name!r}; need {', '.join(COLUMNS)}")
+    return np.asarray(log[name])
+
+
+def _aggregate(log: pd.DataFrame | Mapping) -> tuple[_Cells, int, int]:
+    """Validate the log and count trials and posts per (offline, m, profile, event) cell."""
+    offline = _column(log, "offline", None)
+    n = offline.size
+    cols = {c: _column(log, c, n) for c in COLUMNS}
+    if any(v.shape != (n,) for v in cols.values()):
+        raise DataFormatError("decision log: all columns must be one-dimensional and equally long")
+    if n == 0:
+        raise DataFormatError("decision log is empty: there are no consultations to learn from")
+    numeric = {}
+    for c in ("offline", "m", "profile", "post", "valid"):
+        try:
+            values = np.asarray(cols[c], dtype=float)
+        except (TypeError, ValueError):
+            raise DataFormatError(
+                f"decision log: column {c!r} must be numeric or boolean"
+            ) from None
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise DataFormatError(f"decision log: column {c!r} is missing at row {bad[0]}")
+        numeric[c] = values
+    for c in ("offline", "post", "valid"):
+        if not np.all(np.isin(numeric[c], (0, 1))):
+            raise DataFormatError(f"decision log: column {c!r} must be 0/1 or true/false")
+    m, profile = numeric["m"], numeric["profile"]
+    if np.any(m < 0) or np.any(m != np.round(m)):
+        raise DataFormatError("decision log: m (posting neighbours) must be a whole number >= 0")
+    if np.any((profile < 0) | (profile >= N_PROFILES) | (profile != np.round(profile))):
+        raise DataFormatError("decision log: profile must be a code 0-31")
+    event = _event_codes(cols["event_type"])
+    valid = numeric["valid"] == 1
+    o, post = numeric["offline"] == 1, numeric["post"] == 1
+    unexposed = valid & ~o & (m == 0)
+    if np.any(unexposed & post):
+        row = int(np.flatnonzero(unexposed & post)[0])
+        raise DataFormatError(
+            f"decision log row {row}: an agent neither reached offline nor shown a post (m = 0) "
+            "posted, which the model P = 1 - (1 - a·o)(1 - b)^m cannot explain"
+        )
+    keep = valid & ~unexposed
+    if not np.any(keep):
+        raise DataFormatError("decision log: no valid consultation with offline or m >= 1")
+    m_int = m[keep].astype(np.int64)
+    key = ((m_int * 2 + o[keep]) * N_PROFILES + profile[keep].astype(np.int64)) * 8 + event[keep]
+    unique, inverse = np.unique(key, return_inverse=True)
+    trials = np.bincount(inverse).astype(float)
+    posts = np.bincount(inverse, weights=post[keep].astype(float))
+    cells = _Cells(
+        offline=((unique // (8 * N_PROFILES)) % 2).astype(float),
+        m=(unique // (16 * N_PROFILES)).astype(float),
+        profile=(unique // 8) % N_PROFILES,
+        event=unique % 8,
+        trials=trials,
+        posts=posts,
+    )
+    return cells, n, int((~valid).sum())
+
+
+def _event_codes(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind in "iu":
+        codes = values.astype(np.int64)
+    else:
+        labels, uniques = pd.factorize(values)  # a handful of distinct names: map those only
+        names = [str(u).strip() for u in uniques]
+        unknown = sorted(set(names) - set(EVENT_TYPES))
+        if unknown or np.any(labels < 0):
+            raise DataFormatError(
+                f"decision log: unknown or missing event type(s) {unknown}; use "
+                f"{', '.join(EVENT_TYPES)}"
+            )
+        codes = np.array([EVENT_TYPES.index(x) for x in names], dtype=np.int64)[labels]
+    if np.any((codes < 0) | (codes >= len(EVENT_TYPES))):
+        raise DataFormatError(f"decision log: event type index outside 0..{len(EVENT_TYPES) - 1}")
+    return codes
+
+
+def _design(cells: _Cells, events: list[int]) -> tuple[np.ndarray, list[str]]:
+    """Design matrix (intercept, 5 traits high/low, event dummies) and its column names."""
+    traits = trait_matrix()[cells.profile].astype(float)
+    dummies = [(cells.event == e).astype(float) for e in events[1:]]
+    x = np.column_stack([np.ones(cells.profile.size), traits, *dummies])
+    return x, ["intercept", *TRAITS, *(f"event:{EVENT_TYPES[e]}" for e in events[1:])]
+
+
+def _varying(x: np.ndarray, rows: np.ndarray, names: list[str]) -> list[int]:
+    """Columns estimable from ``rows``: the intercept and every column that varies there."""
+    if not np.any(rows):
+        return []
+    return [j for j in range(len(names)) if j == 0 or np.ptp(x[rows, j]) > 0]
+
+
+def _fit(cells: _Cells, n_total: int, n_excluded: int, level: float) -> TraitEffects:
+    events = sorted(set(cells.event.tolist()))
+    a_rows, b_rows = cells.offline > 0, cells.m > 0
+    x, names = _design(cells, events)
+    a_cols, b_cols = _varying(x, a_rows, names), _varying(x, b_rows, names)
+    xa, xb = x[:, a_cols], x[:, b_cols]
+    pa, pb = xa.shape[1], xb.shape[1]
+    o, m, n, y = cells.offline, cells.m, cells.trials, cells.posts
+
+    def parts(theta: np.ndarray) -> tuple[np.ndarray, ...]:
+        eta_a, eta_b = xa @ theta[:pa], xb @ theta[pa:]
+        log_q = -o * np.logaddexp(0, eta_a) - m * np.logaddexp(0, eta_b)  # log(1 - P)
+        return eta_a, eta_b, log_q
+
+    def negll(theta: np.ndarray) -> float:
+        _, _, log_q = parts(theta)
+        return -float(np.sum(y * np.log(-np.expm1(np.minimum(log_q, -1e-300))) + (n - y) * log_q))
+
+    def grad_hess(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        eta_a, eta_b, log_q = parts(theta)
+        a, b = special.expit(eta_a), special.expit(eta_b)
+        q = np.exp(log_q)
+        one_m_q = np.maximum(-np.expm1(log_q), 1e-300)
+        g = n - y / one_m_q  # dll/dlogQ
+        dg = -y * q / one_m_q**2  # d²ll/dlogQ²
+        da, db = -o * a, -m * b  # dlogQ/deta
+        grad = np.concatenate([xa.T @ (g * da), xb.T @ (g * db)])
+        w_aa = dg * da**2 + g * (-o * a * (1 - a))
+        w_bb = dg * db**2 + g * (-m * b * (1 - b))
+        w_ab = dg * da * db
+        hess = np.block(
+            [
+                [xa.T @ (w_aa[:, None] * xa), xa.T @ (w_ab[:, None] * xb)],
+                [xb.T @ (w_ab[:, None] * xa), xb.T @ (w_bb[:, None] * xb)],
+            ]
+        )
+        return -grad, -hess  # of the negative log-likelihood
+
+    start = np.zeros(pa + pb)
+    if pa:
+        rate = (y[a_rows & (m == 0)].sum() + 0.5) / (n[a_rows & (m == 0)].sum() + 1)
+        start[0] = special.logit(min(max(rate, 1e-4), 1 - 1e-4))
+    if pb:
+        sel = b_rows & (o == 0)
+        rate = (y[sel].sum() + 0.5) / (n[sel].sum() + 1)
+        mean_m = max(float((m[sel] * n[sel]).sum() / max(n[sel].sum(), 1)), 1.0)
+        start[pa] = special.logit(min(max(1 - (1 - rate) ** (1 / mean_m), 1e-5), 0.5))
+    theta, converged, message = _newton(negll, grad_hess, start)
+    info = grad_hess(theta)[1]  # observed information
+    try:
+        cov = np.linalg.inv(info)
+        ok = np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0)
+    except np.linalg.LinAlgError:
+        ok = False
+    if not ok:
+        raise DataFormatError(
+            "trait effects are not identifiable from this log (the observed information is "
+            "singular): some traits or event types never vary among the consultations, or vary "
+            "together"
+        )
+    se = np.sqrt(np.diag(cov))
+    z_crit = stats.norm.ppf(0.5 + level / 2)
+    rows = []
+    fitted = {("a", names[c]): j for j, c in enumerate(a_cols)}
+    fitted |= {("b", names[c]): pa + j for j, c in enumerate(b_cols)}
+    for channel in ("a", "b"):
+        for term in names:
+            j = fitted.get((channel, term))
+            est, s = (float(theta[j]), float(se[j])) if j is not None else (math.nan, math.nan)
+            rows.append(
+                {
+                    "channel": channel,
+                    "term": term,
+                    "estimate": est,
+                    "se": s,
+                    "z": est / s if j is not None else math.nan,
+                    "p_value": float(2 * stats.norm.sf(abs(est / s)))
+                    if j is not None
+                    else math.nan,
+                    "ci_lo": est - z_crit * s,
+                    "ci_hi": est + z_crit * s,
+                    "odds_ratio": math.exp(est) if j is not None else math.nan,
+                    "estimable": j is not None,
+                }
+            )
+    missing = [f"{c}:{t}" for c in ("a", "b") for t in names if (c, t) not in fitted]
+    if missing:
+        message = "; ".join(
+            filter(
+                None, [message, "not estimable (no variation or no data): " + ", ".join(missing)]
+            )
+        )
+    return TraitEffects(
+        table=pd.DataFrame(rows),
+        loglik=-negll(theta),  # Bernoulli log-likelihood of the individual decisions
+        n_decisions=n_total,
+        n_excluded=n_excluded,
+        baseline_event=EVENT_TYPES[events[0]],
+        converged=converged,
+        message=message,
+        level=level,
+    )
+
+
+def _newton(
+    f: Callable[[np.ndarray], float],
+    grad_hess: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    theta: np.ndarray,
+    max_iter: int = 100,
+) -> tuple[np.ndarray, bool, str]:
+    """Damped Newton minimisation: Levenberg shift when the Hessian is not positive definite,
+    step halving until the objective decreases; stops on a Newton decrement below 1e-10."""
+    value = f(theta)
+    for _ in range(max_iter):
+        grad, hess = grad_hess(theta)
+        shift = 0.0
+        while True:
+            try:
+                chol = np.linalg.cholesky(hess + shift * np.eye(theta.size))
+                break
+            except np.linalg.LinAlgError:
+                shift = max(2 * shift, 1e-6 * max(1.0, float(np.abs(np.diag(hess)).max())))
+        step = -np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
+        decrement = float(-grad @ step)
+        if decrement < 1e-10:
+            return theta, True, ""
+        t = 1.0
+        while t > 1e-10:
+            candidate = theta + t * step
+            new = f(candidate)
+            if new <= value:
+                theta, value = candidate, new
+                break
+            t /= 2
+        else:
+            return theta, decrement < 1e-6, "Newton steps stopped improving the likelihood"
+    return theta, False, f"no convergence after {max_iter} Newton steps"
