@@ -174,3 +174,23 @@ def test_the_cache_lives_in_the_store_database(event, rng, tmp_path):
         again = policy.decide(batch(event), np.random.default_rng(1))
         assert policy.usage()["cache_hits"] == 6
     assert len(core.calls) == 6 and (first.post == again.post).all()
+
+
+def test_an_interrupt_cancels_the_calls_in_flight_and_keeps_the_answers(event, rng):
+    con = duckdb.connect(":memory:")
+
+    class Interrupted(ScriptedChat):
+        async def complete(self, request):
+            if request.tag.agent == 5:
+                await asyncio.sleep(0.02)
+                raise KeyboardInterrupt
+            if request.tag.agent > 5:
+                await asyncio.sleep(10)
+            return await super().complete(request)
+
+    policy = LLMPolicy(config(), con, core=Interrupted(hidden))
+    with pytest.raises(KeyboardInterrupt):
+        policy.decide(batch(event, n=12), rng)
+    assert not asyncio.all_tasks(policy._runner.loop), "nothing left running"
+    policy.close()
+    assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 5

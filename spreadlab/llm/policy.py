@@ -67,9 +67,20 @@ class LoopRunner:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return self.loop.run_until_complete(coro)
+            return self._run_here(coro)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(self.loop.run_until_complete, coro).result()
+            return pool.submit(self._run_here, coro).result()
+
+    def _run_here(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            return self.loop.run_until_complete(coro)
+        except BaseException:  # e.g. Ctrl-C: cancel what is still in flight, then re-raise
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            raise
 
     def close(self) -> None:
         self.loop.close()
