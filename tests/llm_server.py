@@ -58,6 +58,8 @@ class ServerConfig:
     retry_after: str = "0.01"
     slow_seconds: float = 0.3
     reject_formats: frozenset[str] = frozenset()
+    new_token_limit: bool = False  # refuse 'max_tokens' as newer OpenAI models do
+    report_usage: bool = True
     seed: int = 0
 
 
@@ -198,6 +200,18 @@ class LLMServer:
                     }
                 },
             )
+        if cfg.new_token_limit and "max_tokens" in request:
+            return _http(
+                400,
+                {
+                    "error": {
+                        "message": "Unsupported parameter: 'max_tokens' is not "
+                        "supported with this model. Use "
+                        "'max_completion_tokens' instead.",
+                        "param": "max_tokens",
+                    }
+                },
+            )
         fmt = (request.get("response_format") or {}).get("type", "text")
         if fmt in cfg.reject_formats:
             self.counts["format_rejected"] += 1
@@ -243,7 +257,7 @@ class LLMServer:
                         "message": {"role": "assistant", "content": content},
                     }
                 ],
-                "usage": usage,
+                **({"usage": usage} if cfg.report_usage else {}),
             },
         )
 

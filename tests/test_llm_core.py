@@ -124,3 +124,22 @@ def test_an_endpoint_that_does_not_answer_is_named():
         port = sock.getsockname()[1]  # closed again: nothing listens there
     with pytest.raises(EndpointError, match="OPENAI_BASE_URL / --base-url"):
         check(f"http://127.0.0.1:{port}/v1")
+
+
+def test_the_newer_token_limit_name_is_adopted_once_and_kept():
+    with running_server(ServerConfig(new_token_limit=True, report_usage=False)) as server:
+        chat = OpenAIChat(base_url=server.base_url, api_key="k")
+        request = ChatRequest(
+            messages=(("user", "hi " * 30),), model="sim-1", temperature=1.0, max_tokens=20
+        )
+
+        async def twice():
+            try:
+                return [await chat.complete(request) for _ in range(2)]
+            finally:
+                await chat.aclose()
+
+        replies = asyncio.run(twice())
+        assert server.counts["POST /v1/chat/completions"] == 3, "one refusal, then accepted"
+    # no usage reported: a generous estimate is charged instead of nothing
+    assert all(r.prompt_tokens >= 90 // 3 and r.completion_tokens > 0 for r in replies)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import openai
 
 from spreadlab.errors import ConfigError
+from spreadlab.llm.accounting import prompt_token_bound
 from spreadlab.llm.base import (
     AuthError,
     ChatReply,
@@ -84,6 +85,7 @@ class OpenAIChat:
         self._clients: list[openai.AsyncOpenAI] = []
         self._n_clients = max(1, clients)
         self._next = 0
+        self._limit_name = "max_tokens"
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -106,7 +108,7 @@ class OpenAIChat:
             "model": request.model,
             "messages": request.message_dicts(),
             "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
+            self._limit_name: request.max_tokens,
         }
         if request.seed is not None:
             body["seed"] = request.seed
@@ -115,29 +117,43 @@ class OpenAIChat:
             body["response_format"] = fmt
         started = time.perf_counter()
         try:
-            # The SDK's generic POST: its auth, errors and connection pool, without the typed
-            # request transform and response model, which cost ~2 ms of CPU per call.
-            raw = await self.client.post("/chat/completions", body=body, cast_to=str)
-            data = json.loads(raw)
+            data = await self._post(body)
+        except openai.BadRequestError as exc:
+            if self._limit_name != "max_tokens" or "max_completion_tokens" not in str(exc):
+                raise self._classify(exc, request) from None
+            # newer OpenAI models take the reply limit under its new name only
+            self._limit_name = "max_completion_tokens"
+            body[self._limit_name] = body.pop("max_tokens")
+            try:
+                data = await self._post(body)
+            except Exception as again:
+                raise self._classify(again, request) from None
         except Exception as exc:
             raise self._classify(exc, request) from None
         try:
-            message = data["choices"][0]["message"]
+            text = str(data["choices"][0]["message"].get("content") or "")
+            text = text or str(data["choices"][0]["message"].get("refusal") or "")
             usage = data.get("usage") or {}
-            text = message.get("content") or message.get("refusal") or ""
-            prompt_tokens = int(usage.get("prompt_tokens") or 0)
-            completion_tokens = int(usage.get("completion_tokens") or 0)
+            # servers that report no usage are charged a generous estimate, so budgets hold
+            prompt_tokens = int(usage.get("prompt_tokens") or prompt_token_bound(request))
+            completion_tokens = int(usage.get("completion_tokens") or len(text) // 3 + 1)
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             raise TransientError(
                 f"{self.endpoint}: reply without a message", kind="malformed"
             ) from None
         return ChatReply(
-            text=str(text),
+            text=text,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             latency_s=time.perf_counter() - started,
             response_format=request.response_format,
         )
+
+    async def _post(self, body: dict[str, Any]) -> Any:
+        # The SDK's generic POST: its auth, errors and connection pool, without the typed request
+        # transform and response model, which cost ~2 ms of CPU per call.
+        raw = await self.client.post("/chat/completions", body=body, cast_to=str)
+        return json.loads(raw)
 
     async def check(self, model: str) -> None:
         """Preflight: the endpoint answers, takes the key and (if it lists models) has ``model``."""
