@@ -122,16 +122,16 @@ def open_policy(
         return
     prices = llm_opts.get("prices")
     config = LLMConfig.from_env(**{k: v for k, v in llm_opts.items() if k != "prices"})
+    table_of_prices = load_prices(prices)
     for scenario in scenarios:
-        n = scenario.network.n
         estimate = estimate_run(
             config,
             scenario.event,
-            n_agents=n,
+            n_agents=scenario.network.n,
             rounds=scenario.rounds,
             n0=scenario.n0,
             replicates=scenario.replicates,
-            prices=load_prices(prices),
+            prices=table_of_prices,
         )
         click.echo(f"{scenario.event.id}: {estimate.summary()}", err=True)
     with _llm_session(store, config, prices) as policy:
@@ -165,6 +165,7 @@ def resume_policy(store: RunStore, run_id: str, llm_opts: dict[str, Any]) -> Ite
                 f"--{flag.replace('_', '-')} {given!r} would mix settings in one run"
             )
     settings = {flag: provenance[key] for flag, key in _SCIENCE.items() if key in provenance}
+    settings["parse_attempts"] = provenance.get("parse_attempts")
     settings["base_url"] = llm_opts.get("base_url") or provenance["endpoint"]
     if provenance.get("response_format_setting", "auto") != "auto":
         settings["response_format"] = provenance["response_format_setting"]
