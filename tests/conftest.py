@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from llama_server import llama_server  # noqa: F401  (session fixture: a real llama.cpp server)
 
 from spreadlab.events import catalog
 from spreadlab.store import RunStore
