@@ -32,8 +32,9 @@ from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.networks import NetworkSpec
 from spreadlab.personas import PersonalityMix, trait_levels
-from spreadlab.runner import run_scenario
+from spreadlab.runner import Cancelled, run_scenario
 from spreadlab.simulate import Scenario
+from spreadlab.stochastic import StochasticPolicy
 from spreadlab.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -365,3 +366,30 @@ def test_a_spent_budget_stops_the_cli_run_and_resume_finishes_it(llm_server, tmp
         assert store.run_meta(run_id)["status"] == "complete"
     result = CliRunner().invoke(cli, ["resume", run_id, "--db", str(db), "--temperature", "1.5"])
     assert "would mix settings" in str(result.exception)
+
+
+def test_resume_continues_a_stochastic_run_too(event, store, tmp_path):
+    spec = Scenario(
+        event=event,
+        mix=PersonalityMix.uniform(),
+        network=NetworkSpec("random_regular", n=300, k=6),
+        rounds=12,
+        q=0.02,
+        seed=4,
+    )
+
+    def stop_after_round_3(progress):
+        if progress.round == 3:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        run_scenario(store, spec, StochasticPolicy(), on_progress=stop_after_round_3)
+    (run_id,) = store.list_runs()["run_id"]
+    (whole_id,) = run_scenario(store, spec, StochasticPolicy())
+    store.close()
+    db = store.path
+    result = CliRunner().invoke(cli, ["resume", run_id, "--db", db])
+    assert result.exit_code == 0, result.output
+    with RunStore(db) as again:
+        assert again.run_meta(run_id)["status"] == "complete"
+        assert again.decisions(run_id).equals(again.decisions(whole_id))
