@@ -1,0 +1,316 @@
+"""Fits kept in the run database (table ``fits``) and exported as CSV.
+
+One row per (run or group of runs, model, fit method): every parameter with its interval and
+unit, the criteria, the method, the runs fitted, a snapshot of their provenance (so an export stays
+readable after runs are deleted), the package version and the time. Fitting a group again replaces
+its rows. All fits of one command are written in one transaction, and only after every requested
+model has been fitted, so bad input leaves the table untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from spreadlab import __version__
+from spreadlab.errors import StoreError
+from spreadlab.fit import Curves, FitError, FitResult, fit_models, likelihood_ratio_test
+from spreadlab.models import MODELS, NESTED, get_model
+from spreadlab.store import RunStore
+
+FIT_COLUMNS: dict[str, str] = {
+    "group_id": "VARCHAR NOT NULL",
+    "group_kind": "VARCHAR NOT NULL",
+    "runs": "VARCHAR NOT NULL",
+    "n_runs": "INTEGER NOT NULL",
+    "scenario_id": "VARCHAR",
+    "event_id": "VARCHAR",
+    "event_type": "VARCHAR",
+    "mix_name": "VARCHAR",
+    "q": "DOUBLE",
+    "n_agents": "INTEGER NOT NULL",
+    "mean_degree": "DOUBLE NOT NULL",
+    "rounds": "INTEGER NOT NULL",
+    "backend": "VARCHAR NOT NULL",
+    "synthetic": "BOOLEAN NOT NULL",
+    "model": "VARCHAR NOT NULL",
+    "method": "VARCHAR NOT NULL",
+    "ci_method": "VARCHAR NOT NULL",
+    "level": "DOUBLE NOT NULL",
+    "params": "VARCHAR NOT NULL",
+    "loglik": "DOUBLE NOT NULL",
+    "aic": "DOUBLE NOT NULL",
+    "bic": "DOUBLE NOT NULL",
+    "rmse": "DOUBLE NOT NULL",
+    "n_obs": "INTEGER NOT NULL",
+    "converged": "BOOLEAN NOT NULL",
+    "message": "VARCHAR NOT NULL",
+    "package_version": "VARCHAR NOT NULL",
+    "fitted_at": "TIMESTAMP NOT NULL",
+}
+FIT_KEY = ("group_id", "model", "method")
+
+
+def _param_names() -> list[str]:
+    names: list[str] = []
+    for model in MODELS.values():
+        names += [p.name for p in model.params if p.name not in names]
+    return names
+
+
+PARAM_NAMES: tuple[str, ...] = tuple(_param_names())
+"""Every parameter of every model, in registry order: one CSV column group each."""
+
+
+@dataclass(frozen=True)
+class RunGroup:
+    """Runs fitted together: their curves and what they have in common."""
+
+    group_id: str
+    group_kind: str
+    run_ids: tuple[str, ...]
+    data: Curves
+    meta: dict[str, object]
+
+
+def ensure_table(store: RunStore) -> None:
+    """Create the ``fits`` table if this database does not have it yet."""
+    cols = ", ".join(f'"{c}" {sql}' for c, sql in FIT_COLUMNS.items())
+    store.con.execute(
+        f"CREATE TABLE IF NOT EXISTS fits ({cols}, PRIMARY KEY ({', '.join(FIT_KEY)}))"
+    )
+
+
+def resolve_runs(store: RunStore, ids: Sequence[str]) -> list[str]:
+    """Run ids, with any scenario id replaced by its runs (in replicate order)."""
+    if not ids:
+        raise StoreError("give at least one run id (or scenario id); 'spreadlab runs' lists them")
+    out: list[str] = []
+    for ident in ids:
+        exists = store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [ident]).fetchone()
+        members = [ident] if exists else store.scenario_runs(ident)
+        if not members:
+            raise StoreError(
+                f"no run or scenario {ident!r} in {store.path}; 'spreadlab runs' lists the ids"
+            )
+        out += [m for m in members if m not in out]
+    return out
+
+
+def load_group(store: RunStore, ids: Sequence[str]) -> RunGroup:
+    """The curves of the given runs (or scenarios) as one group of replicates, validated.
+
+    The runs must share N; their (mean) degrees must agree within 10% and the mean is used.
+    """
+    run_ids = resolve_runs(store, ids)
+    metas = [store.run_meta(r) for r in run_ids]
+    sizes = {int(m["n_agents"]) for m in metas}
+    if len(sizes) > 1:
+        raise FitError(f"the runs have different numbers of agents {sorted(sizes)}; fit apart")
+    degrees = np.array([float(m["mean_degree"]) for m in metas])
+    if degrees.max() > 1.1 * degrees.min():
+        raise FitError(
+            f"the runs' mean degrees differ ({degrees.min():g} to {degrees.max():g}); fit apart"
+        )
+    curves = []
+    for run_id in run_ids:
+        curve = store.curve(run_id)
+        if curve.empty:
+            raise FitError(f"run {run_id} has no completed round to fit")
+        curves.append(curve["informed"].to_numpy(np.int64))
+    data = Curves.from_runs(curves, sizes.pop(), float(degrees.mean()))
+    scenarios = {str(m["scenario_id"]) for m in metas}
+    if len(run_ids) == 1:
+        kind, group_id = "run", run_ids[0]
+    elif len(scenarios) == 1 and set(store.scenario_runs(next(iter(scenarios)))) == set(run_ids):
+        kind, group_id = "scenario", next(iter(scenarios))
+    else:
+        digest = hashlib.sha1(";".join(sorted(run_ids)).encode()).hexdigest()[:10]
+        kind, group_id = "group", f"group-{digest}"
+    first = metas[0]
+
+    def common(key: str) -> object:
+        values = {m[key] for m in metas}
+        return values.pop() if len(values) == 1 else None
+
+    backends = {str(m["backend"]) for m in metas}
+    meta = {
+        "scenario_id": common("scenario_id"),
+        "event_id": common("event_id"),
+        "event_type": common("event_type"),
+        "mix_name": common("mix_name"),
+        "q": float(first["q"]) if common("q") is not None else None,
+        "backend": backends.pop() if len(backends) == 1 else "mixed",
+        "synthetic": any(bool(m["synthetic"]) for m in metas),
+    }
+    return RunGroup(group_id, kind, tuple(run_ids), data, meta)
+
+
+def fit_group(
+    group: RunGroup, models: Sequence[str], method: str = "binomial", ci: str = "profile"
+) -> list[FitResult]:
+    """Fit every model to the group; any failure raises before anything can be saved."""
+    if not models:
+        raise FitError(f"choose at least one model: {', '.join(MODELS)}")
+    return list(fit_models(group.data, list(models), method=method, ci=ci).values())
+
+
+def save_fits(store: RunStore, fitted: Sequence[tuple[RunGroup, Sequence[FitResult]]]) -> None:
+    """Write (or replace) one row per (group, fit), all in one transaction."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [_row(group, f, now) for group, fits in fitted for f in fits]
+    ensure_table(store)
+    with store.transaction() as con:
+        for row in rows:
+            con.execute(
+                "DELETE FROM fits WHERE group_id = ? AND model = ? AND method = ?",
+                [row["group_id"], row["model"], row["method"]],
+            )
+        store.insert_arrow("fits", pa.Table.from_pylist(rows))
+
+
+def _row(group: RunGroup, f: FitResult, now: datetime) -> dict[str, object]:
+    params = {
+        name: {
+            "estimate": value,
+            "lo": f.ci[name][0] if name in f.ci else None,
+            "hi": f.ci[name][1] if name in f.ci else None,
+            "unit": f.units[name],
+        }
+        for name, value in f.params.items()
+    }
+    return {
+        "group_id": group.group_id,
+        "group_kind": group.group_kind,
+        "runs": ";".join(group.run_ids),
+        "n_runs": f.n_runs,
+        **group.meta,
+        "n_agents": f.n,
+        "mean_degree": f.k,
+        "rounds": f.rounds,
+        "model": f.model,
+        "method": f.method,
+        "ci_method": f.ci_method,
+        "level": f.level,
+        "params": json.dumps(params),
+        "loglik": f.loglik,
+        "aic": f.aic,
+        "bic": f.bic,
+        "rmse": f.rmse,
+        "n_obs": f.n_obs,
+        "converged": f.converged,
+        "message": f.message,
+        "package_version": __version__,
+        "fitted_at": now,
+    }
+
+
+def fit_and_save(
+    store: RunStore,
+    ids: Sequence[str],
+    models: Sequence[str],
+    *,
+    method: str = "binomial",
+    ci: str = "profile",
+    each: bool = False,
+) -> list[tuple[RunGroup, list[FitResult]]]:
+    """Fit the runs as one group of replicates (or ``each`` on its own) and store the fits.
+
+    Everything is fitted before anything is written: one failure leaves the table as it was.
+    """
+    run_ids = resolve_runs(store, ids)
+    groups = [load_group(store, [r]) for r in run_ids] if each else [load_group(store, run_ids)]
+    fitted = [(g, fit_group(g, models, method, ci)) for g in groups]
+    save_fits(store, fitted)
+    return fitted
+
+
+def summary(group: RunGroup, fits: Sequence[FitResult]) -> str:
+    """Plain-text report of one group's fits: parameters with intervals and units, criteria,
+    and the one- versus two-rate test where both models were fitted."""
+    data = group.data
+    lines = [
+        f"{group.group_id} ({group.group_kind}, {data.replicates} run(s), N = {data.n}, "
+        f"k = {data.k:g}, {data.rounds} rounds, {group.meta['backend']}"
+        + (", synthetic)" if group.meta["synthetic"] else ")")
+    ]
+    for f in fits:
+        lines.append(
+            f"  {f.model} ({get_model(f.model).title}): BIC {f.bic:.1f}, "
+            f"AIC {f.aic:.1f}, RMSE {f.rmse:.4f}"
+        )
+        for name, value in f.params.items():
+            interval = f" [{f.ci[name][0]:.4g}, {f.ci[name][1]:.4g}]" if name in f.ci else ""
+            lines.append(f"    {name} = {value:.4g}{interval} {f.units[name]}")
+        if f.message:
+            lines.append(f"    note: {f.message}")
+    by_model = {f.model: f for f in fits}
+    for one, two in NESTED:
+        if one in by_model and two in by_model:
+            test = likelihood_ratio_test(by_model[one], by_model[two])
+            lines.append(
+                f"  {one} vs {two}: LR = {test.statistic:.2f}, p = {test.p_value:.3g} "
+                f"(chi-bar-squared; naive chi2(1) p = {test.p_value_naive:.3g}; alpha = 0 is on "
+                "the boundary)"
+            )
+    return "\n".join(lines)
+
+
+def load_fits(store: RunStore) -> pd.DataFrame:
+    """Every stored fit, one row each, parameters expanded to columns (see :func:`fits_table`)."""
+    ensure_table(store)
+    raw = store.con.execute("SELECT * FROM fits ORDER BY fitted_at, group_id, model").df()
+    return fits_table(raw)
+
+
+def fits_table(raw: pd.DataFrame) -> pd.DataFrame:
+    """Expand the JSON parameter column into ``<p>``, ``<p>_lo``, ``<p>_hi`` for every parameter
+    name of every model (empty where a model lacks it) plus a ``units`` column."""
+    columns = [c for c in FIT_COLUMNS if c != "params"]
+    wide = []
+    for _, row in raw.iterrows():
+        params = json.loads(row["params"])
+        out = {c: row[c] for c in columns}
+        out["model_title"] = get_model(row["model"]).title if row["model"] in MODELS else ""
+        for name in PARAM_NAMES:
+            entry = params.get(name, {})
+            out[name] = entry.get("estimate")
+            out[f"{name}_lo"] = entry.get("lo")
+            out[f"{name}_hi"] = entry.get("hi")
+        out["units"] = "; ".join(f"{n}: {e['unit']}" for n, e in params.items())
+        out["data_source"] = (
+            f"synthetic ({row['backend']} model, not LLM agents)"
+            if row["synthetic"]
+            else f"{row['backend']} agents"
+        )
+        wide.append(out)
+    order = [
+        *columns[: columns.index("model") + 1],
+        "model_title",
+        *columns[columns.index("model") + 1 :],
+    ]
+    param_cols = [c for n in PARAM_NAMES for c in (n, f"{n}_lo", f"{n}_hi")]
+    insert_at = order.index("level") + 1
+    order = [*order[:insert_at], *param_cols, "units", *order[insert_at:], "data_source"]
+    return pd.DataFrame(wide, columns=order)
+
+
+def export_fits_csv(store: RunStore, path: str | Path) -> int:
+    """Write every stored fit to ``path`` as CSV; returns the number of rows."""
+    table = load_fits(store)
+    if table.empty:
+        raise StoreError(f"no fits stored in {store.path} yet; run 'spreadlab fit RUN_ID' first")
+    path = Path(path)
+    try:
+        table.to_csv(path, index=False)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc}") from exc
+    return len(table)
