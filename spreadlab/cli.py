@@ -10,7 +10,9 @@ import click
 from spreadlab.errors import SpreadLabError
 from spreadlab.events import catalog, get_event, load_events
 from spreadlab.exchange import export_run, import_run
+from spreadlab.fit_store import export_fits_csv, fit_and_save, summary
 from spreadlab.llm.command import llm_options, open_policy, resume_policy
+from spreadlab.models import MODELS
 from spreadlab.networks import NETWORK_KINDS, NetworkSpec
 from spreadlab.personas import PRESETS, parse_mix
 from spreadlab.runner import Progress, resume_run, run_scenario
@@ -240,6 +242,43 @@ def params(out_csv: str) -> None:
     """Write the illustrative stochastic parameter table as CSV, to edit and pass to --params."""
     Path(out_csv).write_text(ParameterTable.illustrative().to_csv(), encoding="utf-8")
     click.echo(f"wrote {out_csv} (illustrative values, not measured from LLM agents)")
+
+
+@cli.command(name="fit")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option(
+    "--models", default="si1,si2", show_default=True, help=f"Comma-separated: {', '.join(MODELS)}."
+)
+@click.option(
+    "--method", type=click.Choice(["binomial", "lsq"]), default="binomial", show_default=True
+)
+@click.option(
+    "--ci",
+    type=click.Choice(["profile", "bootstrap", "none"]),
+    default="profile",
+    show_default=True,
+)
+@click.option("--each", is_flag=True, help="Fit every run alone instead of as one replicate group.")
+@DB_OPTION
+def fit_runs(
+    run_ids: tuple[str, ...], models: str, method: str, ci: str, each: bool, db_path: str
+) -> None:
+    """Fit models to runs (or scenario ids) and store the fits (docs/models.md)."""
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    with RunStore(db_path) as store:
+        fitted = fit_and_save(store, run_ids, names, method=method, ci=ci, each=each)
+    for group, fits in fitted:
+        click.echo(summary(group, fits))
+
+
+@cli.command(name="export-fits")
+@click.argument("out_csv", type=click.Path(dir_okay=False))
+@DB_OPTION
+def export_fits(out_csv: str, db_path: str) -> None:
+    """Write every stored fit as CSV, one row per (run or group, model); see docs/models.md."""
+    with RunStore(db_path) as store:
+        rows = export_fits_csv(store, out_csv)
+    click.echo(f"wrote {rows} fits to {out_csv}")
 
 
 @cli.group()
