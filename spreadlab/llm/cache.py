@@ -72,7 +72,7 @@ def request_key(endpoint: str, request: ChatRequest) -> str:
 class ReplayCache:
     """The ``llm_calls`` table on a DuckDB connection (a cursor of its own is used)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, flush_every: int = 128) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, flush_every: int = 256) -> None:
         self._con = con.cursor()
         self.flush_every = flush_every
         self._pending: list[dict[str, Any]] = []
