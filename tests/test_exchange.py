@@ -1,6 +1,7 @@
 """Export → import round trips and validation of run folders made elsewhere."""
 
 import json
+
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -119,7 +120,7 @@ def test_truncated_parquet_and_bad_metadata(tmp_path, exported):
     (folder / "decisions.parquet").write_bytes(data[: len(data) // 2])
     with RunStore(tmp_path / "t.duckdb") as target:
         before = target.table_counts()
-        with pytest.raises(DataFormatError, match="decisions.parquet: cannot be read as parquet"):
+        with pytest.raises(DataFormatError, match=r"decisions\.parquet: cannot be read as parquet"):
             import_run(target, folder)
         (folder / "decisions.parquet").write_bytes(data)
         meta = json.loads((folder / "run.json").read_text())

@@ -85,5 +85,5 @@ def test_mix_json_file(tmp_path):
     path.write_text('{"traits": {"A": 0.1}}')
     assert trait_matrix().T[3] @ parse_mix(str(path)).probabilities == pytest.approx(0.1)
     path.write_text("{oops")
-    with pytest.raises(DataFormatError, match="mix.json"):
+    with pytest.raises(DataFormatError, match=r"mix\.json"):
         parse_mix(str(path))
