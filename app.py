@@ -1,12 +1,65 @@
-"""SpreadLab dashboard: home page (placeholder until the dashboard issue lands)."""
+"""SpreadLab dashboard: home page with what SpreadLab shows and the runs ready to browse."""
 
 import streamlit as st
 
-st.set_page_config(page_title="SpreadLab", layout="wide")
+from spreadlab import dashboard_data as dd
+from spreadlab import ui
+from spreadlab.errors import SpreadLabError
+
+st.set_page_config(page_title="SpreadLab", layout="wide")  # no page_icon: it would load a CDN
+ui.sidebar()
 st.title("SpreadLab")
-st.write(
+st.markdown(
     "SpreadLab shows how news of an offline event (a battle, a bombing, a riot) spreads through a "
-    "social network of agents with different personalities. It fits one- and two-rate SI models "
-    "to the spread, so you can see which simple model explains it."
+    "social network of agents with different personalities, round by round. It then fits simple "
+    "epidemic-style models with one or two transmission rates, so you can see which one explains "
+    "the spread and how sure we can be."
 )
-st.info("The dashboard pages are being built; use the `spreadlab` command line meanwhile.")
+
+try:
+    runs = ui.runs()
+except SpreadLabError as exc:
+    ui.show_error(exc)
+    st.stop()
+
+ui.provenance_banner(runs)
+st.subheader("Runs ready to browse")
+if runs.empty:
+    st.info(
+        "This database has no runs yet. Start one on **Scenario and run** (a 200-agent "
+        "stochastic run takes about a second), or upload an exported run there."
+    )
+else:
+    table = dd.scenarios(runs)
+    reach = runs.groupby("scenario_id")["final_informed_fraction"].mean()
+    table["mean final informed"] = table["scenario_id"].map(reach)
+    st.dataframe(
+        table[
+            [
+                "event_id",
+                "event_type",
+                "mix_name",
+                "n_agents",
+                "mean_degree",
+                "q",
+                "replicates",
+                "backend",
+                "synthetic",
+                "mean final informed",
+            ]
+        ],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "mean final informed": st.column_config.ProgressColumn(
+                "mean final informed", min_value=0.0, max_value=1.0, format="percent"
+            ),
+            "n_agents": st.column_config.NumberColumn("N"),
+            "mean_degree": st.column_config.NumberColumn("k"),
+        },
+    )
+    st.caption(f"{len(runs)} runs in {len(table)} scenarios, stored in `{ui.database_path()}`.")
+
+st.subheader("Where to go")
+for script, label, icon, purpose in ui.PAGES[1:]:
+    st.page_link(script, label=f"{label}: {purpose}", icon=icon)

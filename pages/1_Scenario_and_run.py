@@ -1,0 +1,271 @@
+"""Scenario and run: build a scenario (event, personality mix, network, dynamics, backend), run
+it with a progress bar, browse or delete stored runs, and upload a run exported elsewhere."""
+
+import os
+from contextlib import ExitStack
+
+import streamlit as st
+
+from spreadlab import dashboard_data as dd
+from spreadlab import ui
+from spreadlab.errors import SpreadLabError
+from spreadlab.events import EVENT_TYPE_LABELS, EVENT_TYPES, MAX_REPORT_CHARS, catalog
+from spreadlab.personas import PRESETS, TRAIT_NAMES, TRAITS
+from spreadlab.runner import Progress, run_scenario
+from spreadlab.stochastic import ILLUSTRATIVE, StochasticPolicy
+from spreadlab.store import new_scenario_id
+
+st.set_page_config(page_title="Scenario and run · SpreadLab", layout="wide")
+ui.sidebar()
+st.title("Scenario and run")
+
+NETWORK_LABELS = {
+    "random_regular": "Random k-regular",
+    "erdos_renyi": "Erdős–Rényi (mean degree k)",
+    "watts_strogatz": "Watts–Strogatz small world (even k)",
+    "barabasi_albert": "Barabási–Albert (about k links each)",
+}
+
+new_tab, stored_tab, upload_tab = st.tabs(["New run", "Stored runs", "Upload a run"])
+
+with new_tab:
+    st.subheader("1. Offline event")
+    events = catalog()
+    source = st.radio("Event", ["From the catalog", "My own report"], horizontal=True)
+    event_args: dict[str, str] = {}
+    if source == "From the catalog":
+        event_id = st.selectbox(
+            "Catalog event (fictional reports written for SpreadLab)",
+            list(events),
+            format_func=lambda e: f"{EVENT_TYPE_LABELS[events[e].type]}: {events[e].title}",
+        )
+        st.text(events[event_id].report)
+        event_args["catalog_id"] = event_id
+    else:
+        event_args["title"] = st.text_input("Headline", value="")
+        event_args["event_type"] = st.selectbox(
+            "Event type (ACLED)", EVENT_TYPES, format_func=EVENT_TYPE_LABELS.__getitem__
+        )
+        event_args["report"] = st.text_area(
+            "News report the seed agents read", max_chars=MAX_REPORT_CHARS, height=140
+        )
+
+    st.subheader("2. Personality mix")
+    mix_mode = st.radio(
+        "How to describe the mix",
+        ["preset", "traits", "weights"],
+        horizontal=True,
+        format_func={
+            "preset": "Preset",
+            "traits": "Per-trait sliders",
+            "weights": "Explicit weights",
+        }.__getitem__,
+    )
+    mix_args: dict = {}
+    if mix_mode == "preset":
+        mix_args["preset"] = st.selectbox("Preset", list(PRESETS))
+    elif mix_mode == "traits":
+        st.caption("Probability that an agent is *high* in each Big Five trait (independent).")
+        cols = st.columns(5)
+        mix_args["traits"] = {
+            t: col.slider(TRAIT_NAMES[t].capitalize(), 0.0, 1.0, 0.5, 0.05)
+            for t, col in zip(TRAITS, cols, strict=True)
+        }
+    else:
+        mix_args["weights"] = st.text_area(
+            "Weights by profile (label or code 0–31); profiles not named get weight 0",
+            placeholder="O+C-E+A-N+=2, O-C+E-A+N-=1, 7=0.5",
+        )
+
+    st.subheader("3. Network")
+    c1, c2, c3, c4 = st.columns(4)
+    kind = c1.selectbox("Type", list(NETWORK_LABELS), format_func=NETWORK_LABELS.__getitem__)
+    n = c2.number_input("Agents N", min_value=2, max_value=100_000, value=200, step=100)
+    k = c3.number_input("Degree k", min_value=1, max_value=200, value=8)
+    seed = c4.number_input("Seed", min_value=0, max_value=2**31 - 1, value=1)
+    rewire = 0.1
+    if kind == "watts_strogatz":
+        rewire = st.slider("Rewiring probability", 0.0, 1.0, 0.1, 0.05)
+
+    st.subheader("4. Dynamics")
+    d1, d2, d3, d4 = st.columns(4)
+    rounds = d1.number_input("Rounds", min_value=1, max_value=500, value=30)
+    q = d2.number_input(
+        "q: offline reach per round",
+        min_value=0.0,
+        max_value=1.0,
+        value=0.0,
+        step=0.001,
+        format="%.3f",
+        help="Probability per round that the report reaches a susceptible agent offline; "
+        "0 means pure network spread.",
+    )
+    n0 = d3.number_input("Seed agents n0", min_value=1, max_value=100_000, value=5)
+    replicates = d4.number_input("Replicates", min_value=1, max_value=20, value=1)
+
+    try:
+        scenario = dd.build_scenario(
+            dd.build_event(**event_args),
+            dd.build_mix(mix_mode, **mix_args),
+            network_kind=kind,
+            n=n,
+            k=k,
+            seed=seed,
+            rounds=rounds,
+            q=q,
+            n0=n0,
+            replicates=replicates,
+            rewire=rewire,
+        )
+        problem = None
+    except SpreadLabError as exc:
+        scenario, problem = None, exc
+
+    st.subheader("5. Backend")
+    backend = st.radio(
+        "Who decides",
+        ["stochastic", "llm"],
+        horizontal=True,
+        format_func={
+            "stochastic": "Stochastic agent model (synthetic)",
+            "llm": "LLM agents (OpenAI-compatible endpoint)",
+        }.__getitem__,
+    )
+    settings: dict = {}
+    if backend == "stochastic":
+        st.caption(
+            "Stochastic runs draw each decision from P(post) = 1 − (1 − a·o)(1 − b)^m with the "
+            f"default parameter table ({ILLUSTRATIVE}). They are labelled synthetic everywhere."
+        )
+    else:
+        b1, b2 = st.columns(2)
+        base_url = b1.text_input(
+            "Endpoint base URL",
+            value=os.environ.get("OPENAI_BASE_URL", ""),
+            placeholder="empty: OpenAI; Ollama: http://localhost:11434/v1",
+        )
+        model = b2.text_input("Model", value=os.environ.get("SPREADLAB_MODEL", "gpt-4o-mini"))
+        api_key = b1.text_input(
+            "API key (not needed for local servers)",
+            type="password",
+            help="Used for this run only and never stored. Leave empty to use OPENAI_API_KEY "
+            "from the environment.",
+        )
+        if os.environ.get("OPENAI_API_KEY"):
+            b1.caption(
+                "OPENAI_API_KEY is set in the environment; it is used if the field is empty."
+            )
+        temperature = b2.slider("Temperature", 0.0, 2.0, 0.7, 0.1)
+        max_calls = b2.number_input(
+            "Budget: at most this many calls (0 = no limit)", min_value=0, value=0, step=1000
+        )
+        settings = dd.llm_settings(
+            base_url=base_url,
+            model=model,
+            api_key=api_key,
+            temperature=temperature,
+            max_calls=max_calls,
+        )
+        if scenario is not None:
+            try:
+                estimate = dd.llm_estimate(scenario, settings)
+            except SpreadLabError as exc:
+                st.warning(f"No estimate yet: {exc}")
+            else:
+                st.info(
+                    f"Estimate before you run: {estimate.summary()}.", icon=":material/payments:"
+                )
+
+    if st.button("Run", type="primary"):
+        if scenario is None:
+            ui.show_error(problem)
+            st.stop()
+        bar = st.progress(0.0, text="Starting...")
+        st.button("Cancel run", help="Stops after the current round; finished replicates stay.")
+        total = scenario.replicates * (scenario.rounds + 1)
+
+        def report(p: Progress) -> None:
+            done = p.replicate * (p.rounds_max + 1) + p.round + 1
+            bar.progress(
+                min(done / total, 1.0),
+                text=f"Replicate {p.replicate + 1}/{p.replicates}, round {p.round}: "
+                f"{p.informed:,} of {p.n_agents:,} informed",
+            )
+
+        scenario_id = new_scenario_id()
+        # Any click (Cancel included) makes Streamlit stop this script at the next progress
+        # update; the runner then marks the run in flight 'interrupted'. The flag tells the
+        # next script run that this happened.
+        st.session_state["run_in_flight"] = True
+        try:
+            with ui.open_store() as store, ExitStack() as stack:
+                policy = (
+                    StochasticPolicy()
+                    if backend == "stochastic"
+                    else stack.enter_context(dd.llm_policy(store, scenario, settings))
+                )
+                run_ids = run_scenario(
+                    store, scenario, policy, scenario_id=scenario_id, on_progress=report
+                )
+        except SpreadLabError as exc:
+            st.session_state["run_in_flight"] = False
+            ui.show_error(exc)
+            st.stop()
+        st.session_state["run_in_flight"] = False
+        bar.progress(1.0, text="Done")
+        st.session_state["run_id"] = run_ids[0]
+        st.session_state["scenario_id"] = scenario_id
+        st.success(
+            f"Stored {len(run_ids)} run(s): {', '.join(run_ids)}. Open **Spread** to watch it."
+        )
+        st.page_link("pages/2_Spread.py", label="Watch the spread", icon=":material/hub:")
+    elif st.session_state.get("run_in_flight"):
+        st.session_state["run_in_flight"] = False
+        st.warning(
+            "The run was cancelled. Finished replicates are stored; the one in progress is marked "
+            "'interrupted' and can be resumed with `spreadlab resume` or deleted under Stored runs."
+        )
+
+with stored_tab:
+    all_runs = ui.runs()
+    if all_runs.empty:
+        st.info("No runs stored yet.")
+    else:
+        ui.provenance_banner(all_runs)
+        st.dataframe(
+            all_runs.drop(columns=["scenario_id"]),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "final_informed_fraction": st.column_config.ProgressColumn(
+                    "final informed", min_value=0.0, max_value=1.0, format="percent"
+                )
+            },
+        )
+        chosen = ui.pick_run(all_runs, "Selected run (used on the other pages)")
+        if chosen and st.button("Delete this run", help="Removes the run and all its records."):
+            try:
+                with ui.open_store() as store:
+                    store.delete_run(chosen)
+            except SpreadLabError as exc:
+                ui.show_error(exc)
+            else:
+                st.session_state.pop("run_id", None)
+                st.rerun()
+
+with upload_tab:
+    st.markdown(
+        "Upload a run exported from SpreadLab (the `.zip` from the Export page) or made by "
+        "another tool in the documented run-folder format. It is checked completely before "
+        "anything is written."
+    )
+    upload = st.file_uploader("Run archive (.zip)", type=["zip"])
+    if upload is not None and st.button("Import", key="import_run"):
+        try:
+            with ui.open_store() as store:
+                run_id = dd.import_archive(store, upload.getvalue(), upload.name)
+        except SpreadLabError as exc:
+            ui.show_error(exc)
+        else:
+            st.session_state["run_id"] = run_id
+            st.success(f"Imported run {run_id}.")

@@ -1,0 +1,48 @@
+"""Spread: a run on the network graph, animated round by round, with its informed curve."""
+
+import streamlit as st
+
+from spreadlab import ui, viz
+from spreadlab.errors import SpreadLabError
+
+st.set_page_config(page_title="Spread · SpreadLab", layout="wide")
+ui.sidebar()
+st.title("Spread on the network")
+
+try:
+    runs = ui.runs()
+except SpreadLabError as exc:
+    ui.show_error(exc)
+    st.stop()
+run_id = ui.pick_run(runs)
+if run_id is None:
+    st.stop()
+row = runs[runs["run_id"] == run_id]
+ui.provenance_banner(row)
+run = ui.stored_run(run_id)
+meta = run.meta
+
+with st.expander(f"Event: {meta['event_title'] or meta['event_id']}", expanded=False):
+    st.text(meta["event_report"])
+
+st.markdown(
+    "Press **Play** or drag the round slider. Grey agents have not posted yet, orange ones post "
+    "in this round, blue ones posted earlier. Hover over an agent for its profile and post."
+)
+graph = ui.spread_graph(run_id)
+if graph.sampled:
+    st.info(graph.note, icon=":material/filter_alt:")
+st.iframe(graph.html, height=640)
+
+curve = ui.curves([run_id]).assign(label=run_id)
+st.plotly_chart(viz.informed_figure(curve, title="Informed fraction of all agents"))
+final = int(run.curve["informed"].iloc[-1]) if len(run.curve) else 0
+st.caption(
+    f"{final:,} of {run.network.n:,} agents ({final / run.network.n:.0%}) had posted after "
+    f"{len(run.curve)} rounds. Network: {meta['network_kind']}, mean degree "
+    f"{run.network.mean_degree:g}; q = {meta['q']:g} per round; n0 = {meta['n0']}."
+)
+posts = run.decisions[run.decisions["post"] & run.decisions["text"].notna()]
+if len(posts):
+    st.subheader("Posts")
+    st.dataframe(posts[["round", "agent", "text"]], hide_index=True, width="stretch")

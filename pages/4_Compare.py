@@ -1,0 +1,69 @@
+"""Compare: events × personality mixes side by side — mean spread curves and fitted rates with
+intervals."""
+
+import pandas as pd
+import streamlit as st
+
+from spreadlab import dashboard_data as dd
+from spreadlab import ui, viz
+from spreadlab.errors import SpreadLabError
+from spreadlab.models import MODELS
+
+st.set_page_config(page_title="Compare · SpreadLab", layout="wide")
+ui.sidebar()
+st.title("Compare events and personality mixes")
+
+try:
+    runs = ui.runs()
+except SpreadLabError as exc:
+    ui.show_error(exc)
+    st.stop()
+chosen = ui.pick_scenarios(runs, "Scenarios to compare", multiple=True, default=6)
+if chosen.empty:
+    st.info("Pick at least one scenario.")
+    st.stop()
+ui.provenance_banner(ui.runs_of(chosen))
+model = st.selectbox(
+    "Model whose fitted rates to compare",
+    list(MODELS),
+    index=list(MODELS).index("si2"),
+    format_func=lambda m: MODELS[m].title,
+)
+
+labels = {r["scenario_id"]: f"{r['event_id']} × {r['mix_name']}" for _, r in chosen.iterrows()}
+curves = ui.curves([rid for ids in chosen["run_ids"] for rid in ids])
+scenario_of = {
+    rid: s for s, ids in zip(chosen["scenario_id"], chosen["run_ids"], strict=True) for rid in ids
+}
+curves["label"] = curves["run_id"].map(scenario_of).map(labels)
+mean_curves = curves.groupby(["label", "round"], sort=False)["fraction"].mean().reset_index()
+st.plotly_chart(viz.informed_figure(mean_curves, "Mean informed fraction per scenario"))
+
+rows, failures = [], []
+for scenario_id, run_ids in zip(chosen["scenario_id"], chosen["run_ids"], strict=True):
+    try:
+        table = dd.parameter_table(ui.fits(list(run_ids), [model])[0])
+    except SpreadLabError as exc:
+        failures.append(f"{labels[scenario_id]}: {exc}")
+        continue
+    rows.append(table.assign(scenario=labels[scenario_id]))
+for failure in failures:
+    st.warning(f"Not fitted. {failure}")
+if rows:
+    rates = pd.concat(rows, ignore_index=True)
+    low, high = rates.columns[3], rates.columns[4]
+    for parameter, part in rates.groupby("parameter", sort=False):
+        unit = part["unit"].iloc[0]
+        st.plotly_chart(
+            viz.rates_figure(
+                part.rename(columns={low: "low", high: "high"}).assign(
+                    group=part["scenario"], series=f"{parameter} ({unit})"
+                ),
+                title=f"{MODELS[model].title}: {parameter}, {unit} (95% intervals)",
+            )
+        )
+    st.dataframe(
+        rates[["scenario", "parameter", "estimate", low, high, "unit"]],
+        hide_index=True,
+        width="stretch",
+    )

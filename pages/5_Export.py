@@ -1,0 +1,76 @@
+"""Export: fitted parameters and informed curves as CSV, and whole runs as a zipped run folder.
+Every file carries the runs' provenance (backend, synthetic)."""
+
+import streamlit as st
+
+from spreadlab import dashboard_data as dd
+from spreadlab import fit_store, ui
+from spreadlab.errors import SpreadLabError
+from spreadlab.models import MODELS
+
+st.set_page_config(page_title="Export · SpreadLab", layout="wide")
+ui.sidebar()
+st.title("Export")
+
+try:
+    runs = ui.runs()
+except SpreadLabError as exc:
+    ui.show_error(exc)
+    st.stop()
+chosen = ui.pick_scenarios(runs, "Scenarios to export", multiple=True, default=3)
+if chosen.empty:
+    st.info("Pick at least one scenario.")
+    st.stop()
+selected = ui.runs_of(chosen)
+ui.provenance_banner(selected)
+
+st.subheader("Fitted parameters")
+st.markdown(
+    "Fits kept in the database, one row per (scenario, model, method) with every parameter, its "
+    "interval and unit, AIC / BIC and the runs' provenance: the same file as "
+    "`spreadlab export-fits`. Fit the selected scenarios to add or refresh their rows."
+)
+f1, f2 = st.columns([3, 1])
+models = f1.multiselect(
+    "Models", list(MODELS), default=["si1", "si2"], format_func=lambda m: MODELS[m].title
+)
+if f2.button("Fit and store", help="Fits every selected scenario; replaces its earlier rows."):
+    try:
+        with ui.open_store() as store:
+            groups = [fit_store.load_group(store, [s]) for s in chosen["scenario_id"]]
+            fitted = [(g, fit_store.fit_group(g, models)) for g in groups]
+            fit_store.save_fits(store, fitted)  # all or nothing, in one transaction
+    except SpreadLabError as exc:
+        ui.show_error(exc)
+stored = ui.stored_fits()
+shown = stored[stored["group_id"].isin(set(chosen["scenario_id"]) | set(selected["run_id"]))]
+if shown.empty:
+    st.info("No stored fits for these scenarios yet: press **Fit and store**.")
+else:
+    st.dataframe(shown, hide_index=True, width="stretch")
+    st.download_button(
+        "Download fitted parameters (CSV)",
+        shown.to_csv(index=False),
+        file_name="spreadlab_fits.csv",
+        mime="text/csv",
+    )
+
+st.subheader("Informed curves")
+curves = dd.curves_csv_table(ui.curves(list(selected["run_id"])), selected)
+st.caption(f"{len(curves):,} rows: one per run and round, with each run's provenance.")
+st.download_button(
+    "Download informed curves (CSV)",
+    curves.to_csv(index=False),
+    file_name="spreadlab_curves.csv",
+    mime="text/csv",
+)
+
+st.subheader("Whole run")
+run_id = ui.pick_run(selected, "Run to export (metadata, agents, edges, decisions, curve)")
+if run_id is not None:
+    st.download_button(
+        "Download run folder (.zip of CSV files)",
+        ui.run_archive(run_id),
+        file_name=f"{run_id}.zip",
+        mime="application/zip",
+    )

@@ -1,0 +1,477 @@
+"""Data access for the dashboard, without Streamlit: which database, run labels, provenance
+notes, building a scenario from form values, and run archives for download and upload.
+
+The pages wrap these functions in Streamlit caches; everything here is plain Python and can be
+tested (and reused from a notebook) on its own.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spreadlab.errors import ConfigError, DataFormatError
+from spreadlab.events import Event, catalog
+from spreadlab.exchange import export_run, import_run
+from spreadlab.fit import Curves, FitError, FitResult, compare, fit_models
+from spreadlab.llm import LLMConfig, RunEstimate, estimate_run
+from spreadlab.llm.command import open_policy
+from spreadlab.models import get_model
+from spreadlab.networks import NetworkSpec
+from spreadlab.personas import PRESETS, PersonalityMix, parse_mix
+from spreadlab.policy import Policy
+from spreadlab.samples import sample_database
+from spreadlab.simulate import Scenario
+from spreadlab.stochastic import ParameterTable
+from spreadlab.store import RunStore, StoredRun
+
+DB_ENV = "SPREADLAB_DB"
+MAX_UPLOAD_FILES = 20
+SYNTHETIC_NOTE = (
+    "Synthetic runs on screen: {count} of the {total} runs shown were made by {makers}, not by "
+    "LLM agents. Read them as a demonstration of the method, not as measurements of how people "
+    "or LLMs share news."
+)
+
+
+def database_path() -> Path:
+    """The dashboard's DuckDB file: ``$SPREADLAB_DB`` as it is, else ``spreadlab.duckdb`` with
+    the bundled sample runs loaded into it (see :func:`spreadlab.samples.sample_database`)."""
+    env = os.environ.get(DB_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return sample_database()
+
+
+def run_label(row: Mapping[str, Any]) -> str:
+    """A one-line label for a run: event, mix, network, replicate and backend."""
+    backend = str(row["backend"]) + (" · synthetic" if bool(row["synthetic"]) else "")
+    return (
+        f"{row['event_id']} · {row['mix_name']} · N={int(row['n_agents'])} "
+        f"k={float(row['mean_degree']):g} · q={float(row['q']):g} · rep {int(row['replicate'])} "
+        f"· {backend} · {row['run_id']}"
+    )
+
+
+def scenario_label(row: Mapping[str, Any]) -> str:
+    """A one-line label for a scenario (a group of replicate runs)."""
+    backend = str(row["backend"]) + (" · synthetic" if bool(row["synthetic"]) else "")
+    return (
+        f"{row['event_id']} · {row['mix_name']} · N={int(row['n_agents'])} "
+        f"k={float(row['mean_degree']):g} · q={float(row['q']):g} · {int(row['replicates'])} "
+        f"replicate(s) · {backend} · {row['scenario_id']}"
+    )
+
+
+def scenarios(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per scenario of ``runs`` (as from :meth:`RunStore.list_runs`) with its run ids."""
+    columns = [
+        "scenario_id",
+        "event_id",
+        "event_type",
+        "mix_name",
+        "n_agents",
+        "mean_degree",
+        "q",
+        "backend",
+        "synthetic",
+    ]
+    if runs.empty:
+        return pd.DataFrame(columns=[*columns, "replicates", "run_ids"])
+    grouped = runs.groupby("scenario_id", sort=False)
+    out = grouped[columns[1:]].first().reset_index()
+    out["replicates"] = grouped.size().to_numpy()
+    out["run_ids"] = grouped["run_id"].agg(list).to_numpy()
+    return out
+
+
+def provenance_note(runs: pd.DataFrame, provenances: list[dict[str, Any]] | None = None) -> str:
+    """The banner text when any run in ``runs`` is synthetic, else an empty string.
+
+    ``provenances`` (parsed provenance JSON of those runs) adds the parameter table's own words,
+    e.g. "illustrative: hand-set values ... not measured from LLM agents".
+    """
+    if runs.empty or not runs["synthetic"].astype(bool).any():
+        return ""
+    synthetic = runs[runs["synthetic"].astype(bool)]
+    makers = " and ".join(
+        sorted(
+            "the stochastic agent model" if b == "stochastic" else f"the '{b}' backend"
+            for b in synthetic["backend"].unique()
+        )
+    )
+    tables = sorted(
+        {str(p.get("parameter_table")) for p in provenances or [] if p.get("parameter_table")}
+    )
+    if tables:
+        makers += f" (parameters: {'; '.join(tables)})"
+    return SYNTHETIC_NOTE.format(count=len(synthetic), total=len(runs), makers=makers)
+
+
+def run_provenances(store: RunStore, run_ids: list[str]) -> list[dict[str, Any]]:
+    """Parsed provenance of each run (one query)."""
+    if not run_ids:
+        return []
+    rows = store.con.execute(
+        "SELECT provenance FROM runs WHERE list_contains(?, run_id)", [run_ids]
+    ).fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+def build_event(
+    *,
+    catalog_id: str | None = None,
+    title: str = "",
+    event_type: str = "",
+    report: str = "",
+) -> Event:
+    """A catalog event by id, or the user's own report (validated: type known, report not empty)."""
+    if catalog_id:
+        events = catalog()
+        if catalog_id not in events:
+            raise ConfigError(f"unknown catalog event {catalog_id!r}; pick one from the list")
+        return events[catalog_id]
+    slug = "".join(c if c.isalnum() else "-" for c in title.strip().lower()).strip("-")
+    return Event(
+        id=f"user-{slug[:40] or 'event'}",
+        type=event_type,
+        title=title.strip() or "Your event",
+        report=report.strip(),
+        source="user (dashboard)",
+    )
+
+
+def build_mix(
+    mode: str,
+    *,
+    preset: str = "uniform",
+    traits: Mapping[str, float] | None = None,
+    weights: str = "",
+) -> PersonalityMix:
+    """A personality mix from the scenario form: a preset, per-trait probabilities (of "high"),
+    or explicit weights written as ``O+C-E+A-N+=2, 7=1``."""
+    if mode == "preset":
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+        return PRESETS[preset]
+    if mode == "traits":
+        probabilities = dict(traits or {})
+        name = "traits:" + ",".join(f"{t}={p:g}" for t, p in probabilities.items())
+        return PersonalityMix.from_trait_probabilities(probabilities, name=name)
+    if mode == "weights":
+        text = ",".join(s.strip() for s in weights.replace("\n", ",").split(",") if s.strip())
+        if not text:
+            raise ConfigError(
+                "the personality mix is empty: give at least one profile weight, e.g. "
+                "'O+C-E+A-N+=2, O-C+E-A+N-=1'"
+            )
+        return parse_mix(f"weights:{text}")
+    raise ConfigError(f"unknown mix mode {mode!r}; use preset, traits or weights")
+
+
+def build_scenario(
+    event: Event,
+    mix: PersonalityMix,
+    *,
+    network_kind: str,
+    n: int,
+    k: int,
+    seed: int,
+    rounds: int,
+    q: float,
+    n0: int,
+    replicates: int,
+    rewire: float = 0.1,
+) -> Scenario:
+    """The scenario the form describes; every check raises :class:`ConfigError` before any run."""
+    spec = NetworkSpec(kind=network_kind, n=int(n), k=int(k), rewire=float(rewire))
+    if network_kind == "watts_strogatz" and (k % 2 or k < 2 or k >= n):
+        raise ConfigError(f"Watts–Strogatz needs an even k with 2 <= k < N; got k = {k}")
+    if network_kind in ("erdos_renyi", "barabasi_albert") and not 1 <= k < n:
+        raise ConfigError(f"the mean degree k = {k} must lie between 1 and N - 1 = {n - 1}")
+    return Scenario(
+        event=event,
+        mix=mix,
+        network=spec,
+        rounds=int(rounds),
+        q=float(q),
+        n0=int(n0),
+        replicates=int(replicates),
+        seed=int(seed),
+    )
+
+
+def llm_settings(
+    *, base_url: str, model: str, api_key: str, temperature: float, max_calls: int
+) -> dict[str, Any]:
+    """The LLM options of the form, as :func:`spreadlab.llm.command.open_policy` takes them.
+
+    Empty fields fall back to the environment (``OPENAI_BASE_URL``, ``SPREADLAB_MODEL``,
+    ``OPENAI_API_KEY``); the key stays in memory only.
+    """
+    return {
+        "base_url": base_url.strip() or None,
+        "model": model.strip() or None,
+        "api_key": api_key or None,
+        "temperature": float(temperature),
+        "max_calls": int(max_calls) or None,
+    }
+
+
+def llm_estimate(scenario: Scenario, settings: Mapping[str, Any]) -> RunEstimate:
+    """Upper bounds on the calls, tokens and cost of running ``scenario`` with an LLM."""
+    config = LLMConfig.from_env(**settings)
+    return estimate_run(
+        config,
+        scenario.event,
+        n_agents=scenario.network.n,
+        rounds=scenario.rounds,
+        n0=scenario.n0,
+        replicates=scenario.replicates,
+    )
+
+
+@contextmanager
+def llm_policy(
+    store: RunStore, scenario: Scenario, settings: Mapping[str, Any]
+) -> Iterator[Policy]:
+    """An LLM policy whose endpoint has been checked (it answers, takes the key, serves the
+    model) before anything is written; a replay from the cache makes no request at all."""
+    with open_policy("llm", store, ParameterTable.illustrative(), [scenario], dict(settings)) as p:
+        yield p
+
+
+def posted_rounds(run: StoredRun) -> np.ndarray:
+    """Round in which each agent posted, -1 for agents who never did."""
+    posted = np.full(run.network.n, -1, dtype=np.int32)
+    posts = run.decisions[run.decisions["post"]]
+    posted[posts["agent"].to_numpy(np.int64)] = posts["round"].to_numpy(np.int32)
+    return posted
+
+
+def post_texts(run: StoredRun) -> dict[int, str]:
+    """Each poster's post text (LLM runs); empty for stochastic runs, which record none."""
+    posts = run.decisions[run.decisions["post"] & run.decisions["text"].notna()]
+    return {int(a): str(t) for a, t in zip(posts["agent"], posts["text"], strict=True)}
+
+
+def informed_curves(store: RunStore, run_ids: list[str]) -> pd.DataFrame:
+    """Long table (run_id, round, informed, new_posters, n_agents, fraction) for ``run_ids``."""
+    if not run_ids:
+        return pd.DataFrame(
+            columns=["run_id", "round", "informed", "new_posters", "n_agents", "fraction"]
+        )
+    frame = store.con.execute(
+        """
+        SELECT c.run_id, c.round, c.informed, c.new_posters, r.n_agents,
+               c.informed / r.n_agents AS fraction
+        FROM curves c JOIN runs r USING (run_id)
+        WHERE list_contains(?, c.run_id)
+        ORDER BY c.run_id, c.round
+        """,
+        [run_ids],
+    ).df()
+    return frame
+
+
+def run_archive(store: RunStore, run_id: str, fmt: str = "csv") -> bytes:
+    """A zip of the run folder written by :func:`spreadlab.exchange.export_run`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = export_run(store, run_id, Path(tmp), fmt=fmt)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.iterdir()):
+                archive.write(path, f"{run_id}/{path.name}")
+    return buffer.getvalue()
+
+
+def import_archive(store: RunStore, data: bytes, name: str) -> str:
+    """Import a zipped run folder (as made by :func:`run_archive`); return the new run id.
+
+    The archive is fully validated before anything is written, and the run is written in one
+    transaction, so a bad file leaves the database unchanged.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise DataFormatError(
+            f"{name} is not a zip archive: upload the .zip of a run folder, as downloaded from "
+            "the Export page or made with 'spreadlab export'"
+        ) from None
+    with archive, tempfile.TemporaryDirectory() as tmp:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) > MAX_UPLOAD_FILES:
+            raise DataFormatError(f"{name} holds {len(members)} files; a run folder has at most 6")
+        root = Path(tmp).resolve()
+        for member in members:
+            target = (root / member.filename).resolve()
+            if not target.is_relative_to(root):
+                raise DataFormatError(f"{name}: unsafe path {member.filename!r} in the archive")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.read(member))
+        found = sorted(p.parent for p in root.rglob("run.json"))
+        if len(found) != 1:
+            raise DataFormatError(
+                f"{name} must hold exactly one run folder with a run.json (found {len(found)}); "
+                "zip one exported run folder"
+            )
+        return import_run(store, found[0])
+
+
+def fit_group(
+    data: Curves,
+    models: list[str],
+    *,
+    method: str = "binomial",
+    ci: str = "profile",
+) -> tuple[dict[str, FitResult], dict[str, str]]:
+    """Fit each model to a run or a group of replicate runs (see :func:`spreadlab.fit.fit`).
+
+    Returns the fits and, per model that cannot be fitted to these data, the reason (e.g. SI-1
+    cannot explain a replicate in which nobody posted in round 0). Raises when no model is chosen
+    or none can be fitted.
+    """
+    if not models:
+        raise ConfigError("choose at least one model to fit")
+    fits: dict[str, FitResult] = {}
+    failures: dict[str, str] = {}
+    for name in models:
+        try:
+            fits.update(fit_models(data, [name], method=method, ci=ci))
+        except FitError as exc:
+            failures[name] = str(exc)
+    if not fits:
+        reasons = sorted(set(failures.values()))
+        raise FitError("no model could be fitted: " + " / ".join(reasons))
+    return fits, failures
+
+
+def fitted_curves(fits: dict[str, FitResult]) -> pd.DataFrame:
+    """Each model's fitted informed fraction per round (columns model, round, fraction)."""
+    frames = [
+        pd.DataFrame(
+            {
+                "model": get_model(name).title,
+                "round": np.arange(f.rounds + 1),
+                "fraction": f.predict(),
+            }
+        )
+        for name, f in fits.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def residual_curves(fits: dict[str, FitResult]) -> pd.DataFrame:
+    """Observed minus fitted informed fraction per round, averaged over replicates."""
+    frames = [
+        pd.DataFrame(
+            {
+                "model": get_model(name).title,
+                "round": np.arange(1, f.rounds + 1),
+                "residual": f.residuals.mean(axis=0),
+            }
+        )
+        for name, f in fits.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def parameter_table(fits: dict[str, FitResult]) -> pd.DataFrame:
+    """One row per (model, parameter): estimate, interval, unit and what it means."""
+    rows = []
+    for name, f in fits.items():
+        model = get_model(name)
+        for p in model.params:
+            low, high = f.ci.get(p.name, (np.nan, np.nan))
+            rows.append(
+                {
+                    "model": model.title,
+                    "parameter": p.name,
+                    "estimate": f.params[p.name],
+                    f"lower {f.level:.0%}": low,
+                    f"upper {f.level:.0%}": high,
+                    "unit": p.unit,
+                    "meaning": p.description,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def criteria_table(fits: dict[str, FitResult]) -> pd.DataFrame:
+    """AIC, BIC, RMSE per model, best BIC first, with the differences to the best."""
+    table = compare(fits)
+    table.insert(1, "title", [get_model(m).title for m in table["model"]])
+    return table
+
+
+_EVIDENCE = ((10, "very strong"), (6, "strong"), (2, "positive"), (0, "weak"))
+
+
+def _strength(delta_bic: float) -> str:
+    return next(word for limit, word in _EVIDENCE if delta_bic >= limit)
+
+
+def verdict(fits: dict[str, FitResult]) -> str:
+    """Which model wins, in words a teacher can read aloud (BIC on Kass & Raftery's scale:
+    a difference above 10 is very strong evidence, below 2 barely worth mentioning)."""
+    table = compare(fits).set_index("model")
+    sentences = []
+    if {"si1", "si2"} <= set(fits):
+        gap = float(table.loc["si1", "bic"] - table.loc["si2", "bic"])
+        alpha = fits["si2"].params["alpha"]
+        if abs(gap) < 2:
+            sentences.append(
+                f"One rate or two? The data cannot tell: SI-1 (online only) and SI-2 (offline + "
+                f"online) fit about equally well (their BIC differs by {abs(gap):.1f}, weak "
+                "evidence), so the simpler one-rate model is enough to describe this spread."
+            )
+        elif gap > 0:
+            sentences.append(
+                f"One rate or two? Two: SI-2 (offline + online) fits better than SI-1 (online "
+                f"only), with a BIC {gap:.1f} lower, which is {_strength(gap)} evidence. Its "
+                f"offline rate alpha = {alpha:.3g} per round says news keeps arriving from "
+                "outside the network, not only through neighbours' posts."
+            )
+        else:
+            sentences.append(
+                f"One rate or two? One: SI-1 (online only) is enough. Adding an offline rate "
+                f"(SI-2) does not improve the fit enough to pay for the extra parameter; SI-1's "
+                f"BIC is {-gap:.1f} lower ({_strength(-gap)} evidence). Neighbours' posts alone "
+                "explain the spread."
+            )
+    if len(table) > 2 or not sentences:
+        best = str(table.index[0])
+        text = f"Of the {len(table)} models fitted, {get_model(best).title} has the lowest BIC"
+        if len(table) > 1:
+            gap = float(table["delta_bic"].iloc[1])
+            text += (
+                f", {gap:.1f} below {get_model(str(table.index[1])).title} "
+                f"({_strength(gap)} evidence)"
+            )
+        sentences.append(text + ".")
+    return " ".join(sentences)
+
+
+def curves_csv_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Informed curves (one row per run and round) with each run's scenario and provenance."""
+    info = runs.set_index("run_id")[
+        ["scenario_id", "event_id", "event_type", "mix_name", "q", "backend", "synthetic"]
+    ]
+    table = curves.join(info, on="run_id")
+    table["data_source"] = [
+        f"synthetic ({b} model, not LLM agents)" if s else f"{b} agents"
+        for s, b in zip(table["synthetic"], table["backend"], strict=True)
+    ]
+    columns = ["run_id", "scenario_id", "event_id", "event_type", "mix_name", "q", "round"]
+    rest = ["informed", "new_posters", "n_agents", "fraction", "backend", "synthetic"]
+    return table[[*columns, *rest, "data_source"]]

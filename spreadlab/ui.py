@@ -1,0 +1,264 @@
+"""Streamlit glue shared by the dashboard pages: cached data access, the provenance banner, run
+and scenario pickers, and error display. Only ``app.py`` and ``pages/`` import this module; the
+engine never does.
+
+Caches are keyed by the database path and a cheap fingerprint of its run table (count, newest
+run, rounds done), so moving between pages never recomputes, and a write by any session (a run,
+an import, a delete) is seen at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from spreadlab import dashboard_data as dd
+from spreadlab import fit_store, viz
+from spreadlab.errors import SpreadLabError
+from spreadlab.fit import FitResult
+from spreadlab.store import RunStore, StoredRun
+
+
+@st.cache_resource(show_spinner="Preparing the sample runs...")
+def _database_path() -> str:
+    return str(dd.database_path())
+
+
+@st.cache_resource
+def _anchor(path: str) -> RunStore:
+    """One connection kept open for the process, so DuckDB keeps the database loaded."""
+    return RunStore(path)
+
+
+PAGES: tuple[tuple[str, str, str, str], ...] = (
+    ("app.py", "Home", ":material/home:", "what SpreadLab shows and the runs ready to browse"),
+    (
+        "pages/1_Scenario_and_run.py",
+        "Scenario and run",
+        ":material/play_circle:",
+        "pick an event and a personality mix, run or load a simulation",
+    ),
+    (
+        "pages/2_Spread.py",
+        "Spread",
+        ":material/hub:",
+        "watch the news travel across the network, round by round",
+    ),
+    (
+        "pages/3_Fit.py",
+        "Fit",
+        ":material/show_chart:",
+        "one rate or two? Fitted models, intervals and which one wins",
+    ),
+    (
+        "pages/4_Compare.py",
+        "Compare",
+        ":material/compare_arrows:",
+        "events and personality mixes side by side",
+    ),
+    (
+        "pages/5_Export.py",
+        "Export",
+        ":material/download:",
+        "fitted parameters and run data as CSV",
+    ),
+)
+"""(script, label, icon, what it is for) of every page, in menu order."""
+
+
+def sidebar() -> None:
+    """The page menu (Streamlit's own is switched off in .streamlit/config.toml, since it would
+    call the home page 'app')."""
+    with st.sidebar:
+        for script, label, icon, _ in PAGES:
+            st.page_link(script, label=label, icon=icon)
+
+
+def database_path() -> str:
+    """Path of the dashboard's DuckDB file (see :func:`dashboard_data.database_path`)."""
+    return _database_path()
+
+
+@contextmanager
+def open_store() -> Iterator[RunStore]:
+    """A fresh connection (one per use, so sessions on other threads never share one)."""
+    path = database_path()
+    _anchor(path)
+    with RunStore(path) as store:
+        yield store
+
+
+def revision() -> str:
+    """Fingerprint of the run table; it changes with every run added, advanced or deleted."""
+    with _anchor(database_path()).con.cursor() as con:
+        row = con.execute(
+            "SELECT count(*), coalesce(max(created_at)::VARCHAR, ''), "
+            "coalesce(sum(rounds_done), 0) FROM runs"
+        ).fetchone()
+    return "/".join(str(x) for x in row)
+
+
+@st.cache_data(show_spinner=False)
+def _runs(path: str, rev: str) -> pd.DataFrame:
+    with open_store() as store:
+        return store.list_runs()
+
+
+def runs() -> pd.DataFrame:
+    """Every stored run (cached)."""
+    return _runs(database_path(), revision())
+
+
+@st.cache_data(show_spinner=False)
+def _provenances(path: str, run_ids: tuple[str, ...], rev: str) -> list[dict[str, Any]]:
+    with open_store() as store:
+        return dd.run_provenances(store, list(run_ids))
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the run...")
+def _stored_run(path: str, run_id: str, rounds_done: int) -> StoredRun:
+    with open_store() as store:
+        return store.load_run(run_id)
+
+
+def stored_run(run_id: str) -> StoredRun:
+    """A whole run (network, profiles, decisions, curve), cached; treat it as read-only."""
+    row = runs().set_index("run_id").loc[run_id]
+    return _stored_run(database_path(), run_id, int(row["rounds_done"]))
+
+
+@st.cache_data(max_entries=6, show_spinner="Drawing the network...")
+def _spread_graph(path: str, run_id: str, rounds_done: int) -> viz.SpreadGraph:
+    run = _stored_run(path, run_id, rounds_done)
+    return viz.spread_html(
+        run.network,
+        run.profiles,
+        dd.posted_rounds(run),
+        dd.post_texts(run),
+        last_round=max(int(run.curve["round"].max()), 0) if len(run.curve) else 0,
+    )
+
+
+def spread_graph(run_id: str) -> viz.SpreadGraph:
+    """The animated network page of a run (cached)."""
+    row = runs().set_index("run_id").loc[run_id]
+    return _spread_graph(database_path(), run_id, int(row["rounds_done"]))
+
+
+@st.cache_data(show_spinner=False)
+def _curves(path: str, run_ids: tuple[str, ...], rev: str) -> pd.DataFrame:
+    with open_store() as store:
+        return dd.informed_curves(store, list(run_ids))
+
+
+def curves(run_ids: list[str]) -> pd.DataFrame:
+    """Informed curves of ``run_ids`` in long form (cached)."""
+    return _curves(database_path(), tuple(run_ids), revision())
+
+
+def provenance_banner(shown: pd.DataFrame) -> None:
+    """A warning banner whenever any run on screen is synthetic."""
+    provenances = _provenances(database_path(), tuple(shown["run_id"]), revision())
+    note = dd.provenance_note(shown, provenances)
+    if note:
+        st.warning(note, icon=":material/science:")
+
+
+def show_error(exc: SpreadLabError) -> None:
+    """The error's own message (what is wrong, what to do); never a traceback."""
+    st.error(str(exc), icon=":material/error:")
+
+
+def pick_run(available: pd.DataFrame, label: str = "Run") -> str | None:
+    """A run selector that remembers the choice across pages (a ``?run=<id>`` link preselects
+    one); None when there are no runs."""
+    if available.empty:
+        st.info("No runs yet. Run a scenario on the **Scenario and run** page, or upload one.")
+        return None
+    ids = list(available["run_id"])
+    labels = {r["run_id"]: dd.run_label(r) for r in available.to_dict("records")}
+    current = st.session_state.get("run_id") or st.query_params.get("run")
+    index = ids.index(current) if current in ids else 0
+    chosen = st.selectbox(label, ids, index=index, format_func=labels.__getitem__)
+    st.session_state["run_id"] = chosen
+    return chosen
+
+
+def pick_scenarios(
+    available: pd.DataFrame, label: str = "Scenarios", multiple: bool = False, default: int = 1
+) -> pd.DataFrame:
+    """Select one or several scenarios (groups of replicate runs); returns their rows. A single
+    choice is remembered across pages (a ``?scenario=<id>`` link preselects one)."""
+    table = dd.scenarios(available)
+    if table.empty:
+        st.info("No runs yet. Run a scenario on the **Scenario and run** page, or upload one.")
+        return table
+    ids = list(table["scenario_id"])
+    labels = {r["scenario_id"]: dd.scenario_label(r) for r in table.to_dict("records")}
+    if multiple:
+        chosen = st.multiselect(label, ids, default=ids[:default], format_func=labels.__getitem__)
+        return table[table["scenario_id"].isin(chosen)]
+    current = st.session_state.get("scenario_id") or st.query_params.get("scenario")
+    index = ids.index(current) if current in ids else 0
+    one = st.selectbox(label, ids, index=index, format_func=labels.__getitem__)
+    st.session_state["scenario_id"] = one
+    return table[table["scenario_id"] == one]
+
+
+def runs_of(scenarios: pd.DataFrame) -> pd.DataFrame:
+    """The run rows belonging to the given scenario rows."""
+    all_runs = runs()
+    return all_runs[all_runs["scenario_id"].isin(scenarios["scenario_id"])]
+
+
+@st.cache_data(max_entries=64, show_spinner="Fitting the models...")
+def _fits(
+    path: str,
+    run_ids: tuple[str, ...],
+    models: tuple[str, ...],
+    method: str,
+    ci: str,
+    rev: str,
+) -> tuple[dict[str, FitResult], dict[str, str]]:
+    with open_store() as store:
+        group = fit_store.load_group(store, list(run_ids))
+    return dd.fit_group(group.data, list(models), method=method, ci=ci)
+
+
+def fits(
+    run_ids: list[str], models: list[str], method: str = "binomial", ci: str = "profile"
+) -> tuple[dict[str, FitResult], dict[str, str]]:
+    """Models fitted to a group of replicate runs, and the reason for each model that could not
+    be fitted (cached per runs, models and methods)."""
+    return _fits(database_path(), tuple(run_ids), tuple(models), method, ci, revision())
+
+
+@st.cache_data(max_entries=4, show_spinner="Packing the run...")
+def _run_archive(path: str, run_id: str, rev: str) -> bytes:
+    with open_store() as store:
+        return dd.run_archive(store, run_id)
+
+
+def run_archive(run_id: str) -> bytes:
+    """A run's exported folder as a zip of CSV files (cached)."""
+    return _run_archive(database_path(), run_id, revision())
+
+
+@st.cache_data(show_spinner=False)
+def _stored_fits(path: str, rev: str) -> pd.DataFrame:
+    with open_store() as store:
+        return fit_store.load_fits(store)
+
+
+def stored_fits() -> pd.DataFrame:
+    """Every fit kept in the database's fits table, one wide row each (cached)."""
+    with open_store() as store:
+        fit_store.ensure_table(store)
+        row = store.con.execute(
+            "SELECT count(*), coalesce(max(fitted_at)::VARCHAR, '') FROM fits"
+        ).fetchone()
+    return _stored_fits(database_path(), "/".join(str(x) for x in row))

@@ -1,0 +1,86 @@
+"""Small databases for the dashboard tests: two ordinary stochastic scenarios and a run whose
+event report and posts carry HTML/JS payloads (to prove they render as inert text)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spreadlab.events import Event, catalog
+from spreadlab.networks import NetworkSpec
+from spreadlab.personas import PRESETS
+from spreadlab.policy import ConsultationBatch, Decisions
+from spreadlab.runner import run_scenario
+from spreadlab.simulate import Scenario
+from spreadlab.stochastic import StochasticPolicy
+from spreadlab.store import RunStore
+
+PAYLOAD = "<script>alert('xss-script')</script><img src=x onerror=\"alert('xss-img')\">"
+XSS_EVENT = Event(
+    id="xss-riot",
+    type="riots",
+    title=f"Riot {PAYLOAD}",
+    report=f"Crowds gathered downtown. {PAYLOAD} Police made arrests.",
+)
+
+
+class PayloadPolicy:
+    """Every consulted agent posts, and every post text carries the payload."""
+
+    backend = "test-payload"
+
+    def prepare(self, profiles: np.ndarray, event: Event) -> None:
+        """Nothing to prepare."""
+
+    def decide(self, batch: ConsultationBatch, rng: np.random.Generator) -> Decisions:
+        texts = [f"agent {a} says {PAYLOAD}" for a in batch.agents]
+        return Decisions(post=np.ones(len(batch), dtype=bool), texts=list(texts))
+
+    def provenance(self) -> dict[str, Any]:
+        return {"backend": self.backend, "synthetic": True, "note": "test payload policy"}
+
+
+def scenario(n: int = 120, k: int = 6, replicates: int = 2, q: float = 0.01, **kw) -> Scenario:
+    """A small stochastic scenario on the first catalog event."""
+    return Scenario(
+        event=catalog()["battle-marren-ridge"],
+        mix=PRESETS[kw.pop("mix", "uniform")],
+        network=NetworkSpec("random_regular", n=n, k=k),
+        rounds=kw.pop("rounds", 25),
+        q=q,
+        n0=kw.pop("n0", 5),
+        replicates=replicates,
+        seed=kw.pop("seed", 3),
+    )
+
+
+def build_db(path: Path, *, xss: bool = True, large: bool = False) -> dict[str, list[str]]:
+    """Write the test runs into a fresh database at ``path``; return run ids by scenario name."""
+    ids: dict[str, list[str]] = {}
+    with RunStore(path) as store:
+        policy = StochasticPolicy()
+        ids["uniform"] = run_scenario(store, scenario(), policy, scenario_id="t-uniform")
+        ids["extraverted"] = run_scenario(
+            store, scenario(mix="extraverted", seed=4), policy, scenario_id="t-extraverted"
+        )
+        if xss:
+            xss_scenario = Scenario(
+                event=XSS_EVENT,
+                mix=PRESETS["uniform"],
+                network=NetworkSpec("random_regular", n=40, k=4),
+                rounds=6,
+                q=0.0,
+                n0=2,
+                seed=5,
+            )
+            ids["xss"] = run_scenario(store, xss_scenario, PayloadPolicy(), scenario_id="t-xss")
+        if large:
+            ids["large"] = run_scenario(
+                store,
+                scenario(n=1500, k=6, replicates=1, q=0.002, rounds=12),
+                policy,
+                scenario_id="t-large",
+            )
+    return ids

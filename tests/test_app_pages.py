@@ -1,0 +1,303 @@
+"""Every dashboard page driven with Streamlit's AppTest: widgets set, outputs asserted."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from dashboard_support import PAYLOAD, build_db
+from streamlit.testing.v1 import AppTest
+
+from spreadlab.store import RunStore
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
+    path = tmp_path_factory.mktemp("dash") / "template.duckdb"
+    ids = build_db(path, large=True)
+    return path, ids
+
+
+@pytest.fixture
+def db(template_db, tmp_path, monkeypatch) -> tuple[Path, dict[str, list[str]]]:
+    """A private copy of the test database, set as the dashboard's, with empty caches."""
+    source, ids = template_db
+    path = tmp_path / "dash.duckdb"
+    shutil.copy(source, path)
+    monkeypatch.setenv("SPREADLAB_DB", str(path))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield path, ids
+    st.cache_resource.clear()
+
+
+def app(page: str, **query: str) -> AppTest:
+    """Run ``page`` the way ``streamlit run app.py`` does (so page links resolve)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    if page != "app.py":
+        at.switch_page(page)
+    return at.run()
+
+
+def by_label(widgets, label: str):
+    """The widget whose label starts with ``label``."""
+    matches = [w for w in widgets if w.label.startswith(label)]
+    assert matches, f"no widget labelled {label!r} in {[w.label for w in widgets]}"
+    return matches[0]
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def counts(path: Path) -> dict[str, int]:
+    with RunStore(path) as store:
+        return store.table_counts()
+
+
+def test_home_lists_runs_with_banner(db):
+    at = app("app.py")
+    assert not at.exception
+    assert "spreads through a" in texts(at.markdown)
+    banner = texts(at.warning)
+    assert "Synthetic runs on screen: 6 of the 6 runs shown were made by" in banner
+    assert "the 'test-payload' backend and the stochastic agent model" in banner
+    assert "not measured from LLM agents" in banner
+    table = at.dataframe[0].value
+    assert set(table["mix_name"]) == {"uniform", "extraverted"}
+    assert len(table) == 4  # scenarios: uniform, extraverted, xss, large
+    assert len(at.get("page_link")) == 6 + 5  # the menu, then "where to go"
+
+
+def test_home_on_empty_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPREADLAB_DB", str(tmp_path / "empty.duckdb"))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = app("app.py")
+    assert not at.exception
+    assert "no runs yet" in texts(at.info)
+    assert not at.warning  # nothing synthetic on screen, so no banner
+
+
+def test_scenario_runs_and_stores(db):
+    path, _ = db
+    at = app("pages/1_Scenario_and_run.py")
+    by_label(at.number_input, "Agents N").set_value(100)
+    by_label(at.number_input, "Degree k").set_value(6)
+    by_label(at.number_input, "Replicates").set_value(2)
+    by_label(at.number_input, "q: offline").set_value(0.01)
+    by_label(at.radio, "How to describe the mix").set_value("traits")
+    at.run()
+    by_label(at.slider, "Extraversion").set_value(0.9)
+    by_label(at.button, "Run").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert "Stored 2 run(s)" in texts(at.success)
+    with RunStore(path) as store:
+        runs = store.list_runs()
+    new = runs[runs["n_agents"] == 100]
+    assert len(new) == 2 and set(new["status"]) == {"complete"}
+    assert new["mix_name"].iloc[0].startswith("traits:") and "E=0.9" in new["mix_name"].iloc[0]
+    assert at.session_state["run_id"] in set(new["run_id"])
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ({"Agents N": 201, "Degree k": 7}, "is odd"),
+        ({"Agents N": 10, "Degree k": 10}, "must be smaller than N"),
+        ({"mix": "weights"}, "personality mix is empty"),
+        ({"mix": "weights", "weights": "O+C+E+A+N+=0"}, "all-zero weights"),
+        ({"event": "My own report"}, "report is empty"),
+        ({"Seed agents n0": 500}, "exceed N"),
+    ],
+)
+def test_scenario_bad_input_is_an_error_and_writes_nothing(db, setup, message):
+    path, _ = db
+    before = counts(path)
+    at = app("pages/1_Scenario_and_run.py")
+    if "event" in setup:
+        by_label(at.radio, "Event").set_value(setup["event"])
+    if "mix" in setup:
+        by_label(at.radio, "How to describe the mix").set_value(setup["mix"])
+    at.run()
+    if "weights" in setup:
+        by_label(at.text_area, "Weights by profile").set_value(setup["weights"])
+    for label, value in setup.items():
+        if label not in ("event", "mix", "weights"):
+            by_label(at.number_input, label).set_value(value)
+    by_label(at.button, "Run").click()
+    at.run()
+    assert not at.exception
+    assert message in texts(at.error)
+    assert counts(path) == before
+
+
+def test_stored_runs_delete(db):
+    path, ids = db
+    victim = ids["extraverted"][1]
+    at = app("pages/1_Scenario_and_run.py", run=victim)
+    assert by_label(at.selectbox, "Selected run").value == victim
+    by_label(at.button, "Delete this run").click()
+    at.run()
+    assert not at.exception
+    with RunStore(path) as store:
+        assert victim not in set(store.list_runs()["run_id"])
+
+
+def test_upload_valid_and_invalid_run(db, tmp_path):
+    path, ids = db
+    from spreadlab.dashboard_data import run_archive
+
+    with RunStore(path) as store:
+        archive = run_archive(store, ids["uniform"][0])
+        store.delete_run(ids["uniform"][0])
+    before = counts(path)
+    at = app("pages/1_Scenario_and_run.py")
+    at.file_uploader[0].set_value(("not-a-run.zip", b"this is not a zip", "application/zip"))
+    at.run()
+    by_label(at.button, "Import").click()
+    at.run()
+    assert "not a zip archive" in texts(at.error)
+    broken = io.BytesIO()
+    with zipfile.ZipFile(broken, "w") as z, zipfile.ZipFile(io.BytesIO(archive)) as good:
+        for name in good.namelist():
+            if not name.endswith("edges.csv"):
+                z.writestr(name, good.read(name))
+    at.file_uploader[0].set_value(("broken.zip", broken.getvalue(), "application/zip"))
+    at.run()
+    by_label(at.button, "Import").click()
+    at.run()
+    assert "missing edges.parquet or edges.csv" in texts(at.error)
+    assert counts(path) == before
+    at.file_uploader[0].set_value(("run.zip", archive, "application/zip"))
+    at.run()
+    by_label(at.button, "Import").click()
+    at.run()
+    assert f"Imported run {ids['uniform'][0]}" in texts(at.success)
+    assert counts(path)["runs"] == before["runs"] + 1
+
+
+def test_spread_page_draws_animated_network(db):
+    _, ids = db
+    at = app("pages/2_Spread.py", run=ids["uniform"][0])
+    assert not at.exception
+    assert by_label(at.selectbox, "Run").value == ids["uniform"][0]
+    assert "Synthetic runs on screen: 1 of the 1" in texts(at.warning)
+    html = at.get("iframe")[0].proto.srcdoc
+    assert 'id="spread-play"' in html and 'id="spread-round"' in html
+    assert "cdn.jsdelivr" not in html and "bootstrap" not in html.lower()
+    assert not at.info  # 120 agents: the whole network is drawn
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_spread_page_samples_large_networks(db):
+    _, ids = db
+    at = app("pages/2_Spread.py", run=ids["large"][0])
+    assert not at.exception
+    assert "1,000 of 1,500 agents" in texts(at.info)
+
+
+def test_spread_page_escapes_payloads(db):
+    _, ids = db
+    at = app("pages/2_Spread.py", run=ids["xss"][0])
+    assert not at.exception
+    html = at.get("iframe")[0].proto.srcdoc
+    assert PAYLOAD not in html and "<img src=x" not in html and 'onerror="alert' not in html
+    assert "\\u0026lt;script\\u0026gt;alert(" in html  # escaped, inside script-safe JSON
+    assert PAYLOAD in texts(at.text)  # the report is shown as plain text
+    posts = at.dataframe[0].value
+    assert posts["text"].str.contains("<script>", regex=False).all()
+
+
+def test_fit_page_verdict_table_and_empty_models(db):
+    at = app("pages/3_Fit.py", scenario="t-uniform")
+    assert not at.exception
+    assert by_label(at.selectbox, "Scenario").value == "t-uniform"
+    verdict = texts(at.success)
+    assert verdict.startswith("One rate or two?")
+    params = at.dataframe[0].value
+    assert list(params["parameter"]) == ["beta", "alpha", "beta"]
+    assert (params["lower 95%"] <= params["estimate"]).all()
+    assert (params["estimate"] <= params["upper 95%"]).all()
+    criteria = at.dataframe[1].value
+    assert set(criteria["model"]) == {"si1", "si2"} and criteria["delta_bic"].min() == 0
+    assert len(at.get("plotly_chart")) == 2
+    by_label(at.multiselect, "Models").set_value(["si1", "si2", "pair_map"])
+    at.run()
+    assert "Of the 3 models fitted" in texts(at.success)
+    assert len(at.dataframe[1].value) == 3
+    by_label(at.multiselect, "Models").set_value([])
+    at.run()
+    assert "choose at least one model" in texts(at.error)
+
+
+def test_compare_page_rates_side_by_side(db):
+    at = app("pages/4_Compare.py")
+    assert not at.exception
+    by_label(at.multiselect, "Scenarios").set_value(["t-uniform", "t-extraverted"])
+    by_label(at.selectbox, "Model").set_value("si2")
+    at.run()
+    assert not at.exception
+    rates = at.dataframe[0].value
+    assert len(rates) == 4 and set(rates["parameter"]) == {"alpha", "beta"}
+    assert set(rates["scenario"]) == {
+        "battle-marren-ridge × uniform",
+        "battle-marren-ridge × extraverted",
+    }
+    assert len(at.get("plotly_chart")) == 3  # mean curves, alpha, beta
+
+
+def test_export_page_fits_and_curves(db):
+    path, ids = db
+    at = app("pages/5_Export.py")
+    by_label(at.multiselect, "Scenarios").set_value(["t-uniform", "t-extraverted"])
+    at.run()
+    assert not at.exception
+    assert "No stored fits" in texts(at.info)
+    assert len(at.download_button) == 2  # curves and the run folder
+    rows = int(texts(at.caption).split(" rows")[0].replace(",", ""))
+    with RunStore(path) as store:
+        expected = sum(len(store.curve(r)) for r in ids["uniform"] + ids["extraverted"])
+    assert rows == expected
+    by_label(at.button, "Fit and store").click()
+    at.run()
+    assert not at.exception and not at.error
+    fits = at.dataframe[0].value
+    assert len(fits) == 4 and set(fits["model"]) == {"si1", "si2"}
+    assert set(fits["group_id"]) == {"t-uniform", "t-extraverted"}
+    assert {"alpha_lo", "alpha_hi", "beta_lo", "bic", "units"} <= set(fits.columns)
+    assert fits["synthetic"].all() and fits["data_source"].str.startswith("synthetic").all()
+    assert len(at.download_button) == 3
+    with RunStore(path) as store:
+        assert store.con.execute("SELECT count(*) FROM fits").fetchone()[0] == 4
+
+
+def test_llm_backend_estimate_and_refusing_endpoint(db):
+    path, _ = db
+    before = counts(path)
+    at = app("pages/1_Scenario_and_run.py")
+    by_label(at.radio, "Who decides").set_value("llm")
+    at.run()
+    by_label(at.text_input, "Endpoint base URL").set_value("http://127.0.0.1:9/v1")
+    by_label(at.text_input, "Model").set_value("test-model")
+    by_label(at.text_input, "API key").set_value("sk-test-secret-0123")
+    at.run()
+    estimate = texts(at.info)
+    assert "upper bound: 6005 consultations" in estimate  # 5 seeds + 30 rounds x 200 agents
+    by_label(at.button, "Run").click()
+    at.run()
+    assert not at.exception
+    assert "cannot reach http://127.0.0.1:9/v1" in texts(at.error)
+    assert counts(path) == before
+    shown = "\n".join(texts(getattr(at, kind)) for kind in ("error", "info", "markdown", "text"))
+    assert "sk-test-secret-0123" not in shown

@@ -1,0 +1,331 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright, offline.
+
+One ``streamlit run app.py`` on a free loopback port with a temporary database; every request
+that would leave the machine is blocked and recorded, dialogs and console errors are trapped, and
+a screenshot of each page goes to artifacts/screenshots/. In CI (env CI set) a missing Chromium
+is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from dashboard_support import build_db
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+TIMEOUT_MS = 60_000
+STREAMLIT_PROBES = ("/_stcore/health", "/_stcore/host-config")
+NOT_FOUND = "Failed to load resource: the server responded with a status of 404 (Not Found)"
+
+
+def _require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM}; install it with 'apt-get install chromium'"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[dict]:
+    """The dashboard on a loopback port, serving a fresh database with the test runs."""
+    _require_chromium()
+    folder = tmp_path_factory.mktemp("browser")
+    db = folder / "browser.duckdb"
+    ids = build_db(db)
+    port = _free_port()
+    log = (folder / "streamlit.log").open("w")
+    env = {**os.environ, "SPREADLAB_DB": str(db)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.address=127.0.0.1",
+            f"--server.port={port}",
+            "--server.headless=true",
+            "--server.fileWatcherType=none",
+            "--browser.gatherUsageStats=false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"streamlit did not start; see {folder / 'streamlit.log'}")
+        time.sleep(0.3)
+    yield {"url": url, "ids": ids, "db": db}
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A page whose off-machine requests are blocked; the test must end with none attempted,
+    no dialog and no console error."""
+    context = browser.new_context(viewport={"width": 1400, "height": 2200}, accept_downloads=True)
+    external: list[str] = []
+    dialogs: list[str] = []
+    errors: list[str] = []
+
+    def route(r) -> None:
+        parts = urlsplit(r.request.url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in LOOPBACK:
+            external.append(r.request.url)
+            r.abort()
+        else:
+            r.continue_()
+
+    context.route("**/*", route)
+    pg = context.new_page()
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    probes: list[str] = []
+
+    def response(r) -> None:
+        if r.status < 400:
+            return
+        # Opened at /<Page>, Streamlit's frontend first looks for its server under that path
+        # (404), then at the root: expected, and each such probe logs one console error.
+        if r.status == 404 and urlsplit(r.url).path.endswith(STREAMLIT_PROBES):
+            probes.append(r.url)
+        else:
+            errors.append(f"HTTP {r.status}: {r.url}")
+
+    pg.on("response", response)
+    pg.set_default_timeout(TIMEOUT_MS)
+    yield pg
+    context.close()
+    assert external == [], f"requests tried to leave the machine: {external}"
+    assert dialogs == [], f"a dialog fired (script ran): {dialogs}"
+    unexplained = list(errors)
+    for _ in probes:
+        unexplained.remove(NOT_FOUND)
+    assert unexplained == [], f"console errors: {unexplained}"
+
+
+MARKERS = {
+    "": "Where to go",
+    "Scenario_and_run": "5. Backend",
+    "Spread": "had posted after",
+    "Fit": "Goodness of fit",
+    "Compare": "Model whose fitted rates",
+    "Export": "Whole run",
+}
+
+
+def open_page(pg, server: dict, path: str = "", **query: str) -> None:
+    """Load a page and wait until the end of its script has rendered."""
+    query_string = "&".join(f"{k}={v}" for k, v in query.items())
+    pg.goto(f"{server['url']}/{path}" + (f"?{query_string}" if query_string else ""))
+    pg.get_by_text(MARKERS[path]).first.wait_for()
+    wait_idle(pg)
+
+
+def wait_idle(pg) -> None:
+    """Wait until Streamlit has finished running the script."""
+    pg.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS
+    )
+    pg.wait_for_timeout(300)
+
+
+def shoot(pg, name: str) -> None:
+    """Save a screenshot once every plotly chart on the page has drawn."""
+    pg.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+        ".every(c => c.querySelector('.main-svg'))"
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def no_exceptions(pg) -> None:
+    assert pg.locator("[data-testid='stException']").count() == 0
+
+
+def graph_frame(pg):
+    """The iframe holding the network, once vis.js has drawn it."""
+    pg.wait_for_selector("iframe")
+    frame = pg.frame_locator("iframe").first
+    frame.locator("#spread-play").wait_for()
+    handle = pg.locator("iframe").first.element_handle()
+    content = handle.content_frame()
+    content.wait_for_function("window.spreadRound === 0")
+    return content
+
+
+COLOURS_JS = "() => nodes.get().map(n => (n.color && n.color.background) || n.color)"
+
+
+def test_every_page_renders_offline(page, server):
+    for path, title in [
+        ("", "SpreadLab"),
+        ("Scenario_and_run", "Scenario and run"),
+        ("Spread", "Spread on the network"),
+        ("Fit", "Which model explains the spread?"),
+        ("Compare", "Compare events and personality mixes"),
+        ("Export", "Export"),
+    ]:
+        open_page(page, server, path, scenario="t-uniform", run=server["ids"]["uniform"][0])
+        assert page.locator("h1").first.inner_text().strip() == title
+        no_exceptions(page)
+        if path != "Scenario_and_run":  # its first tab shows no runs
+            assert "Synthetic runs on screen" in page.inner_text("body")
+        if path == "Spread":
+            graph_frame(page)
+            page.wait_for_timeout(1500)  # let the layout settle for the picture
+        if path == "Fit":
+            assert "One rate or two?" in page.inner_text("body")
+        shoot(page, f"page_{path or 'home'}")
+
+
+def test_run_small_simulation_then_play_animation(page, server):
+    open_page(page, server, "Scenario_and_run")
+    agents = page.get_by_label("Agents N", exact=True)
+    agents.fill("150")
+    agents.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Stored 1 run(s)").wait_for()
+    no_exceptions(page)
+    shoot(page, "run_done")
+    run_id = page.get_by_text("Stored 1 run(s)").inner_text().split(": ")[1].split(".")[0]
+
+    open_page(page, server, "Spread", run=run_id)
+    assert "of 150 agents" in page.inner_text("body")
+    frame = graph_frame(page)
+    before = frame.evaluate(COLOURS_JS)
+    assert len(before) == 150
+    frame.click("#spread-play")
+    frame.wait_for_function("window.spreadRound >= 4", timeout=TIMEOUT_MS)
+    frame.click("#spread-play")  # pause
+    after = frame.evaluate(COLOURS_JS)
+    changed = sum(a != b for a, b in zip(before, after, strict=True))
+    assert changed > 0, "no node changed colour while playing"
+    posted = {"#E69F00", "#0072B2"}
+    assert sum(c in posted for c in after) > sum(c in posted for c in before)
+    stopped_at = frame.evaluate("window.spreadRound")
+    page.wait_for_timeout(1300)
+    assert frame.evaluate("window.spreadRound") == stopped_at, "pause did not stop the animation"
+    frame.locator("#spread-round").fill("0")
+    assert frame.evaluate("window.spreadRound") == 0
+    assert "posted" in frame.inner_text("#spread-counts")
+    shoot(page, "spread_played")
+
+
+def test_download_curves_csv(page, server, tmp_path):
+    open_page(page, server, "Export")
+    caption = page.get_by_text("rows: one per run and round").inner_text()
+    expected = int(caption.split(" rows")[0].replace(",", ""))
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download informed curves (CSV)").click()
+    target = tmp_path / "curves.csv"
+    info.value.save_as(target)
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert len(rows) == expected > 0
+    by_run: dict[str, list[int]] = {}
+    for row in rows:
+        by_run.setdefault(row["run_id"], []).append(int(row["round"]))
+    assert set(server["ids"]["uniform"]) <= set(by_run)
+    for rounds in by_run.values():
+        assert rounds == list(range(len(rounds)))  # every round of every run, in order
+    assert all(r["synthetic"] == "True" for r in rows)
+    assert all(r["data_source"].startswith("synthetic") for r in rows)
+    fractions = [float(r["fraction"]) for r in rows]
+    assert all(0 <= f <= 1 for f in fractions)
+    shoot(page, "export")
+
+
+def test_payloads_render_as_inert_text(page, server):
+    run_id = server["ids"]["xss"][0]
+    open_page(page, server, "Spread", run=run_id)
+    page.get_by_text("Event: Riot").click()  # open the expander holding the report
+    wait_idle(page)
+    body = page.inner_text("body")
+    assert "<script>alert('xss-script')</script>" in body  # shown as text
+    assert page.locator("img[src='x']").count() == 0
+    frame = graph_frame(page)
+    frame.click("#spread-play")
+    frame.wait_for_function("window.spreadRound >= 2", timeout=TIMEOUT_MS)
+    tip = frame.evaluate("() => nodes.get()[0].title.innerHTML")
+    assert "&lt;script&gt;" in tip and "<script" not in tip
+    assert frame.locator("img[src='x']").count() == 0
+    # hover over agents so vis.js shows their tooltips (with the payload in the post text)
+    box = frame.locator("#mynetwork canvas").bounding_box()
+    for dx, dy in [(0.5, 0.5), (0.45, 0.55), (0.55, 0.45), (0.4, 0.4), (0.6, 0.6)]:
+        page.mouse.move(box["x"] + box["width"] * dx, box["y"] + box["height"] * dy)
+        page.wait_for_timeout(200)
+    shoot(page, "xss_spread")
+    open_page(page, server, "Scenario_and_run")
+    page.get_by_text("My own report").click()
+    wait_idle(page)
+    page.get_by_label("News report the seed agents read").fill(
+        "<script>alert('typed')</script><img src=x onerror=alert('typed-img')>"
+    )
+    page.get_by_label("Headline").fill("<img src=x onerror=alert('headline')>")
+    page.get_by_label("Headline").press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Stored 1 run(s)").wait_for()
+    assert page.locator("img[src='x']").count() == 0
+    shoot(page, "xss_scenario")
