@@ -302,8 +302,9 @@ class SI2h(Model):
     ) -> np.ndarray:
         f, b1, b2 = theta
         t_out = _times(rounds)[0]
+        unique, inverse = np.unique(i0, return_inverse=True)
         rows = []
-        for x0 in i0:
+        for x0 in unique:
             if x0 == 0:  # nobody to pass the news on, and no offline channel
                 rows.append(np.zeros(t_out.size))
                 continue
@@ -319,7 +320,7 @@ class SI2h(Model):
 
             sigma = _invert_clock(speed, t_out, k * max(rounds, 1))
             rows.append(log_g(sigma))
-        return np.vstack(rows)
+        return np.vstack(rows)[inverse.reshape(-1)]
 
     def start_values(self, intercept: float, slope: float, k: float) -> list[np.ndarray]:
         beta = max(slope, 2 * intercept + slope, 1e-4) / k  # a mean rate; classes spread around it
