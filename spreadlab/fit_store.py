@@ -154,6 +154,23 @@ def load_group(store: RunStore, ids: Sequence[str]) -> RunGroup:
     return RunGroup(group_id, kind, tuple(run_ids), data, meta)
 
 
+def stored_decision_log(store: RunStore, ids: Sequence[str]) -> pd.DataFrame:
+    """The decision logs of runs (or scenarios) in the columns
+    :func:`spreadlab.trait_effects.fit_trait_effects` reads, for LLM and stochastic runs alike."""
+    run_ids = resolve_runs(store, ids)
+    return store.con.execute(
+        """
+        SELECT d.offline, d.m, a.profile, r.event_type, d.post, d.valid
+        FROM decisions d
+        JOIN agents a ON a.run_id = d.run_id AND a.agent = d.agent
+        JOIN runs r ON r.run_id = d.run_id
+        WHERE d.run_id IN (SELECT unnest(?::VARCHAR[]))
+        ORDER BY d.run_id, d.round, d.agent
+        """,
+        [run_ids],
+    ).df()
+
+
 def fit_group(
     group: RunGroup, models: Sequence[str], method: str = "binomial", ci: str = "profile"
 ) -> list[FitResult]:

@@ -16,6 +16,7 @@ from spreadlab.fit_store import (
     fit_and_save,
     load_fits,
     load_group,
+    stored_decision_log,
 )
 from spreadlab.networks import NetworkSpec
 from spreadlab.personas import PRESETS
@@ -23,6 +24,7 @@ from spreadlab.runner import run_scenario
 from spreadlab.simulate import Scenario
 from spreadlab.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.store import RunStore
+from spreadlab.trait_effects import fit_trait_effects
 
 
 def add_runs(store: RunStore, event, scenario_id: str, **kw) -> list[str]:
@@ -128,3 +130,14 @@ def test_fit_and_export_commands(tmp_path, event):
     exported = spreadlab("export-fits", str(out))
     assert exported.returncode == 0, exported.stderr
     assert len(pd.read_csv(out)) == 2
+
+
+def test_trait_effects_from_stored_decisions(store, event):
+    add_runs(store, event, "sc")
+    log = stored_decision_log(store, ["sc"])
+    consulted = store.con.execute("SELECT count(*) FROM decisions").fetchone()[0]
+    assert len(log) == consulted and set(log["event_type"]) == {event.type}
+    effects = fit_trait_effects(log)
+    # uniform a and b: no trait matters, so every trait effect is near zero
+    traits = effects.table[effects.table["term"].isin(list("OCEAN"))]
+    assert (traits["estimate"].abs() < 4 * traits["se"]).all()
