@@ -393,3 +393,29 @@ def test_resume_continues_a_stochastic_run_too(event, store, tmp_path):
     with RunStore(db) as again:
         assert again.run_meta(run_id)["status"] == "complete"
         assert again.decisions(run_id).equals(again.decisions(whole_id))
+
+
+def test_unusable_replies_become_counted_invalid_decisions_that_replay(event, store):
+    spec = Scenario(
+        event=event,
+        mix=PersonalityMix.uniform(),
+        network=NetworkSpec("random_regular", n=60, k=4),
+        rounds=4,
+        q=0.2,
+        seed=8,
+    )
+    with running_server(ServerConfig(faults={"bad_content": 0.5}, seed=3)) as server:
+        with LLMPolicy(llm_config(server.base_url, parse_attempts=2), store.con) as policy:
+            (run_id,) = run_scenario(store, spec, policy)
+            usage = policy.usage()
+        requests = server.requests
+        decisions, curve = store.decisions(run_id), store.curve(run_id)
+        invalid = decisions[~decisions["valid"]]
+        assert 0.1 < len(invalid) / len(decisions) < 0.45  # about 0.5^2 of consultations
+        assert usage["invalid"] == len(invalid) == curve["invalid"].sum()
+        assert invalid["reason"].str.startswith("unparseable reply after 2 attempt(s)").all()
+        assert not invalid["post"].any()
+        with LLMPolicy(llm_config(server.base_url, parse_attempts=2), store.con) as policy:
+            (replay_id,) = run_scenario(store, spec, policy)
+        assert server.requests == requests
+        assert store.decisions(replay_id)[DECISION_COLUMNS].equals(decisions[DECISION_COLUMNS])
