@@ -30,7 +30,7 @@ model = st.selectbox(
     format_func=lambda m: MODELS[m].title,
 )
 
-labels = {r["scenario_id"]: f"{r['event_id']} × {r['mix_name']}" for _, r in chosen.iterrows()}
+labels = dd.short_labels(chosen)
 curves = ui.curves([rid for ids in chosen["run_ids"] for rid in ids])
 scenario_of = {
     rid: s for s, ids in zip(chosen["scenario_id"], chosen["run_ids"], strict=True) for rid in ids
@@ -66,4 +66,23 @@ if rows:
         rates[["scenario", "parameter", "estimate", low, high, "unit"]],
         hide_index=True,
         width="stretch",
+    )
+
+st.subheader("Which traits make an agent share?")
+st.markdown(
+    "Every consultation in the selected runs is one yes/no decision with a known offline "
+    "exposure, number of posting neighbours, profile and event type. Fitting the agent model to "
+    "all of them gives each trait's effect on *a* (posting on the offline report) and *b* (per "
+    "posting neighbour) as a log-odds ratio, high versus low; right of zero means more sharing."
+)
+all_ids = [rid for ids in chosen["run_ids"] for rid in ids]
+try:
+    effects = ui.trait_effects(all_ids)
+except SpreadLabError as exc:
+    ui.show_error(exc)
+else:
+    st.plotly_chart(viz.forest_figure(dd.forest_rows(effects)))
+    st.caption(
+        f"{effects.n_decisions:,} decisions ({effects.n_excluded:,} invalid ones left out); "
+        f"event effects are against {effects.baseline_event}. {effects.message}"
     )

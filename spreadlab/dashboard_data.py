@@ -28,12 +28,13 @@ from spreadlab.llm import LLMConfig, RunEstimate, estimate_run
 from spreadlab.llm.command import open_policy
 from spreadlab.models import get_model
 from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PRESETS, PersonalityMix, parse_mix
+from spreadlab.personas import PRESETS, TRAIT_NAMES, TRAITS, PersonalityMix, parse_mix
 from spreadlab.policy import Policy
 from spreadlab.samples import sample_database
 from spreadlab.simulate import Scenario
 from spreadlab.stochastic import ParameterTable
 from spreadlab.store import RunStore, StoredRun
+from spreadlab.trait_effects import TraitEffects
 
 DB_ENV = "SPREADLAB_DB"
 MAX_UPLOAD_FILES = 20
@@ -93,6 +94,19 @@ def scenarios(runs: pd.DataFrame) -> pd.DataFrame:
     out["replicates"] = grouped.size().to_numpy()
     out["run_ids"] = grouped["run_id"].agg(list).to_numpy()
     return out
+
+
+def short_labels(scenario_rows: pd.DataFrame) -> dict[str, str]:
+    """Short unique labels "event × mix" for scenario rows (from :func:`scenarios`), with N and
+    then the scenario id added only where needed to tell two apart."""
+    rows = scenario_rows.to_dict("records")
+    labels = {r["scenario_id"]: f"{r['event_id']} × {r['mix_name']}" for r in rows}
+    for extra in (lambda r: f" · N={int(r['n_agents'])}", lambda r: f" · {r['scenario_id']}"):
+        taken = pd.Series(labels).duplicated(keep=False)
+        for r in rows:
+            if taken[r["scenario_id"]]:
+                labels[r["scenario_id"]] += extra(r)
+    return labels
 
 
 def provenance_note(runs: pd.DataFrame, provenances: list[dict[str, Any]] | None = None) -> str:
@@ -475,3 +489,37 @@ def curves_csv_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     columns = ["run_id", "scenario_id", "event_id", "event_type", "mix_name", "q", "round"]
     rest = ["informed", "new_posters", "n_agents", "fraction", "backend", "synthetic"]
     return table[[*columns, *rest, "data_source"]]
+
+
+def decision_log(store: RunStore, run_ids: list[str]) -> pd.DataFrame:
+    """Every consultation of ``run_ids`` with the agent's profile and the run's event type, in
+    the columns :func:`spreadlab.trait_effects.fit_trait_effects` reads."""
+    return store.con.execute(
+        """
+        SELECT d.offline, d.m, a.profile, r.event_type, d.post, d.valid
+        FROM decisions d
+        JOIN agents a ON a.run_id = d.run_id AND a.agent = d.agent
+        JOIN runs r ON r.run_id = d.run_id
+        WHERE list_contains(?, d.run_id)
+        """,
+        [run_ids],
+    ).df()
+
+
+def forest_rows(effects: TraitEffects) -> pd.DataFrame:
+    """The estimable trait and event-type effects as forest-plot rows (columns term, series,
+    estimate, low, high), intercepts left out."""
+    table = effects.table[effects.table["estimable"] & (effects.table["term"] != "intercept")]
+    names = {t: f"{t}: {TRAIT_NAMES[t]}" for t in TRAITS}
+    return pd.DataFrame(
+        {
+            "term": [names.get(t, t.replace("event:", "event: ")) for t in table["term"]],
+            "series": [
+                "a: posting on the offline report" if c == "a" else "b: per posting neighbour"
+                for c in table["channel"]
+            ],
+            "estimate": table["estimate"].to_numpy(),
+            "low": table["ci_lo"].to_numpy(),
+            "high": table["ci_hi"].to_numpy(),
+        }
+    )

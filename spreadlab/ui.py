@@ -21,6 +21,7 @@ from spreadlab import fit_store, viz
 from spreadlab.errors import SpreadLabError
 from spreadlab.fit import FitResult
 from spreadlab.store import RunStore, StoredRun
+from spreadlab.trait_effects import TraitEffects, fit_trait_effects
 
 
 @st.cache_resource(show_spinner="Preparing the sample runs...")
@@ -262,3 +263,15 @@ def stored_fits() -> pd.DataFrame:
             "SELECT count(*), coalesce(max(fitted_at)::VARCHAR, '') FROM fits"
         ).fetchone()
     return _stored_fits(database_path(), "/".join(str(x) for x in row))
+
+
+@st.cache_data(max_entries=16, show_spinner="Estimating trait effects...")
+def _trait_effects(path: str, run_ids: tuple[str, ...], rev: str) -> TraitEffects:
+    with open_store() as store:
+        log = dd.decision_log(store, list(run_ids))
+    return fit_trait_effects(log)
+
+
+def trait_effects(run_ids: list[str]) -> TraitEffects:
+    """Trait and event-type effects on a and b learned from the runs' decision logs (cached)."""
+    return _trait_effects(database_path(), tuple(run_ids), revision())

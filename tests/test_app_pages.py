@@ -254,7 +254,8 @@ def test_compare_page_rates_side_by_side(db):
         "battle-marren-ridge × uniform",
         "battle-marren-ridge × extraverted",
     }
-    assert len(at.get("plotly_chart")) == 3  # mean curves, alpha, beta
+    assert len(at.get("plotly_chart")) == 4  # mean curves, alpha, beta, trait effects
+    assert "decisions (0 invalid ones left out)" in texts(at.caption)
 
 
 def test_export_page_fits_and_curves(db):

@@ -63,7 +63,7 @@ def server(tmp_path_factory) -> Iterator[dict]:
     _require_chromium()
     folder = tmp_path_factory.mktemp("browser")
     db = folder / "browser.duckdb"
-    ids = build_db(db)
+    ids = build_db(db, large=True)
     port = _free_port()
     log = (folder / "streamlit.log").open("w")
     env = {**os.environ, "SPREADLAB_DB": str(db)}
@@ -234,6 +234,13 @@ def test_every_page_renders_offline(page, server):
         if path == "Spread":
             graph_frame(page)
             page.wait_for_timeout(1500)  # let the layout settle for the picture
+            shoot(page, "page_Spread")
+            open_page(page, server, "Spread", run=server["ids"]["large"][0])
+            assert "1,000 of 1,500 agents" in page.inner_text("body")
+            assert graph_frame(page).evaluate("nodes.length") == 1000
+            page.wait_for_timeout(1500)
+            shoot(page, "page_Spread_sampled")
+            continue
         if path == "Fit":
             assert "One rate or two?" in page.inner_text("body")
         shoot(page, f"page_{path or 'home'}")

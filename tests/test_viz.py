@@ -1,0 +1,191 @@
+"""The pure figure builders of spreadlab.viz and the dashboard's data helpers."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from dashboard_support import PAYLOAD, build_db
+
+from spreadlab import dashboard_data as dd
+from spreadlab import viz
+from spreadlab.errors import ConfigError, DataFormatError
+from spreadlab.fit import FitResult
+from spreadlab.networks import random_regular
+from spreadlab.store import RunStore
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    path = tmp_path_factory.mktemp("viz") / "runs.duckdb"
+    ids = build_db(path, large=True)
+    with RunStore(path) as store:
+        yield store, ids
+
+
+def graph_data(html: str) -> dict:
+    raw = re.search(r'<script type="application/json" id="spread-data">(.*?)</script>', html)
+    assert raw is not None
+    return json.loads(raw.group(1))
+
+
+def test_spread_html_is_offline_and_animated(runs):
+    store, ids = runs
+    run = store.load_run(ids["uniform"][0])
+    graph = viz.spread_html(run.network, run.profiles, dd.posted_rounds(run))
+    assert not re.search(r"""\s(?:src|href)\s*=\s*["']?(?:https?:)?//""", graph.html)
+    assert "bootstrap" not in graph.html.lower() and "vis-network" in graph.html
+    data = graph_data(graph.html)
+    assert graph.shown == graph.total == run.network.n == len(data["ids"])
+    assert not graph.sampled and graph.note == ""
+    posted = dd.posted_rounds(run)
+    assert data["posted"] == posted.tolist()
+    assert data["last"] == posted.max() and graph.rounds == posted.max() + 1
+    assert data["colours"] == viz.STATE_COLOURS
+    for needed in ("spread-play", "spread-round", "susceptible", "newly posting", "posted"):
+        assert needed in graph.html
+
+
+def test_spread_html_escapes_text(runs):
+    store, ids = runs
+    run = store.load_run(ids["xss"][0])
+    texts = dd.post_texts(run)
+    assert texts and all(PAYLOAD in t for t in texts.values())
+    html = viz.spread_html(run.network, run.profiles, dd.posted_rounds(run), texts).html
+    assert PAYLOAD not in html and "<img src=x" not in html
+    tips = graph_data(html)["tips"]
+    assert all("&lt;script&gt;alert(&#x27;xss-script&#x27;)&lt;/script&gt;" in t for t in tips)
+    assert all("<script" not in t and "<img" not in t for t in tips)
+
+
+def test_large_network_is_sampled_around_the_seeds(runs):
+    store, ids = runs
+    run = store.load_run(ids["large"][0])
+    posted = dd.posted_rounds(run)
+    graph = viz.spread_html(run.network, run.profiles, posted, max_nodes=300)
+    assert graph.sampled and graph.shown == 300 and graph.total == 1500
+    assert "300 of 1,500 agents" in graph.note
+    shown = np.array(graph_data(graph.html)["ids"])
+    assert set(np.flatnonzero(posted == 0)) <= set(shown)
+
+
+def test_neighbourhood_sample_is_breadth_first():
+    network = random_regular(2000, 4, seed=1)
+    sample = viz.neighbourhood_sample(network, np.array([5]), 50)
+    assert sample.size == 50 and 5 in sample
+    inside = set(sample.tolist())
+    for agent in sample:  # every agent but the seed reached through a sampled neighbour
+        assert agent == 5 or inside & set(network.neighbours(agent).tolist())
+    everyone = viz.neighbourhood_sample(network, np.array([5]), 5000)
+    assert everyone.tolist() == list(range(2000))
+
+
+def test_figures_have_one_trace_per_series():
+    observed = pd.DataFrame({"label": ["r1"] * 3 + ["r2"] * 3, "round": [0, 1, 2] * 2})
+    observed["fraction"] = [0.1, 0.3, 0.6, 0.1, 0.2, 0.5]
+    fitted = pd.DataFrame({"model": ["SI-1"] * 3 + ["SI-2"] * 3, "round": [0, 1, 2] * 2})
+    fitted["fraction"] = [0.1, 0.25, 0.55, 0.1, 0.3, 0.6]
+    fig = viz.fit_figure(observed, fitted)
+    assert [t.name for t in fig.data] == ["observed: r1", "observed: r2", "SI-1", "SI-2"]
+    assert fig.layout.yaxis.title.text == "informed fraction i(t)"
+    rates = pd.DataFrame(
+        {"group": ["a", "b"], "series": ["beta"] * 2, "estimate": [0.2, 0.3]}
+    ).assign(low=[0.1, 0.25], high=[0.4, 0.32])
+    bars = viz.rates_figure(rates).data[0].error_y
+    assert np.allclose(bars.array, [0.2, 0.02]) and np.allclose(bars.arrayminus, [0.1, 0.05])
+    effects = rates.rename(columns={"group": "term"})
+    assert list(viz.forest_figure(effects).data[0].y) == ["a", "b"]
+
+
+def test_mix_and_event_checks():
+    with pytest.raises(ConfigError, match="personality mix is empty"):
+        dd.build_mix("weights", weights=" , \n")
+    with pytest.raises(ConfigError, match="all-zero"):
+        dd.build_mix("weights", weights="O+C+E+A+N+=0")
+    assert dd.build_mix("weights", weights="O+C+E+A+N+=1").probabilities[31] == 1
+    assert dd.build_mix("traits", traits={"E": 1.0}).name == "traits:E=1"
+    with pytest.raises(ConfigError, match="report is empty"):
+        dd.build_event(title="x", event_type="riots", report="  ")
+    event = dd.build_event(title="Big <b>news</b>", event_type="riots", report="r")
+    assert event.id == "user-big--b-news--b" and event.source == "user (dashboard)"
+
+
+def test_import_archive_refuses_unsafe_and_ambiguous_files(runs, tmp_path):
+    store, ids = runs
+    good = dd.run_archive(store, ids["uniform"][0])
+    with RunStore(tmp_path / "empty.duckdb") as target:
+        before = target.table_counts()
+        evil = io.BytesIO()
+        with zipfile.ZipFile(evil, "w") as z:
+            z.writestr("../../outside/run.json", "{}")
+        with pytest.raises(DataFormatError, match="unsafe path"):
+            dd.import_archive(target, evil.getvalue(), "evil.zip")
+        double = io.BytesIO()
+        with zipfile.ZipFile(double, "w") as z, zipfile.ZipFile(io.BytesIO(good)) as g:
+            for name in g.namelist():
+                z.writestr(name, g.read(name))
+                z.writestr("copy/" + name, g.read(name))
+        with pytest.raises(DataFormatError, match="exactly one run folder"):
+            dd.import_archive(target, double.getvalue(), "double.zip")
+        assert target.table_counts() == before
+        assert dd.import_archive(target, good, "good.zip") == ids["uniform"][0]
+        assert target.table_counts()["runs"] == 1
+
+
+def test_labels_and_provenance_note(runs):
+    store, _ = runs
+    listed = store.list_runs()
+    table = dd.scenarios(listed)
+    labels = dd.short_labels(table)
+    assert len(set(labels.values())) == len(table)
+    assert labels["t-extraverted"] == "battle-marren-ridge × extraverted"
+    assert labels["t-uniform"] == "battle-marren-ridge × uniform · N=120"
+    assert dd.provenance_note(listed.assign(synthetic=False)) == ""
+    note = dd.provenance_note(listed, dd.run_provenances(store, list(listed["run_id"])))
+    assert note.startswith(f"Synthetic runs on screen: {len(listed)} of the {len(listed)} runs")
+    assert "not measured from LLM agents" in note
+
+
+def fake_fit(model: str, bic: float, **params: float) -> FitResult:
+    return FitResult(
+        model=model,
+        params=params,
+        ci={},
+        loglik=-bic / 2,
+        aic=bic,
+        bic=bic,
+        rmse=0.01,
+        residuals=np.zeros((1, 3)),
+        method="binomial",
+        n_runs=1,
+        converged=True,
+        message="",
+    )
+
+
+@pytest.mark.parametrize(
+    ("si1_bic", "si2_bic", "start"),
+    [
+        (130.0, 100.0, "One rate or two? Two: SI-2"),
+        (100.0, 101.0, "One rate or two? The data cannot tell"),
+        (100.0, 108.0, "One rate or two? One: SI-1"),
+    ],
+)
+def test_verdict_in_plain_words(si1_bic, si2_bic, start):
+    fits = {
+        "si1": fake_fit("si1", si1_bic, beta=0.05),
+        "si2": fake_fit("si2", si2_bic, alpha=0.01, beta=0.04),
+    }
+    text = dd.verdict(fits)
+    assert text.startswith(start)
+    if start.endswith("SI-2"):
+        assert "30.0 lower, which is very strong evidence" in text and "0.01 per round" in text
+    fits["pair_map"] = fake_fit("pair_map", 90.0, qa=0.01, b=0.05)
+    assert "Of the 3 models fitted, Discrete pair-approximation map has the lowest BIC" in (
+        dd.verdict(fits)
+    )
