@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from llm_server import hidden_answer
 
-from spreadlab.llm.base import AuthError, BudgetExhausted
+from spreadlab.llm.base import AuthError, BudgetExhausted, FormatRejected
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.llm.scripted import ScriptedChat
@@ -39,6 +39,11 @@ def hidden(request) -> str:
             }
         )
     )
+
+
+def consultations(core: ScriptedChat) -> list:
+    """The calls that asked an agent (not the endpoint check's probe)."""
+    return [c for c in core.calls if c.tag is not None]
 
 
 def batch(event, n: int = 6, round_: int = 0) -> ConsultationBatch:
@@ -88,7 +93,7 @@ def test_decisions_and_invalid_replies_with_reasons(event, rng):
     assert "unparseable reply after 3 attempt(s)" in decisions.reasons[1]
     assert "no JSON object" in decisions.reasons[1]
     assert decisions.reasons[0] is None and decisions.reasons[2] is None
-    assert sum(c.tag.agent == 1 for c in core.calls) == 3
+    assert sum(c.tag.agent == 1 for c in consultations(core)) == 3
     assert usage["invalid"] == 1 and usage["reasked"] == 3 and usage["calls"] == 9
 
 
@@ -96,14 +101,15 @@ def test_replicates_and_rounds_never_share_a_sampled_answer(event, store):
     core = ScriptedChat(hidden)
     with LLMPolicy(config(), store.con, core=core) as policy:
         run_scenario(store, scenario(event, replicates=2), policy)
-    tags = [(c.tag.stream, c.tag.round, c.tag.agent, c.tag.attempt) for c in core.calls]
+    calls = consultations(core)
+    tags = [(c.tag.stream, c.tag.round, c.tag.agent, c.tag.attempt) for c in calls]
     assert len(tags) == len(set(tags))
-    streams = {c.tag.round: set() for c in core.calls}
-    for c in core.calls:
+    streams = {c.tag.round: set() for c in calls}
+    for c in calls:
         streams[c.tag.round].add(c.tag.stream)
     assert any(len(s) == 2 for s in streams.values()), "each replicate draws its own stream"
     keys = store.con.execute("SELECT count(*), count(DISTINCT key) FROM llm_calls").fetchone()
-    assert keys[0] == keys[1] == len(core.calls)
+    assert keys[0] == keys[1] == len(calls)
 
 
 def test_a_fatal_error_stops_the_round_without_asking_everyone(event, rng):
@@ -121,7 +127,7 @@ def test_budget_stops_cleanly_and_a_resume_matches_an_uninterrupted_replay(event
         pytest.raises(BudgetExhausted, match="--max-calls"),
     ):
         run_scenario(store, spec, policy)
-    assert len(core.calls) == 40
+    assert len(consultations(core)) == 40
     (run_id,) = store.list_runs()["run_id"]
     meta = store.run_meta(run_id)
     assert meta["status"] == "interrupted" and 0 < meta["rounds_done"] <= spec.rounds
@@ -194,3 +200,20 @@ def test_an_interrupt_cancels_the_calls_in_flight_and_keeps_the_answers(event, r
     assert not asyncio.all_tasks(policy._runner.loop), "nothing left running"
     policy.close()
     assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 5
+
+
+def test_a_run_records_the_response_format_the_endpoint_accepted(event, store):
+    def refuses_json_schema(request):
+        if request.response_format == "json_schema":
+            return FormatRejected("Input should be 'text' or 'json_object'")
+        return hidden(request)
+
+    core = ScriptedChat(refuses_json_schema)
+    with LLMPolicy(config(), store.con, core=core) as policy:
+        run_ids = run_scenario(store, scenario(event, replicates=2), policy)
+    for run_id in run_ids:
+        provenance = json.loads(store.run_meta(run_id)["provenance"])
+        assert provenance["response_format"] == "json_object_schema"
+    probes = [c for c in core.calls if c.tag is None]
+    assert [c.response_format for c in probes] == ["json_schema", "json_object_schema"]
+    assert {c.response_format for c in consultations(core)} == {"json_object_schema"}

@@ -296,6 +296,13 @@ class LLMPolicy:
         }
 
     def provenance(self) -> dict[str, Any]:
+        """Settings and the response format the endpoint accepts. A run records this before its
+        first round, so for an (endpoint, model) whose format is not yet known this settles it
+        first with :meth:`check_endpoint` (one small request; a bad key, model or URL then fails
+        before the run is written)."""
+        top = self.stack.top
+        if top.forced is None and top.memory.get(top.endpoint, self.config.model) is None:
+            self.check_endpoint()
         return {
             "backend": self.backend,
             "synthetic": False,
