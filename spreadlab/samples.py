@@ -1,6 +1,7 @@
 """Bundled sample runs: a fixed matrix of stochastic scenarios, rebuilt exactly from seeds.
 
-Every sample run comes from the stochastic policy with the illustrative parameter table; it is
+Every sample scenario is fitted with every model (table ``fits``). Every sample run comes from the
+stochastic policy with the illustrative parameter table; it is
 synthetic, and the manifest, the run rows and every export say so. The set is stored as one
 Parquet file per table plus ``manifest.json`` (content hash, provenance, how to rebuild), which the
 pinned DuckDB reads directly.
@@ -17,6 +18,10 @@ from pathlib import Path
 
 from spreadlab.errors import DataFormatError
 from spreadlab.events import EVENT_TYPES, Event, catalog
+from spreadlab.fit import FitError
+from spreadlab.fit_store import ensure_table as ensure_fits_table
+from spreadlab.fit_store import fit_group, load_group, save_fits
+from spreadlab.models import MODELS
 from spreadlab.networks import NetworkSpec
 from spreadlab.personas import PRESETS
 from spreadlab.runner import run_scenario
@@ -31,6 +36,7 @@ PROVENANCE_NOTE = (
     "Synthetic: every sample run was made by SpreadLab's stochastic agent model with the "
     f"illustrative parameter table ({ILLUSTRATIVE}). No LLM was consulted."
 )
+SAMPLE_TABLES = (*RUN_TABLES, "fits")
 # Columns that record when something was computed rather than what was computed.
 _VOLATILE = {"created_at", "finished_at", "package_version"}
 
@@ -59,7 +65,7 @@ def sample_matrix() -> list[SampleScenario]:
                 network=NetworkSpec(n=200, k=8),
                 rounds=30,
                 q=0.01,
-                n0=5,
+                n0=10,
                 replicates=5,
                 seed=1000 + 10 * i + j,
             )
@@ -89,9 +95,11 @@ def build_samples(out_dir: Path = SAMPLE_DIR) -> dict:
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         with RunStore(Path(tmp) / "build.duckdb") as store:
             policy = StochasticPolicy()
+            skipped: list[dict[str, str]] = []
             for item in sample_matrix():
                 run_scenario(store, item.scenario, policy, scenario_id=item.scenario_id)
-            for table in RUN_TABLES:
+                skipped += _fit_sample(store, item.scenario_id)
+            for table in SAMPLE_TABLES:
                 store.con.execute(
                     f"COPY (SELECT * FROM {table} ORDER BY ALL) TO '{Path(tmp) / table}.parquet' "
                     "(FORMAT parquet, COMPRESSION zstd)"
@@ -105,6 +113,9 @@ def build_samples(out_dir: Path = SAMPLE_DIR) -> dict:
                 "rebuild": "spreadlab samples build",
                 "content_sha256": content_hash(store),
                 "runs": int(store.con.execute("SELECT count(*) FROM runs").fetchone()[0]),
+                "fits": int(store.con.execute("SELECT count(*) FROM fits").fetchone()[0]),
+                "fitted_models": list(MODELS),
+                "fits_not_possible": skipped,
                 "scenarios": [
                     {
                         "scenario_id": item.scenario_id,
@@ -122,7 +133,7 @@ def build_samples(out_dir: Path = SAMPLE_DIR) -> dict:
                 ],
                 "files": {},
             }
-        for table in RUN_TABLES:
+        for table in SAMPLE_TABLES:
             data = (Path(tmp) / f"{table}.parquet").read_bytes()
             manifest["files"][f"{table}.parquet"] = {
                 "sha256": hashlib.sha256(data).hexdigest(),
@@ -134,9 +145,26 @@ def build_samples(out_dir: Path = SAMPLE_DIR) -> dict:
     return manifest
 
 
+def _fit_sample(store: RunStore, scenario_id: str) -> list[dict[str, str]]:
+    """Fit every model to a sample scenario; a model that cannot describe the data (e.g. SI-1 when
+    no seed posted at round 0) is left out and reported, not forced."""
+    group = load_group(store, [scenario_id])
+    fitted, skipped = [], []
+    for model in MODELS:
+        try:
+            fitted += fit_group(group, [model])
+        except FitError as exc:
+            skipped.append({"scenario_id": scenario_id, "model": model, "reason": str(exc)})
+    save_fits(store, [(group, fitted)])
+    return skipped
+
+
 def content_hash(store: RunStore) -> str:
     """SHA-256 over every run table's rows in a canonical order, leaving out the columns that say
-    when (not what) something was computed. Equal hashes mean the same sample content."""
+    when (not what) something was computed. Equal hashes mean the same sample runs.
+
+    Fits are left out: they are floating-point optimiser output, which may differ in the last
+    digits between machines; the tests compare them numerically instead."""
     digest = hashlib.sha256()
     for table in RUN_TABLES:
         columns = [
@@ -182,6 +210,7 @@ def load_samples(store: RunStore, sample_dir: Path = SAMPLE_DIR) -> int:
     ]
     if not new_ids:
         return 0
+    ensure_fits_table(store)
     with store.transaction():
         store.con.execute(
             "CREATE TEMP TABLE _new_ids AS SELECT unnest(?::VARCHAR[]) AS run_id", [new_ids]
@@ -193,6 +222,12 @@ def load_samples(store: RunStore, sample_dir: Path = SAMPLE_DIR) -> int:
                 "WHERE run_id IN (SELECT run_id FROM _new_ids)",
                 [path],
             )
+        store.con.execute(
+            "INSERT OR REPLACE INTO fits BY NAME SELECT * FROM read_parquet(?) WHERE group_id IN "
+            "(SELECT run_id FROM _new_ids UNION SELECT scenario_id FROM runs "
+            "WHERE run_id IN (SELECT run_id FROM _new_ids))",
+            [str(Path(sample_dir) / "fits.parquet")],
+        )
         store.con.execute("DROP TABLE _new_ids")
     return len(new_ids)
 

@@ -165,14 +165,6 @@ def test_a_run_against_llama_cpp_negotiates_the_format_then_replays_with_no_requ
     assert query(db, sql, [replay_id]) == query(db, sql, [run_id])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="run_scenario writes the run's provenance before the first call, and "
-    "LLMPolicy.provenance() reports the format it will ask first (json_schema) unless "
-    "check_endpoint() already settled it, as the CLI does; a library caller's run claims "
-    "json_schema while every answer came through json_object_schema",
-)
 def test_the_library_path_records_the_accepted_format_too(
     llama_server: LlamaServer, store: RunStore, event: Event
 ) -> None:
