@@ -10,8 +10,9 @@ from spreadlab import dashboard_data as dd
 from spreadlab import ui
 from spreadlab.errors import SpreadLabError
 from spreadlab.events import EVENT_TYPE_LABELS, EVENT_TYPES, MAX_REPORT_CHARS, catalog
+from spreadlab.llm.command import resume_policy
 from spreadlab.personas import PRESETS, TRAIT_NAMES, TRAITS
-from spreadlab.runner import Progress, run_scenario
+from spreadlab.runner import Progress, resume_run, run_scenario
 from spreadlab.stochastic import ILLUSTRATIVE, StochasticPolicy
 from spreadlab.store import new_scenario_id
 
@@ -243,6 +244,25 @@ with stored_tab:
             },
         )
         chosen = ui.pick_run(all_runs, "Selected run (used on the other pages)")
+        status = all_runs.set_index("run_id").loc[chosen, "status"] if chosen else None
+        if status == "interrupted" and st.button(
+            "Resume this run", help="Continues from its last stored round, same randomness."
+        ):
+            resume_bar = st.progress(0.0, text="Resuming...")
+
+            def resumed(p: Progress) -> None:
+                resume_bar.progress(
+                    min((p.round + 1) / (p.rounds_max + 1), 1.0),
+                    text=f"Round {p.round}: {p.informed:,} of {p.n_agents:,} informed",
+                )
+
+            try:
+                with ui.open_store() as store, resume_policy(store, chosen, {}) as policy:
+                    resume_run(store, chosen, policy, on_progress=resumed)
+            except SpreadLabError as exc:
+                ui.show_error(exc)
+            else:
+                st.success(f"Run {chosen} is complete.")
         if chosen and st.button("Delete this run", help="Removes the run and all its records."):
             try:
                 with ui.open_store() as store:

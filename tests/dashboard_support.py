@@ -12,7 +12,7 @@ from spreadlab.events import Event, catalog
 from spreadlab.networks import NetworkSpec
 from spreadlab.personas import PRESETS
 from spreadlab.policy import ConsultationBatch, Decisions
-from spreadlab.runner import run_scenario
+from spreadlab.runner import Cancelled, Progress, run_scenario
 from spreadlab.simulate import Scenario
 from spreadlab.stochastic import StochasticPolicy
 from spreadlab.store import RunStore
@@ -56,7 +56,9 @@ def scenario(n: int = 120, k: int = 6, replicates: int = 2, q: float = 0.01, **k
     )
 
 
-def build_db(path: Path, *, xss: bool = True, large: bool = False) -> dict[str, list[str]]:
+def build_db(
+    path: Path, *, xss: bool = True, large: bool = False, interrupted: bool = False
+) -> dict[str, list[str]]:
     """Write the test runs into a fresh database at ``path``; return run ids by scenario name."""
     ids: dict[str, list[str]] = {}
     with RunStore(path) as store:
@@ -76,6 +78,18 @@ def build_db(path: Path, *, xss: bool = True, large: bool = False) -> dict[str, 
                 seed=5,
             )
             ids["xss"] = run_scenario(store, xss_scenario, PayloadPolicy(), scenario_id="t-xss")
+        if interrupted:
+
+            def stop(progress: Progress) -> None:
+                if progress.round == 3:
+                    raise Cancelled
+
+            try:
+                run_scenario(
+                    store, scenario(replicates=1), policy, scenario_id="t-cut", on_progress=stop
+                )
+            except Cancelled:
+                ids["interrupted"] = ["t-cut-000"]
         if large:
             ids["large"] = run_scenario(
                 store,

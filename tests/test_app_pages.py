@@ -21,7 +21,7 @@ TIMEOUT = 60
 @pytest.fixture(scope="module")
 def template_db(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
     path = tmp_path_factory.mktemp("dash") / "template.duckdb"
-    ids = build_db(path, large=True)
+    ids = build_db(path, large=True, interrupted=True)
     return path, ids
 
 
@@ -69,12 +69,12 @@ def test_home_lists_runs_with_banner(db):
     assert not at.exception
     assert "spreads through a" in texts(at.markdown)
     banner = texts(at.warning)
-    assert "Synthetic runs on screen: 6 of the 6 runs shown were made by" in banner
+    assert "Synthetic runs on screen: 7 of the 7 runs shown were made by" in banner
     assert "the 'test-payload' backend and the stochastic agent model" in banner
     assert "not measured from LLM agents" in banner
     table = at.dataframe[0].value
     assert set(table["mix_name"]) == {"uniform", "extraverted"}
-    assert len(table) == 4  # scenarios: uniform, extraverted, xss, large
+    assert len(table) == 5  # scenarios: uniform, extraverted, xss, cut, large
     assert len(at.get("page_link")) == 6 + 5  # the menu, then "where to go"
 
 
@@ -152,6 +152,21 @@ def test_stored_runs_delete(db):
     assert not at.exception
     with RunStore(path) as store:
         assert victim not in set(store.list_runs()["run_id"])
+
+
+def test_stored_runs_resume_an_interrupted_run(db):
+    path, ids = db
+    run_id = ids["interrupted"][0]
+    with RunStore(path) as store:
+        assert store.run_meta(run_id)["status"] == "interrupted"
+    at = app("pages/1_Scenario_and_run.py", run=run_id)
+    by_label(at.button, "Resume this run").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert f"Run {run_id} is complete." in texts(at.success)
+    with RunStore(path) as store:
+        meta = store.run_meta(run_id)
+        assert meta["status"] == "complete" and meta["rounds_done"] > 4
 
 
 def test_upload_valid_and_invalid_run(db, tmp_path):
@@ -302,3 +317,50 @@ def test_llm_backend_estimate_and_refusing_endpoint(db):
     assert counts(path) == before
     shown = "\n".join(texts(getattr(at, kind)) for kind in ("error", "info", "markdown", "text"))
     assert "sk-test-secret-0123" not in shown
+
+
+def run_llm_scenario(at: AppTest, url: str, key: str) -> AppTest:
+    by_label(at.number_input, "Agents N").set_value(60)
+    by_label(at.number_input, "Degree k").set_value(4)
+    by_label(at.number_input, "Rounds").set_value(4)
+    by_label(at.number_input, "Seed agents n0").set_value(3)
+    by_label(at.radio, "Who decides").set_value("llm")
+    at.run()
+    by_label(at.text_input, "Endpoint base URL").set_value(url)
+    by_label(at.text_input, "Model").set_value("sim-1")
+    by_label(at.text_input, "API key").set_value(key)
+    by_label(at.button, "Run").click()
+    return at.run()
+
+
+def test_llm_run_through_a_local_endpoint_replays_and_keeps_no_key(db):
+    from llm_server import ServerConfig, running_server
+
+    path, _ = db
+    secret = "sk-dashboard-secret-42"
+    with running_server(ServerConfig(api_key=secret)) as server:
+        url = server.base_url
+        before = counts(path)
+        at = run_llm_scenario(app("pages/1_Scenario_and_run.py"), url, "sk-wrong-key")
+        assert "key" in texts(at.error).lower() and counts(path) == before
+        at = run_llm_scenario(app("pages/1_Scenario_and_run.py"), url, secret)
+        assert not at.exception and not at.error, texts(at.error)
+        assert "Stored 1 run(s)" in texts(at.success)
+        requests = server.requests
+        assert requests > 0
+        at = run_llm_scenario(app("pages/1_Scenario_and_run.py"), url, secret)
+        assert "Stored 1 run(s)" in texts(at.success)
+        assert server.requests == requests  # the identical run replayed from the cache
+    with RunStore(path) as store:
+        runs = store.list_runs()
+        llm = runs[runs["backend"] == "llm"]
+        assert len(llm) == 2 and not llm["synthetic"].any()
+        meta = store.run_meta(llm["run_id"].iloc[0])
+        dump = "".join(
+            store.con.execute(f"SELECT * FROM {t}").df().to_csv()
+            for (t,) in store.con.execute("SHOW TABLES").fetchall()
+        )
+    assert '"model": "sim-1"' in meta["provenance"]
+    assert secret not in dump and "sk-wrong-key" not in dump
+    at = app("pages/2_Spread.py", run=str(llm["run_id"].iloc[0]))
+    assert not at.exception and not at.warning  # an LLM run: no synthetic banner

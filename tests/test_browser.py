@@ -336,3 +336,38 @@ def test_payloads_render_as_inert_text(page, server):
     page.get_by_text("Stored 1 run(s)").wait_for()
     assert page.locator("img[src='x']").count() == 0
     shoot(page, "xss_scenario")
+
+
+def test_cancel_a_running_simulation(page, server):
+    open_page(page, server, "Scenario_and_run")
+    for label, value in [("Agents N", "100000"), ("Degree k", "10"), ("Replicates", "3")]:
+        field = page.get_by_label(label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        wait_idle(page)
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Replicate 1/3, round 2").wait_for()
+    page.get_by_role("button", name="Cancel run").click()
+    page.get_by_text("The run was cancelled").wait_for()
+    no_exceptions(page)
+    assert page.get_by_text("Stored 3 run(s)").count() == 0
+    shoot(page, "run_cancelled")
+
+
+def test_animation_frame_cost_at_1000_agents(page, server):
+    open_page(page, server, "Spread", run=server["ids"]["large"][0])
+    frame = graph_frame(page)
+    per_frame_ms = frame.evaluate(
+        """() => {
+            const slider = document.getElementById("spread-round");
+            const last = Number(slider.max);
+            const start = performance.now();
+            for (let r = 0; r <= last; r++) {
+                slider.value = r;
+                slider.dispatchEvent(new Event("input"));
+            }
+            return (performance.now() - start) / (last + 1);
+        }"""
+    )
+    print(f"recolouring 1,000 agents: {per_frame_ms:.1f} ms per round")
+    assert per_frame_ms < 100  # the animation steps every 600 ms
