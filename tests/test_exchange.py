@@ -159,3 +159,19 @@ def test_foreign_csv_run_with_minimal_metadata(tmp_path):
         assert run.provenance["model"] == "my-model"
         assert list(run.curve["informed"]) == [1, 2, 2]
         assert run.decisions["text"].tolist()[:2] == ["hello", "hi"]
+
+
+def test_imported_run_fits_exactly_like_the_original(tmp_path, exported):
+    from spreadlab.fit_store import fit_and_save, load_fits
+
+    store, run_id = exported
+    folder = export_run(store, run_id, tmp_path / "out")
+    models = ["si1", "si2", "pair_map"]
+    fit_and_save(store, [run_id], models)
+    with RunStore(tmp_path / "empty.duckdb") as fresh:
+        import_run(fresh, folder)
+        fit_and_save(fresh, [run_id], models)
+        original = load_fits(store).drop(columns=["fitted_at"]).sort_values("model")
+        imported = load_fits(fresh).drop(columns=["fitted_at"]).sort_values("model")
+    assert len(original) == 3 and original["beta"].notna().any() and original["b"].notna().any()
+    pd.testing.assert_frame_equal(original.reset_index(drop=True), imported.reset_index(drop=True))
