@@ -369,7 +369,9 @@ _ANIMATION_JS = """
       if (c === C["susceptible"]) { s++; } else if (c === C["posted"]) { done++; } else { n++; }
       if (c !== current[i]) {
         current[i] = c;
-        changes.push({id: data.ids[i], color: {background: c, border: c}});
+        var ring = {background: c, border: "#222222"};
+        changes.push({id: data.ids[i], color: {background: c, border: c, hover: ring,
+                                               highlight: ring}});
       }
     }
     if (changes.length) { nodes.update(changes); }
@@ -400,6 +402,7 @@ _ANIMATION_JS = """
     var el = document.createElement("div");
     el.innerHTML = data.tips[i];  // built from escaped text in Python
     el.style.maxWidth = "320px";
+    el.style.fontFamily = "sans-serif";
     el.style.whiteSpace = "normal";
     tips.push({id: data.ids[i], title: el});
   }

@@ -317,11 +317,20 @@ def test_payloads_render_as_inert_text(page, server):
     tip = frame.evaluate("() => nodes.get()[0].title.innerHTML")
     assert "&lt;script&gt;" in tip and "<script" not in tip
     assert frame.locator("img[src='x']").count() == 0
-    # hover over agents so vis.js shows their tooltips (with the payload in the post text)
-    box = frame.locator("#mynetwork canvas").bounding_box()
-    for dx, dy in [(0.5, 0.5), (0.45, 0.55), (0.55, 0.45), (0.4, 0.4), (0.6, 0.6)]:
-        page.mouse.move(box["x"] + box["width"] * dx, box["y"] + box["height"] * dy)
-        page.wait_for_timeout(200)
+    # hover over a posting agent: vis.js shows its tooltip, the payload in it as plain text
+    frame.wait_for_function("!network.physics.physicsEnabled || network.physics.stabilized")
+    spot = frame.evaluate(
+        """() => {
+            const id = nodes.getIds()[0];
+            return network.canvasToDOM(network.getPositions([id])[id]);
+        }"""
+    )
+    box = frame.locator("#mynetwork").bounding_box()
+    page.mouse.move(box["x"] + spot["x"], box["y"] + spot["y"])
+    tooltip = frame.locator("div.vis-tooltip")
+    tooltip.wait_for(state="visible")
+    assert "says <script>alert('xss-script')</script><img src=x" in tooltip.inner_text()
+    assert tooltip.locator("img, script").count() == 0
     shoot(page, "xss_spread")
     open_page(page, server, "Scenario_and_run")
     page.get_by_text("My own report").click()
