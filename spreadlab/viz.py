@@ -275,8 +275,12 @@ def spread_html(
     net = PyvisNetwork(
         height=f"{height_px}px", width="100%", cdn_resources="in_line", bgcolor="#ffffff"
     )
-    initial = [_state_colour(int(posted_round[a]), 0) for a in shown]
-    net.add_nodes([int(a) for a in shown], color=initial, label=[" "] * len(shown))
+    # colours by state are set by the page's script, which runs before the first frame
+    net.add_nodes(
+        [int(a) for a in shown],
+        color=[STATE_COLOURS["susceptible"]] * len(shown),
+        label=[" "] * len(shown),
+    )
     # pyvis' add_edge scans every existing edge for duplicates (quadratic); ours are unique.
     net.edges = [{"from": int(u), "to": int(v)} for u, v in edges]
     net.set_options(json.dumps(_VIS_OPTIONS))
@@ -291,7 +295,12 @@ def spread_html(
         "last": last,
         "colours": STATE_COLOURS,
     }
-    controls = _CONTROLS.format(last=last, **_legend_vars())
+    controls = _CONTROLS.format(
+        last=last,
+        c_s=STATE_COLOURS["susceptible"],
+        c_n=STATE_COLOURS["newly posting"],
+        c_p=STATE_COLOURS["posted"],
+    )
     script = (
         f'<script type="application/json" id="spread-data">{_script_json(data)}</script>\n'
         f"<script>{_ANIMATION_JS}</script>\n"
@@ -303,20 +312,6 @@ def spread_html(
     if _EXTERNAL_REF.search(page):
         raise RuntimeError("network page still references an external resource")
     return SpreadGraph(html=page, shown=int(shown.size), total=network.n, rounds=last + 1)
-
-
-def _state_colour(posted: int, r: int) -> str:
-    if posted < 0 or posted > r:
-        return STATE_COLOURS["susceptible"]
-    return STATE_COLOURS["newly posting" if posted == r else "posted"]
-
-
-def _legend_vars() -> dict[str, str]:
-    return {
-        "c_s": STATE_COLOURS["susceptible"],
-        "c_n": STATE_COLOURS["newly posting"],
-        "c_p": STATE_COLOURS["posted"],
-    }
 
 
 _VIS_OPTIONS = {

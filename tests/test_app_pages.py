@@ -119,6 +119,7 @@ def test_scenario_runs_and_stores(db):
         ({"mix": "weights", "weights": "O+C+E+A+N+=0"}, "all-zero weights"),
         ({"event": "My own report"}, "report is empty"),
         ({"Seed agents n0": 500}, "exceed N"),
+        ({"Type": "watts_strogatz", "Degree k": 7}, "even k"),
     ],
 )
 def test_scenario_bad_input_is_an_error_and_writes_nothing(db, setup, message):
@@ -129,11 +130,13 @@ def test_scenario_bad_input_is_an_error_and_writes_nothing(db, setup, message):
         by_label(at.radio, "Event").set_value(setup["event"])
     if "mix" in setup:
         by_label(at.radio, "How to describe the mix").set_value(setup["mix"])
+    if "Type" in setup:
+        by_label(at.selectbox, "Type").set_value(setup["Type"])
     at.run()
     if "weights" in setup:
         by_label(at.text_area, "Weights by profile").set_value(setup["weights"])
     for label, value in setup.items():
-        if label not in ("event", "mix", "weights"):
+        if label not in ("event", "mix", "weights", "Type"):
             by_label(at.number_input, label).set_value(value)
     by_label(at.button, "Run").click()
     at.run()
