@@ -74,6 +74,24 @@ st.caption(
     "Lower AIC / BIC is better; differences (Δ) are against the best model. RMSE is in informed "
     "fraction. Criteria compare models fitted by the same method to the same runs only."
 )
+test = dd.lrt_text(fits)
+if test:
+    st.caption(test)
 problems = [f"{MODELS[m].title}: {f.message}" for m, f in fits.items() if not f.converged]
 for problem in problems:
     st.warning(f"Did not converge. {problem}")
+
+st.subheader("What equation do the curves ask for?")
+if st.toggle("Learn the equation from the data (weak SINDy)"):
+    try:
+        equation = ui.learned_equation(run_ids)
+    except SpreadLabError as exc:
+        ui.show_error(exc)
+    else:
+        st.code(equation.text, language=None)
+        st.dataframe(equation.comparison, hide_index=True)
+        st.caption(
+            "Sparse regression of di/dt on 1, i and i², next to the same terms implied by the "
+            "fitted SI-1 and SI-2 (rates per round). A constant term points to an offline "
+            "channel, its absence to spread through the network alone."
+        )

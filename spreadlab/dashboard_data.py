@@ -23,7 +23,7 @@ import pandas as pd
 from spreadlab.errors import ConfigError, DataFormatError
 from spreadlab.events import Event, catalog
 from spreadlab.exchange import export_run, import_run
-from spreadlab.fit import Curves, FitError, FitResult, compare, fit_models
+from spreadlab.fit import Curves, FitError, FitResult, compare, fit_models, likelihood_ratio_test
 from spreadlab.llm import LLMConfig, RunEstimate, estimate_run
 from spreadlab.llm.command import open_policy
 from spreadlab.models import get_model
@@ -523,4 +523,16 @@ def forest_rows(effects: TraitEffects) -> pd.DataFrame:
             "low": table["ci_lo"].to_numpy(),
             "high": table["ci_hi"].to_numpy(),
         }
+    )
+
+
+def lrt_text(fits: dict[str, FitResult]) -> str:
+    """The one- versus two-rate likelihood-ratio test in a sentence, with its caveat; empty
+    unless both SI-1 and SI-2 were fitted."""
+    if not {"si1", "si2"} <= set(fits):
+        return ""
+    test = likelihood_ratio_test(fits["si1"], fits["si2"])
+    return (
+        f"Likelihood-ratio test of one rate (SI-1) against two (SI-2): LR = {test.statistic:.2f}, "
+        f"p = {test.p_value:.3g} (naive chi2(1) p = {test.p_value_naive:.3g}). {test.caveat}"
     )

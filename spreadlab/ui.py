@@ -18,6 +18,7 @@ import streamlit as st
 
 from spreadlab import dashboard_data as dd
 from spreadlab import fit_store, viz
+from spreadlab.equations import LearnedEquation, learn_equation
 from spreadlab.errors import SpreadLabError
 from spreadlab.fit import FitResult
 from spreadlab.store import RunStore, StoredRun
@@ -275,3 +276,15 @@ def _trait_effects(path: str, run_ids: tuple[str, ...], rev: str) -> TraitEffect
 def trait_effects(run_ids: list[str]) -> TraitEffects:
     """Trait and event-type effects on a and b learned from the runs' decision logs (cached)."""
     return _trait_effects(database_path(), tuple(run_ids), revision())
+
+
+@st.cache_data(max_entries=16, show_spinner="Learning the equation (weak SINDy)...")
+def _learned_equation(path: str, run_ids: tuple[str, ...], rev: str) -> LearnedEquation:
+    with open_store() as store:
+        group = fit_store.load_group(store, list(run_ids))
+    return learn_equation(group.data)
+
+
+def learned_equation(run_ids: list[str]) -> LearnedEquation:
+    """The sparse equation the runs' curves ask for, next to SI-1 and SI-2 (cached)."""
+    return _learned_equation(database_path(), tuple(run_ids), revision())

@@ -250,6 +250,14 @@ def test_fit_page_verdict_table_and_empty_models(db):
     criteria = at.dataframe[1].value
     assert set(criteria["model"]) == {"si1", "si2"} and criteria["delta_bic"].min() == 0
     assert len(at.get("plotly_chart")) == 2
+    assert "Likelihood-ratio test of one rate (SI-1) against two (SI-2): LR =" in texts(at.caption)
+    assert "boundary" in texts(at.caption)
+    by_label(at.toggle, "Learn the equation").set_value(True)
+    at.run()
+    assert not at.exception
+    equation = at.get("code")[0].proto.code_text
+    assert equation.startswith("di/dt = ")
+    assert list(at.dataframe[2].value["term"]) == ["1", "i", "i^2"]
     by_label(at.multiselect, "Models").set_value(["si1", "si2", "pair_map"])
     at.run()
     assert "Of the 3 models fitted" in texts(at.success)
