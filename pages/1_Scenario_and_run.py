@@ -160,12 +160,16 @@ with new_tab:
         max_calls = b2.number_input(
             "Budget: at most this many calls (0 = no limit)", min_value=0, value=0, step=1000
         )
+        timeout = b1.number_input(
+            "Seconds to wait for each reply", min_value=1.0, max_value=600.0, value=60.0
+        )
         settings = dd.llm_settings(
             base_url=base_url,
             model=model,
             api_key=api_key,
             temperature=temperature,
             max_calls=max_calls,
+            timeout=timeout,
         )
         if scenario is not None:
             try:

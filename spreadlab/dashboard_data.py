@@ -227,12 +227,18 @@ def build_scenario(
 
 
 def llm_settings(
-    *, base_url: str, model: str, api_key: str, temperature: float, max_calls: int
+    *,
+    base_url: str,
+    model: str,
+    api_key: str,
+    temperature: float,
+    max_calls: int,
+    timeout: float = 60.0,
 ) -> dict[str, Any]:
     """The LLM options of the form, as :func:`spreadlab.llm.command.open_policy` takes them.
 
     Empty fields fall back to the environment (``OPENAI_BASE_URL``, ``SPREADLAB_MODEL``,
-    ``OPENAI_API_KEY``); the key stays in memory only.
+    ``OPENAI_API_KEY``); the key stays in memory only. ``timeout`` is in seconds per reply.
     """
     return {
         "base_url": base_url.strip() or None,
@@ -240,6 +246,7 @@ def llm_settings(
         "api_key": api_key or None,
         "temperature": float(temperature),
         "max_calls": int(max_calls) or None,
+        "timeout": float(timeout),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import socket
 import zipfile
 from pathlib import Path
 
@@ -328,6 +329,28 @@ def test_llm_backend_estimate_and_refusing_endpoint(db):
     assert counts(path) == before
     shown = "\n".join(texts(getattr(at, kind)) for kind in ("error", "info", "markdown", "text"))
     assert "sk-test-secret-0123" not in shown
+
+
+def test_llm_endpoint_that_does_not_answer(db):
+    path, _ = db
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never replies
+    try:
+        before = counts(path)
+        at = app("pages/1_Scenario_and_run.py")
+        by_label(at.radio, "Who decides").set_value("llm")
+        at.run()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+        by_label(at.text_input, "Endpoint base URL").set_value(url)
+        by_label(at.number_input, "Seconds to wait").set_value(1.0)
+        by_label(at.button, "Run").click()
+        at.run()
+    finally:
+        silent.close()
+    assert not at.exception
+    assert f"cannot reach {url} (timeout)" in texts(at.error)
+    assert counts(path) == before
 
 
 def run_llm_scenario(at: AppTest, url: str, key: str) -> AppTest:
