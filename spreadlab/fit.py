@@ -265,13 +265,17 @@ class _Objective:
             self.const = 0.0
 
     def log_s(self, theta: np.ndarray) -> np.ndarray:
-        return self.model.log_susceptible(theta, self.data.rounds, self.i0, self.data.k)
+        # a start value or optimiser step may leave the model's domain (log 0, inf - inf); the
+        # likelihood below turns such values into -inf, so the floating-point warnings are noise
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return self.model.log_susceptible(theta, self.data.rounds, self.i0, self.data.k)
 
     def loglik(self, theta: np.ndarray) -> float:
         log_s = self.log_s(theta)
         if self.method == "binomial":
             # per-round hazard, kept finite so that 0 agents x infinite hazard counts 0
-            hazard = np.clip(log_s[:, :-1] - log_s[:, 1:], 1e-300, 1e300)
+            with np.errstate(invalid="ignore"):
+                hazard = np.clip(log_s[:, :-1] - log_s[:, 1:], 1e-300, 1e300)
             hits = float(self.y_hit @ np.log(-np.expm1(-hazard[self.hit])))
             value = hits - float(np.sum(self.quiet * hazard)) + self.const
         else:
