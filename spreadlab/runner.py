@@ -65,18 +65,7 @@ def run_scenario(
         meta = _run_meta(scenario, scenario_id, plan, policy)
         run_id = store.create_run(meta, plan.network, plan.profiles)
         run_ids.append(run_id)
-        simulation = Simulation(
-            plan.network,
-            plan.profiles,
-            scenario.event,
-            policy,
-            rounds=scenario.rounds,
-            q=scenario.q,
-            n0=scenario.n0,
-            rng=plan.rng,
-            run_seed=scenario.seed,
-            stop_fraction=scenario.stop_fraction,
-        )
+        simulation = Simulation.for_replicate(scenario, plan, policy)
         _play(store, run_id, simulation, scenario.replicates, plan.replicate, on_progress)
     return run_ids
 

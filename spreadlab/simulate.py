@@ -156,6 +156,22 @@ class Simulation:
         self.state = state or SimulationState.fresh(network.n)
         policy.prepare(profiles, event)
 
+    @classmethod
+    def for_replicate(cls, scenario: Scenario, plan: ReplicatePlan, policy: Policy) -> Simulation:
+        """The simulation of one planned replicate of ``scenario``."""
+        return cls(
+            plan.network,
+            plan.profiles,
+            scenario.event,
+            policy,
+            rounds=scenario.rounds,
+            q=scenario.q,
+            n0=scenario.n0,
+            rng=plan.rng,
+            run_seed=scenario.seed,
+            stop_fraction=scenario.stop_fraction,
+        )
+
     def feed(self, agent: int, before_round: int) -> list[FeedPost]:
         """Posts of ``agent``'s posting neighbours visible before ``before_round``, newest first."""
         neighbours = self.network.neighbours(agent)
@@ -307,18 +323,7 @@ def simulate(
     """Run every replicate of ``scenario`` in memory (no storage); see :mod:`spreadlab.runner`."""
     results = []
     for plan in plan_replicates(scenario):
-        sim = Simulation(
-            plan.network,
-            plan.profiles,
-            scenario.event,
-            policy,
-            rounds=scenario.rounds,
-            q=scenario.q,
-            n0=scenario.n0,
-            rng=plan.rng,
-            run_seed=scenario.seed,
-            stop_fraction=scenario.stop_fraction,
-        )
+        sim = Simulation.for_replicate(scenario, plan, policy)
         records = []
         for record in sim.rounds_iter():
             records.append(record)
