@@ -175,7 +175,7 @@ with new_tab:
             try:
                 estimate = dd.llm_estimate(scenario, settings)
             except SpreadLabError as exc:
-                st.warning(f"No estimate yet: {exc}")
+                st.warning(dd.md_escape(f"No estimate yet: {exc}"))
             else:
                 st.info(
                     f"Estimate before you run: {estimate.summary()}.", icon=":material/payments:"
@@ -266,7 +266,7 @@ with stored_tab:
             except SpreadLabError as exc:
                 ui.show_error(exc)
             else:
-                st.success(f"Run {chosen} is complete.")
+                st.success(dd.md_escape(f"Run {chosen} is complete."))
         if chosen and st.button("Delete this run", help="Removes the run and all its records."):
             try:
                 with ui.open_store() as store:
@@ -292,4 +292,4 @@ with upload_tab:
             ui.show_error(exc)
         else:
             st.session_state["run_id"] = run_id
-            st.success(f"Imported run {run_id}.")
+            st.success(dd.md_escape(f"Imported run {run_id}."))

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from spreadlab import dashboard_data as dd
 from spreadlab import ui, viz
 from spreadlab.errors import SpreadLabError
 
@@ -22,7 +23,7 @@ ui.provenance_banner(row)
 run = ui.stored_run(run_id)
 meta = run.meta
 
-with st.expander(f"Event: {meta['event_title'] or meta['event_id']}", expanded=False):
+with st.expander(f"Event: {dd.md_escape(meta['event_title'] or meta['event_id'])}"):
     st.text(meta["event_report"])
 
 st.markdown(

@@ -54,9 +54,9 @@ except SpreadLabError as exc:
     ui.show_error(exc)
     st.stop()
 for name, reason in failures.items():
-    st.warning(f"{MODELS[name].title} was not fitted: {reason}")
+    st.warning(dd.md_escape(f"{MODELS[name].title} was not fitted: {reason}"))
 
-st.success(dd.verdict(fits), icon=":material/lightbulb:")
+st.success(dd.md_escape(dd.verdict(fits)), icon=":material/lightbulb:")
 st.plotly_chart(viz.fit_figure(observed, dd.fitted_curves(fits)))
 st.plotly_chart(viz.residuals_figure(dd.residual_curves(fits), "Residuals (mean over replicates)"))
 
@@ -76,10 +76,10 @@ st.caption(
 )
 test = dd.lrt_text(fits)
 if test:
-    st.caption(test)
+    st.caption(dd.md_escape(test))
 problems = [f"{MODELS[m].title}: {f.message}" for m, f in fits.items() if not f.converged]
 for problem in problems:
-    st.warning(f"Did not converge. {problem}")
+    st.warning(dd.md_escape(f"Did not converge. {problem}"))
 
 st.subheader("What equation do the curves ask for?")
 if st.toggle("Learn the equation from the data (weak SINDy)"):

@@ -48,7 +48,7 @@ for scenario_id, run_ids in zip(chosen["scenario_id"], chosen["run_ids"], strict
         continue
     rows.append(table.assign(scenario=labels[scenario_id]))
 for failure in failures:
-    st.warning(f"Not fitted. {failure}")
+    st.warning(dd.md_escape(f"Not fitted. {failure}"))
 if rows:
     rates = pd.concat(rows, ignore_index=True)
     low, high = rates.columns[3], rates.columns[4]
@@ -83,6 +83,8 @@ except SpreadLabError as exc:
 else:
     st.plotly_chart(viz.forest_figure(dd.forest_rows(effects)))
     st.caption(
-        f"{effects.n_decisions:,} decisions ({effects.n_excluded:,} invalid ones left out); "
-        f"event effects are against {effects.baseline_event}. {effects.message}"
+        dd.md_escape(
+            f"{effects.n_decisions:,} decisions ({effects.n_excluded:,} invalid ones left out); "
+            f"event effects are against {effects.baseline_event}. {effects.message}"
+        )
     )

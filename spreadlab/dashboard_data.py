@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -63,6 +64,16 @@ def _describe(row: Mapping[str, Any]) -> str:
 
 def _backend(row: Mapping[str, Any]) -> str:
     return str(row["backend"]) + (" · synthetic" if bool(row["synthetic"]) else "")
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_escape(text: str) -> str:
+    """``text`` with every Markdown (and Streamlit emoji / LaTeX) character backslash-escaped,
+    so run data shown in a Streamlit message renders as the literal text: no link, image or
+    formatting can come from a report, a post or an imported file."""
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def run_label(row: Mapping[str, Any]) -> str:

@@ -167,12 +167,13 @@ def provenance_banner(shown: pd.DataFrame) -> None:
     provenances = _provenances(database_path(), tuple(shown["run_id"]), revision())
     note = dd.provenance_note(shown, provenances)
     if note:
-        st.warning(note, icon=":material/science:")
+        st.warning(dd.md_escape(note), icon=":material/science:")
 
 
 def show_error(exc: SpreadLabError) -> None:
-    """The error's own message (what is wrong, what to do); never a traceback."""
-    st.error(str(exc), icon=":material/error:")
+    """The error's own message (what is wrong, what to do) as literal text; never a
+    traceback."""
+    st.error(dd.md_escape(str(exc)), icon=":material/error:")
 
 
 def pick_run(available: pd.DataFrame, label: str = "Run") -> str | None:

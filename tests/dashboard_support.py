@@ -18,10 +18,11 @@ from spreadlab.stochastic import StochasticPolicy
 from spreadlab.store import RunStore
 
 PAYLOAD = "<script>alert('xss-script')</script><img src=x onerror=\"alert('xss-img')\">"
+MARKDOWN_PAYLOAD = "![pixel](http://203.0.113.9/pixel.png) [click](javascript:alert('md'))"
 XSS_EVENT = Event(
     id="xss-riot",
     type="riots",
-    title=f"Riot {PAYLOAD}",
+    title=f"Riot {PAYLOAD} {MARKDOWN_PAYLOAD}",
     report=f"Crowds gathered downtown. {PAYLOAD} Police made arrests.",
 )
 
@@ -35,7 +36,7 @@ class PayloadPolicy:
         """Nothing to prepare."""
 
     def decide(self, batch: ConsultationBatch, rng: np.random.Generator) -> Decisions:
-        texts = [f"agent {a} says {PAYLOAD}" for a in batch.agents]
+        texts = [f"agent {a} says {PAYLOAD} {MARKDOWN_PAYLOAD}" for a in batch.agents]
         return Decisions(post=np.ones(len(batch), dtype=bool), texts=list(texts))
 
     def provenance(self) -> dict[str, Any]:

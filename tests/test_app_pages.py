@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import socket
 import zipfile
@@ -57,7 +58,8 @@ def by_label(widgets, label: str):
 
 
 def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
+    """The elements' text as shown (Markdown backslash escapes removed)."""
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(e.value) for e in elements))
 
 
 def counts(path: Path) -> dict[str, int]:

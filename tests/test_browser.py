@@ -310,6 +310,8 @@ def test_payloads_render_as_inert_text(page, server):
     wait_idle(page)
     body = page.inner_text("body")
     assert "<script>alert('xss-script')</script>" in body  # shown as text
+    assert "![pixel](http://203.0.113.9/pixel.png)" in body  # Markdown shown as text too
+    assert page.locator("a[href^='javascript']").count() == 0
     assert page.locator("img[src='x']").count() == 0
     frame = graph_frame(page)
     frame.click("#spread-play")
