@@ -45,6 +45,11 @@ _CDN_TAG = re.compile(
 _EXTERNAL_REF = re.compile(r"\s(?:src|href)\s*=\s*[\"']?\s*(?:https?:)?//", re.IGNORECASE)
 
 
+def _plain(value: object) -> str:
+    """A label as plotly's pseudo-HTML shows it literally (no tags, no links from data)."""
+    return html.escape(str(value))
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     fig.update_layout(
         title=title,
@@ -66,7 +71,7 @@ def informed_figure(curves: pd.DataFrame, title: str = "Informed fraction by rou
                 x=group["round"],
                 y=group["fraction"],
                 mode="lines+markers",
-                name=str(label),
+                name=_plain(label),
                 marker={"size": 4},
             )
         )
@@ -86,7 +91,7 @@ def fit_figure(
                 x=group["round"],
                 y=group["fraction"],
                 mode="markers",
-                name=f"observed: {label}",
+                name=f"observed: {_plain(label)}",
                 marker={"size": 6, "color": "#555555", "opacity": 0.7},
             )
         )
@@ -96,7 +101,7 @@ def fit_figure(
                 x=group["round"],
                 y=group["fraction"],
                 mode="lines",
-                name=str(model),
+                name=_plain(model),
                 line={"width": 3, "color": MODEL_COLOURS[i % len(MODEL_COLOURS)]},
             )
         )
@@ -113,7 +118,7 @@ def residuals_figure(residuals: pd.DataFrame, title: str = "Residuals") -> go.Fi
                 x=group["round"],
                 y=group["residual"],
                 mode="lines+markers",
-                name=str(model),
+                name=_plain(model),
                 line={"color": MODEL_COLOURS[i % len(MODEL_COLOURS)]},
                 marker={"size": 5},
             )
@@ -132,10 +137,10 @@ def rates_figure(rates: pd.DataFrame, title: str = "Fitted rates with 95% interv
     for i, (series, group) in enumerate(rates.groupby("series", sort=False)):
         fig.add_trace(
             go.Scatter(
-                x=group["group"],
+                x=[_plain(g) for g in group["group"]],
                 y=group["estimate"],
                 mode="markers",
-                name=str(series),
+                name=_plain(series),
                 marker={"size": 10, "color": MODEL_COLOURS[i % len(MODEL_COLOURS)]},
                 error_y={
                     "type": "data",
@@ -156,9 +161,9 @@ def forest_figure(effects: pd.DataFrame, title: str = "Trait effects (95% interv
         fig.add_trace(
             go.Scatter(
                 x=group["estimate"],
-                y=group["term"],
+                y=[_plain(t) for t in group["term"]],
                 mode="markers",
-                name=str(series),
+                name=_plain(series),
                 marker={
                     "size": 10,
                     "symbol": "square",

@@ -189,3 +189,11 @@ def test_verdict_in_plain_words(si1_bic, si2_bic, start):
     assert "Of the 3 models fitted, Discrete pair-approximation map has the lowest BIC" in (
         dd.verdict(fits)
     )
+
+
+def test_figure_labels_from_data_are_literal():
+    curves = pd.DataFrame({"label": ['<a href="http://x">run</a>'], "round": [0], "fraction": [0]})
+    assert (
+        viz.informed_figure(curves).data[0].name
+        == "&lt;a href=&quot;http://x&quot;&gt;run&lt;/a&gt;"
+    )
