@@ -300,6 +300,26 @@ def test_download_curves_csv(page, server, tmp_path):
     assert all(r["data_source"].startswith("synthetic") for r in rows)
     fractions = [float(r["fraction"]) for r in rows]
     assert all(0 <= f <= 1 for f in fractions)
+
+    page.get_by_role("button", name="Fit and store").click()
+    fits_button = page.get_by_role("button", name="Download fitted parameters (CSV)")
+    fits_button.wait_for()
+    with page.expect_download() as info:
+        fits_button.click()
+    info.value.save_as(tmp_path / "fits.csv")
+    fits = list(csv.DictReader(io.StringIO((tmp_path / "fits.csv").read_text())))
+    members: dict[str, set[str]] = {}
+    for row in rows:
+        members.setdefault(row["scenario_id"], set()).add(row["run_id"])
+    # a scenario of one run is fitted (and named) as that run
+    groups = {next(iter(m)) if len(m) == 1 else s for s, m in members.items()}
+    assert len(fits) == 2 * len(groups)  # SI-1 and SI-2 for each exported scenario
+    assert {(r["group_id"], r["model"]) for r in fits} == {
+        (g, m) for g in groups for m in ("si1", "si2")
+    }
+    for r in fits:
+        assert float(r["beta_lo"]) <= float(r["beta"]) <= float(r["beta_hi"])
+        assert r["data_source"].startswith("synthetic") and "per round" in r["units"]
     shoot(page, "export")
 
 
