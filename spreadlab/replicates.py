@@ -73,12 +73,12 @@ def simulate_replicates(
     table
         Per-round posting probabilities ``a`` and ``b`` (default: the illustrative table).
     batch_agents
-        About how many agents (replicates × N) to simulate together. It bounds memory (about
-        ``batch_agents·(4·k + 40)`` bytes) and does not change the result; batches that fit
+        About how many agents (replicates × N) to simulate together. It bounds memory (roughly
+        ``batch_agents·(8·k + 100)`` bytes) and does not change the result; batches that stay
         in the CPU cache run fastest.
 
     Cost: O(rounds · R·N) vector work plus building R networks; 1,000 replicates of
-    N = 10,000 (k = 10, b = 0.05, to 99% informed) take about 6 s (docs/performance.md).
+    N = 10,000 (k = 10, b = 0.05, to 99% informed) take about 5 s (docs/performance.md).
     """
     if batch_agents < 1:
         raise ConfigError(f"batch_agents = {batch_agents}: give a positive number of agents")
