@@ -248,7 +248,16 @@ with stored_tab:
             },
         )
         chosen = ui.pick_run(all_runs, "Selected run (used on the other pages)")
-        status = all_runs.set_index("run_id").loc[chosen, "status"] if chosen else None
+        row = all_runs.set_index("run_id").loc[chosen] if chosen else None
+        status = row["status"] if row is not None else None
+        resume_key = ""
+        if status == "interrupted" and row["backend"] == "llm":
+            resume_key = st.text_input(
+                "Key to resume this LLM run (not needed for local servers)",
+                type="password",
+                help="Used for this resume only and never stored. Leave empty to use "
+                "OPENAI_API_KEY from the environment.",
+            )
         if status == "interrupted" and st.button(
             "Resume this run", help="Continues from its last stored round, same randomness."
         ):
@@ -261,7 +270,10 @@ with stored_tab:
                 )
 
             try:
-                with ui.open_store() as store, resume_policy(store, chosen, {}) as policy:
+                with (
+                    ui.open_store() as store,
+                    resume_policy(store, chosen, {"api_key": resume_key or None}) as policy,
+                ):
                     resume_run(store, chosen, policy, on_progress=resumed)
             except SpreadLabError as exc:
                 ui.show_error(exc)

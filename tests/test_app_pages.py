@@ -400,3 +400,45 @@ def test_llm_run_through_a_local_endpoint_replays_and_keeps_no_key(db):
     assert secret not in dump and "sk-wrong-key" not in dump
     at = app("pages/2_Spread.py", run=str(llm["run_id"].iloc[0]))
     assert not at.exception and not at.warning  # an LLM run: no synthetic banner
+
+
+def test_resume_an_interrupted_llm_run_with_the_key_typed_in(db, monkeypatch):
+    from llm_server import ServerConfig, running_server
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    path, _ = db
+    secret = "sk-resume-secret-7"
+    with running_server(ServerConfig(api_key=secret)) as server:
+        at = app("pages/1_Scenario_and_run.py")
+        by_label(at.number_input, "Agents N").set_value(60)
+        by_label(at.number_input, "Degree k").set_value(4)
+        by_label(at.number_input, "Rounds").set_value(4)
+        by_label(at.number_input, "Seed agents n0").set_value(3)
+        by_label(at.radio, "Who decides").set_value("llm")
+        at.run()
+        by_label(at.text_input, "Endpoint base URL").set_value(server.base_url)
+        by_label(at.text_input, "Model").set_value("sim-1")
+        by_label(at.text_input, "API key").set_value(secret)
+        by_label(at.number_input, "Budget").set_value(8)
+        by_label(at.button, "Run").click()
+        at.run()
+        with RunStore(path) as store:
+            runs = store.list_runs()
+        (run_id,) = runs[runs["backend"] == "llm"]["run_id"]
+        assert runs.set_index("run_id").loc[run_id, "status"] == "interrupted"
+
+        at = app("pages/1_Scenario_and_run.py", run=run_id)
+        by_label(at.button, "Resume this run").click()
+        at.run()
+        assert "OPENAI_API_KEY" in texts(at.error)  # no key typed, none in the environment
+        by_label(at.text_input, "Key to resume").set_value(secret)
+        by_label(at.button, "Resume this run").click()
+        at.run()
+        assert not at.exception and f"Run {run_id} is complete." in texts(at.success)
+    with RunStore(path) as store:
+        assert store.run_meta(run_id)["status"] == "complete"
+        dump = "".join(
+            store.con.execute(f"SELECT * FROM {t}").df().to_csv()
+            for (t,) in store.con.execute("SHOW TABLES").fetchall()
+        )
+    assert secret not in dump
