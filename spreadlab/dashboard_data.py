@@ -510,21 +510,6 @@ def curves_csv_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return table[[*columns, *rest, "data_source"]]
 
 
-def decision_log(store: RunStore, run_ids: list[str]) -> pd.DataFrame:
-    """Every consultation of ``run_ids`` with the agent's profile and the run's event type, in
-    the columns :func:`spreadlab.trait_effects.fit_trait_effects` reads."""
-    return store.con.execute(
-        """
-        SELECT d.offline, d.m, a.profile, r.event_type, d.post, d.valid
-        FROM decisions d
-        JOIN agents a ON a.run_id = d.run_id AND a.agent = d.agent
-        JOIN runs r ON r.run_id = d.run_id
-        WHERE list_contains(?, d.run_id)
-        """,
-        [run_ids],
-    ).df()
-
-
 def forest_rows(effects: TraitEffects) -> pd.DataFrame:
     """The estimable trait and event-type effects as forest-plot rows (columns term, series,
     estimate, low, high), intercepts left out."""

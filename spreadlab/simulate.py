@@ -296,7 +296,6 @@ class ReplicatePlan:
     """The network, profiles and generator of one replicate, all derived from its seed."""
 
     replicate: int
-    seed_entropy: int
     network: Network
     profiles: np.ndarray
     rng: np.random.Generator
@@ -312,7 +311,7 @@ def plan_replicates(scenario: Scenario) -> Iterator[ReplicatePlan]:
         net_seq, mix_seq, sim_seq = sequence.spawn(3)
         network = scenario.network.build(np.random.default_rng(net_seq))
         profiles = scenario.mix.assign(network.n, np.random.default_rng(mix_seq))
-        yield ReplicatePlan(i, scenario.seed, network, profiles, np.random.default_rng(sim_seq))
+        yield ReplicatePlan(i, network, profiles, np.random.default_rng(sim_seq))
 
 
 def simulate(

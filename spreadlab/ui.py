@@ -270,7 +270,7 @@ def stored_fits() -> pd.DataFrame:
 @st.cache_data(max_entries=16, show_spinner="Estimating trait effects...")
 def _trait_effects(path: str, run_ids: tuple[str, ...], rev: str) -> TraitEffects:
     with open_store() as store:
-        log = dd.decision_log(store, list(run_ids))
+        log = fit_store.stored_decision_log(store, list(run_ids))
     return fit_trait_effects(log)
 
 
