@@ -149,9 +149,10 @@ def run(
             for run_id in run_ids:
                 curve = store.curve(run_id)
                 final = int(curve["informed"].iloc[-1])
+                n_agents = int(store.run_meta(run_id)["n_agents"])
                 click.echo(
                     f"{run_id}\t{scenario.event.id}\trounds={len(curve)}\t"
-                    f"informed={final}/{scenario.network.n if network_kind != 'edge_list' else '?'}"
+                    f"informed={final}/{n_agents}"
                 )
 
 

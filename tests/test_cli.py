@@ -130,3 +130,17 @@ def test_params_table_round_trip(tmp_path):
         "run", "--n", "100", "--k", "4", "--params", str(out), "--db", str(tmp_path / "r.duckdb")
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_run_on_a_user_edge_list(tmp_path):
+    edges = tmp_path / "edges.txt"
+    edges.write_text("0 1\n1 2\n2 3\n3 0\n0 2\n")
+    db = tmp_path / "e.duckdb"
+    result = spreadlab(
+        "run", "--network", "edge_list", "--edge-list", str(edges), "--n0", "1", "--db", str(db)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("/4")
+    with RunStore(db) as store:
+        run = store.load_run(store.list_runs()["run_id"].iloc[0])
+    assert run.network.n == 4 and run.network.n_edges == 5
