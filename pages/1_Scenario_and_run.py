@@ -101,7 +101,7 @@ with new_tab:
         help="Probability per round that the report reaches a susceptible agent offline; "
         "0 means pure network spread.",
     )
-    n0 = d3.number_input("Seed agents n0", min_value=1, max_value=100_000, value=5)
+    n0 = d3.number_input("Seed agents n0", min_value=1, max_value=100_000, value=10)
     replicates = d4.number_input("Replicates", min_value=1, max_value=20, value=1)
 
     try:

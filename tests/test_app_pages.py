@@ -323,7 +323,7 @@ def test_llm_backend_estimate_and_refusing_endpoint(db):
     by_label(at.text_input, "API key").set_value("sk-test-secret-0123")
     at.run()
     estimate = texts(at.info)
-    assert "upper bound: 6005 consultations" in estimate  # 5 seeds + 30 rounds x 200 agents
+    assert "upper bound: 6010 consultations" in estimate  # 10 seeds + 30 rounds x 200 agents
     by_label(at.button, "Run").click()
     at.run()
     assert not at.exception
