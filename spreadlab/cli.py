@@ -10,7 +10,13 @@ import click
 from spreadlab.errors import SpreadLabError
 from spreadlab.events import catalog, get_event, load_events
 from spreadlab.exchange import export_run, import_run
-from spreadlab.fit_store import export_fits_csv, fit_and_save, summary
+from spreadlab.fit_store import (
+    export_fits_csv,
+    fit_and_save,
+    resolve_runs,
+    stored_decision_log,
+    summary,
+)
 from spreadlab.llm.command import llm_options, open_policy, resume_policy
 from spreadlab.models import MODELS
 from spreadlab.networks import NETWORK_KINDS, NetworkSpec
@@ -20,6 +26,7 @@ from spreadlab.samples import SAMPLE_DIR, build_samples, load_samples
 from spreadlab.simulate import Scenario
 from spreadlab.stochastic import ParameterTable
 from spreadlab.store import RunStore
+from spreadlab.trait_effects import fit_trait_effects
 
 DB_OPTION = click.option(
     "--db",
@@ -280,6 +287,34 @@ def export_fits(out_csv: str, db_path: str) -> None:
     with RunStore(db_path) as store:
         rows = export_fits_csv(store, out_csv)
     click.echo(f"wrote {rows} fits to {out_csv}")
+
+
+@cli.command()
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option(
+    "--out", "out_csv", type=click.Path(dir_okay=False), help="Also write the table as CSV."
+)
+@DB_OPTION
+def traits(run_ids: tuple[str, ...], out_csv: str | None, db_path: str) -> None:
+    """Which traits make an agent share: log-odds effects on a and b from the decision logs."""
+    with RunStore(db_path) as store:
+        run_list = resolve_runs(store, run_ids)
+        log = stored_decision_log(store, run_list)
+        synthetic = bool(store.list_runs().set_index("run_id").loc[run_list, "synthetic"].any())
+    effects = fit_trait_effects(log)
+    table = effects.table[effects.table["estimable"]]
+    shown = table[["channel", "term", "estimate", "se", "ci_lo", "ci_hi", "odds_ratio", "p_value"]]
+    click.echo(
+        f"{effects.n_decisions} consultations from {len(run_list)} run(s), "
+        f"{effects.n_excluded} invalid excluded; baseline event: {effects.baseline_event}"
+        + ("; SYNTHETIC runs (stochastic model), not LLM agents" if synthetic else "")
+    )
+    click.echo(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    if not effects.converged:
+        click.echo(f"warning: {effects.message}", err=True)
+    if out_csv:
+        table.to_csv(out_csv, index=False)
+        click.echo(f"wrote {len(table)} rows to {out_csv}")
 
 
 @cli.group()

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import duckdb
+import pandas as pd
 import pytest
 
 from spreadlab.store import RunStore
@@ -144,3 +145,35 @@ def test_run_on_a_user_edge_list(tmp_path):
     with RunStore(db) as store:
         run = store.load_run(store.list_runs()["run_id"].iloc[0])
     assert run.network.n == 4 and run.network.n_edges == 5
+
+
+def test_traits_command_recovers_the_illustrative_effects_from_the_samples(tmp_path):
+    """The sample runs were made with the illustrative table, which is logistic in the traits and
+    event type: the learned effects must match its hand-set values (high vs low = 2 x the +-1
+    coefficient) within 3 standard errors."""
+    from spreadlab import stochastic
+
+    db, out = str(tmp_path / "s.duckdb"), tmp_path / "traits.csv"
+    assert spreadlab("samples", "load", "--db", db).returncode == 0
+    with RunStore(db) as store:
+        ids = [s for s in store.list_runs()["scenario_id"].unique() if "scale" not in s]
+    result = spreadlab("traits", *ids, "--db", db, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "SYNTHETIC" in result.stdout
+    table = pd.read_csv(out).set_index(["channel", "term"])
+    truth = {
+        "a": {**{t: 2 * v for t, v in stochastic._TRAIT_EFFECT_A.items()}},
+        "b": {**{t: 2 * v for t, v in stochastic._TRAIT_EFFECT_B.items()}},
+    }
+    for channel in ("a", "b"):
+        for event, effect in stochastic._EVENT_EFFECT.items():
+            if event != "battles":
+                truth[channel][f"event:{event}"] = effect
+    z = {
+        (c, t): (table.loc[(c, t), "estimate"] - v) / table.loc[(c, t), "se"]
+        for c, terms in truth.items()
+        for t, v in terms.items()
+    }
+    assert len(z) == 2 * (5 + 5)
+    assert max(abs(v) for v in z.values()) < 3.5, z
+    assert table.loc[("b", "E"), "se"] < 0.05  # precise enough for the check to mean something
