@@ -4,17 +4,12 @@ import streamlit as st
 
 from spreadlab import dashboard_data as dd
 from spreadlab import ui, viz
-from spreadlab.errors import SpreadLabError
 
 st.set_page_config(page_title="Spread · SpreadLab", layout="wide")
 ui.sidebar()
 st.title("Spread on the network")
 
-try:
-    runs = ui.runs()
-except SpreadLabError as exc:
-    ui.show_error(exc)
-    st.stop()
+runs = ui.runs_or_stop()
 run_id = ui.pick_run(runs)
 if run_id is None:
     st.stop()

@@ -12,11 +12,7 @@ st.set_page_config(page_title="Fit · SpreadLab", layout="wide")
 ui.sidebar()
 st.title("Which model explains the spread?")
 
-try:
-    runs = ui.runs()
-except SpreadLabError as exc:
-    ui.show_error(exc)
-    st.stop()
+runs = ui.runs_or_stop()
 chosen = ui.pick_scenarios(runs, "Scenario (its replicate runs are fitted together)")
 if chosen.empty:
     st.stop()

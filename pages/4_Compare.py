@@ -13,11 +13,7 @@ st.set_page_config(page_title="Compare · SpreadLab", layout="wide")
 ui.sidebar()
 st.title("Compare events and personality mixes")
 
-try:
-    runs = ui.runs()
-except SpreadLabError as exc:
-    ui.show_error(exc)
-    st.stop()
+runs = ui.runs_or_stop()
 chosen = ui.pick_scenarios(runs, "Scenarios to compare", multiple=True, default=6)
 if chosen.empty:
     st.info("Pick at least one scenario.")

@@ -12,11 +12,7 @@ st.set_page_config(page_title="Export · SpreadLab", layout="wide")
 ui.sidebar()
 st.title("Export")
 
-try:
-    runs = ui.runs()
-except SpreadLabError as exc:
-    ui.show_error(exc)
-    st.stop()
+runs = ui.runs_or_stop()
 chosen = ui.pick_scenarios(runs, "Scenarios to export", multiple=True, default=3)
 if chosen.empty:
     st.info("Pick at least one scenario.")

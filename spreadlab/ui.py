@@ -176,6 +176,15 @@ def show_error(exc: SpreadLabError) -> None:
     st.error(dd.md_escape(str(exc)), icon=":material/error:")
 
 
+def runs_or_stop() -> pd.DataFrame:
+    """Every stored run; when the database cannot be read, its error and the end of the page."""
+    try:
+        return runs()
+    except SpreadLabError as exc:
+        show_error(exc)
+        st.stop()
+
+
 def pick_run(available: pd.DataFrame, label: str = "Run") -> str | None:
     """A run selector that remembers the choice across pages (a ``?run=<id>`` link preselects
     one); None when there are no runs."""
