@@ -348,6 +348,10 @@ def main() -> None:
     except SpreadLabError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:  # a path that cannot be read or written: say which, no traceback
+        click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        click.echo("check that the folder exists and that you may write there", err=True)
+        sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)

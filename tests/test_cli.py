@@ -177,3 +177,21 @@ def test_traits_command_recovers_the_illustrative_effects_from_the_samples(tmp_p
     assert len(z) == 2 * (5 + 5)
     assert max(abs(v) for v in z.values()) < 3.5, z
     assert table.loc[("b", "E"), "se"] < 0.05  # precise enough for the check to mean something
+
+
+def test_unwritable_output_paths_are_one_clear_line(tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    assert spreadlab("run", "--n", "100", "--k", "4", "--db", db).returncode == 0
+    with RunStore(db) as store:
+        run_id = store.list_runs()["run_id"].iloc[0]
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    for args in (
+        ["export", run_id, str(blocked / "out"), "--db", db],
+        ["traits", run_id, "--out", str(blocked / "t.csv"), "--db", db],
+        ["params", str(blocked / "p.csv")],
+    ):
+        result = spreadlab(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "error:" in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert str(blocked) in result.stderr
