@@ -28,8 +28,12 @@ models = c1.multiselect(
 )
 method = c2.selectbox(
     "Method",
-    ["binomial", "lsq"],
-    format_func={"binomial": "Binomial likelihood", "lsq": "Least squares"}.__getitem__,
+    ["binomial", "conditional", "lsq"],
+    format_func={
+        "binomial": "Binomial likelihood",
+        "conditional": "Conditional binomial (one round ahead)",
+        "lsq": "Least squares",
+    }.__getitem__,
 )
 ci = c3.selectbox(
     "Intervals",

@@ -10,6 +10,7 @@ import click
 from spreadlab.errors import SpreadLabError
 from spreadlab.events import catalog, get_event, load_events
 from spreadlab.exchange import export_run, import_run
+from spreadlab.fit import METHODS
 from spreadlab.fit_store import (
     export_fits_csv,
     fit_and_save,
@@ -258,7 +259,12 @@ def params(out_csv: str) -> None:
     "--models", default="si1,si2", show_default=True, help=f"Comma-separated: {', '.join(MODELS)}."
 )
 @click.option(
-    "--method", type=click.Choice(["binomial", "lsq"]), default="binomial", show_default=True
+    "--method",
+    type=click.Choice(list(METHODS)),
+    default="binomial",
+    show_default=True,
+    help="binomial: along the model's trajectory; conditional: one round ahead from the observed "
+    "fraction (si1, si2, mf_map; honest intervals for replicates that wander); lsq: least squares.",
 )
 @click.option(
     "--ci",

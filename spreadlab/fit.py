@@ -38,7 +38,11 @@ from threadpoolctl import threadpool_limits
 from spreadlab.errors import ConfigError, SpreadLabError
 from spreadlab.models import MODELS, NESTED, Model, get_model
 
-Method = Literal["binomial", "lsq"]
+Method = Literal["binomial", "conditional", "lsq"]
+METHODS: tuple[str, ...] = ("binomial", "conditional", "lsq")
+CONDITIONAL_MODELS: tuple[str, ...] = ("si1", "si2", "mf_map")
+"""Models whose whole state is the informed fraction, so one round can be predicted from the
+observed fraction alone (the ``conditional`` likelihood)."""
 CIMethod = Literal["profile", "bootstrap", "none"]
 _PENALTY = 1e12  # objective value standing in for an impossible parameter point
 
@@ -252,7 +256,10 @@ class _Objective:
         self.y_hit = y[self.hit]
         self.quiet = trials - y  # agents who stayed susceptible (0 where nobody was left)
         self.obs = data.fractions[:, 1:]
-        if method == "binomial":
+        # conditional: each round starts from the observed fraction (clamped where nobody is
+        # left, a cell with no trials and no weight)
+        self.start = np.minimum(counts[:, :-1] / data.n, 1 - 0.5 / data.n).ravel()
+        if method != "lsq":
             self.n_obs = int((trials > 0).sum())
             log_choose = (
                 special.gammaln(trials + 1)
@@ -270,16 +277,26 @@ class _Objective:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return self.model.log_susceptible(theta, self.data.rounds, self.i0, self.data.k)
 
+    def hazard(self, theta: np.ndarray) -> np.ndarray:
+        """Per-round hazard, shape (replicates, rounds), kept finite so that 0 agents x infinite
+        hazard counts 0. ``binomial``: along the model's own trajectory from round 0;
+        ``conditional``: one round ahead from the fraction observed at the start of each round."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.method == "conditional":
+                step = self.model.log_susceptible(theta, 1, self.start, self.data.k)
+                raw = (step[:, 0] - step[:, 1]).reshape(self.data.replicates, self.data.rounds)
+            else:
+                log_s = self.log_s(theta)
+                raw = log_s[:, :-1] - log_s[:, 1:]
+            return np.clip(raw, 1e-300, 1e300)
+
     def loglik(self, theta: np.ndarray) -> float:
-        log_s = self.log_s(theta)
-        if self.method == "binomial":
-            # per-round hazard, kept finite so that 0 agents x infinite hazard counts 0
-            with np.errstate(invalid="ignore"):
-                hazard = np.clip(log_s[:, :-1] - log_s[:, 1:], 1e-300, 1e300)
+        if self.method != "lsq":
+            hazard = self.hazard(theta)
             hits = float(self.y_hit @ np.log(-np.expm1(-hazard[self.hit])))
             value = hits - float(np.sum(self.quiet * hazard)) + self.const
         else:
-            rss = float(np.sum((self.obs + np.expm1(log_s[:, 1:])) ** 2))
+            rss = float(np.sum((self.obs + np.expm1(self.log_s(theta)[:, 1:])) ** 2))
             m = self.n_obs
             value = -0.5 * m * (math.log(2 * math.pi * max(rss, 1e-300) / m) + 1)
         return value if math.isfinite(value) else -math.inf
@@ -342,8 +359,14 @@ def _fit(
         mdl.check_k(data.k)
     except ConfigError as exc:
         raise FitError(str(exc)) from None
-    if method not in ("binomial", "lsq"):
-        raise FitError(f"unknown fit method {method!r}; use 'binomial' or 'lsq'")
+    if method not in METHODS:
+        raise FitError(f"unknown fit method {method!r}; use one of {', '.join(METHODS)}")
+    if method == "conditional" and mdl.name not in CONDITIONAL_MODELS:
+        raise FitError(
+            f"{mdl.name} tracks more than the informed fraction, so a round cannot be predicted "
+            f"from the observed curve alone; fit it with 'binomial', or use the conditional "
+            f"method with {', '.join(CONDITIONAL_MODELS)}"
+        )
     if ci not in ("profile", "bootstrap", "none"):
         raise FitError(f"unknown interval method {ci!r}; use 'profile', 'bootstrap' or 'none'")
     if not 0 < level < 1:
@@ -694,12 +717,15 @@ def simulate_counts(
     n0: int | Sequence[int],
     rng: np.random.Generator,
     replicates: int = 1,
+    closed_loop: bool = False,
 ) -> np.ndarray:
-    """Curves drawn from a model: its trajectory plus binomial noise per round.
+    """Curves drawn from a model: binomial noise per round.
 
     Each round, every still-susceptible agent posts with the model's per-round probability
-    ``1 - s(t)/s(t-1)`` along the deterministic trajectory (the data-generating process assumed by
-    the ``binomial`` fit). Returns informed counts, shape (replicates, rounds + 1).
+    ``1 - s(t)/s(t-1)``: along the deterministic trajectory from round 0 (the data-generating
+    process assumed by the ``binomial`` fit), or, with ``closed_loop``, one round ahead from the
+    fraction reached so far (a chain binomial, assumed by the ``conditional`` fit). Returns
+    informed counts, shape (replicates, rounds + 1).
     """
     mdl = get_model(model)
     theta = mdl.theta(params)
@@ -709,6 +735,10 @@ def simulate_counts(
     counts = np.empty((replicates, rounds + 1), dtype=np.int64)
     counts[:, 0] = start
     for t in range(rounds):
+        if closed_loop:
+            now = np.minimum(counts[:, t] / n, 1 - 0.5 / n)
+            step = mdl.log_susceptible(theta, 1, now, float(k))
+            p[:, t] = -np.expm1(np.minimum(step[:, 1] - step[:, 0], 0.0))
         counts[:, t + 1] = counts[:, t] + rng.binomial(n - counts[:, t], p[:, t])
     return counts
 
@@ -730,7 +760,16 @@ def _bootstrap_intervals(
     for _ in range(n_boot):
         counts = np.vstack(
             [
-                simulate_counts(model, theta, data.rounds, data.n, data.k, int(c0), rng)
+                simulate_counts(
+                    model,
+                    theta,
+                    data.rounds,
+                    data.n,
+                    data.k,
+                    int(c0),
+                    rng,
+                    closed_loop=method == "conditional",
+                )
                 for c0 in data.counts[:, 0]
             ]
         )

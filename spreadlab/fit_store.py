@@ -261,7 +261,7 @@ def summary(group: RunGroup, fits: Sequence[FitResult]) -> str:
     ]
     for f in fits:
         lines.append(
-            f"  {f.model} ({get_model(f.model).title}): BIC {f.bic:.1f}, "
+            f"  {f.model} ({get_model(f.model).title}, {f.method} fit): BIC {f.bic:.1f}, "
             f"AIC {f.aic:.1f}, RMSE {f.rmse:.4f}"
         )
         for name, value in f.params.items():

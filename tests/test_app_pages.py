@@ -270,6 +270,21 @@ def test_fit_page_verdict_table_and_empty_models(db):
     assert "choose at least one model" in texts(at.error)
 
 
+def test_fit_page_conditional_method(db):
+    at = app("pages/3_Fit.py", scenario="t-uniform")
+    binomial = at.dataframe[0].value
+    by_label(at.selectbox, "Method").set_value("conditional")
+    by_label(at.multiselect, "Models").set_value(["si1", "si2", "pair_map"])
+    at.run()
+    assert not at.exception and not at.error
+    assert "pair_map" in texts(at.warning) or "pair-approximation" in texts(at.warning).lower()
+    assert "tracks more than the informed fraction" in texts(at.warning)
+    conditional = at.dataframe[0].value
+    assert set(conditional["parameter"]) == {"beta", "alpha"}
+    assert (conditional["lower 95%"] <= conditional["estimate"]).all()
+    assert not conditional["estimate"].equals(binomial["estimate"])  # a different likelihood
+
+
 def test_compare_page_rates_side_by_side(db):
     at = app("pages/4_Compare.py")
     assert not at.exception

@@ -195,3 +195,34 @@ def test_unwritable_output_paths_are_one_clear_line(tmp_path):
         assert result.returncode == 2, (args, result.stderr)
         assert "error:" in result.stderr and "Traceback" not in result.stderr, result.stderr
         assert str(blocked) in result.stderr
+
+
+def test_fit_command_with_the_conditional_likelihood(tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    result = spreadlab(
+        "run",
+        "--n",
+        "400",
+        "--k",
+        "6",
+        "--q",
+        "0.02",
+        "--replicates",
+        "3",
+        "--seed",
+        "4",
+        "--db",
+        db,
+    )
+    assert result.returncode == 0, result.stderr
+    with RunStore(db) as store:
+        scenario = store.list_runs()["scenario_id"].iloc[0]
+    fitted = spreadlab(
+        "fit", scenario, "--models", "si1,si2", "--method", "conditional", "--db", db
+    )
+    assert fitted.returncode == 0, fitted.stderr
+    assert "conditional" in fitted.stdout
+    refused = spreadlab(
+        "fit", scenario, "--models", "pair_map", "--method", "conditional", "--db", db
+    )
+    assert refused.returncode == 2 and "tracks more than the informed fraction" in refused.stderr
