@@ -370,7 +370,7 @@ def test_llm_endpoint_that_does_not_answer(db):
     assert counts(path) == before
 
 
-def run_llm_scenario(at: AppTest, url: str, key: str) -> AppTest:
+def run_llm_scenario(at: AppTest, url: str, key: str, budget: int = 0) -> AppTest:
     by_label(at.number_input, "Agents N").set_value(60)
     by_label(at.number_input, "Degree k").set_value(4)
     by_label(at.number_input, "Rounds").set_value(4)
@@ -380,6 +380,7 @@ def run_llm_scenario(at: AppTest, url: str, key: str) -> AppTest:
     by_label(at.text_input, "Endpoint base URL").set_value(url)
     by_label(at.text_input, "Model").set_value("sim-1")
     by_label(at.text_input, "API key").set_value(key)
+    by_label(at.number_input, "Budget").set_value(budget)
     by_label(at.button, "Run").click()
     return at.run()
 
@@ -424,19 +425,7 @@ def test_resume_an_interrupted_llm_run_with_the_key_typed_in(db, monkeypatch):
     path, _ = db
     secret = "sk-resume-secret-7"
     with running_server(ServerConfig(api_key=secret)) as server:
-        at = app("pages/1_Scenario_and_run.py")
-        by_label(at.number_input, "Agents N").set_value(60)
-        by_label(at.number_input, "Degree k").set_value(4)
-        by_label(at.number_input, "Rounds").set_value(4)
-        by_label(at.number_input, "Seed agents n0").set_value(3)
-        by_label(at.radio, "Who decides").set_value("llm")
-        at.run()
-        by_label(at.text_input, "Endpoint base URL").set_value(server.base_url)
-        by_label(at.text_input, "Model").set_value("sim-1")
-        by_label(at.text_input, "API key").set_value(secret)
-        by_label(at.number_input, "Budget").set_value(8)
-        by_label(at.button, "Run").click()
-        at.run()
+        run_llm_scenario(app("pages/1_Scenario_and_run.py"), server.base_url, secret, budget=8)
         with RunStore(path) as store:
             runs = store.list_runs()
         (run_id,) = runs[runs["backend"] == "llm"]["run_id"]
