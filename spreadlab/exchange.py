@@ -389,7 +389,7 @@ def import_run(store: RunStore, folder: Path, run_id: str | None = None) -> str:
     if not data["decisions"].empty and row["rounds_done"] == 0:
         row["rounds_done"] = int(data["decisions"]["round"].max()) + 1
     rid = row["run_id"]
-    if store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [rid]).fetchone():
+    if store.has_run(rid):
         raise StoreError(
             f"run {rid} already exists in {store.path}; delete it or import it under another id"
         )

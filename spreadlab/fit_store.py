@@ -95,8 +95,7 @@ def resolve_runs(store: RunStore, ids: Sequence[str]) -> list[str]:
         raise StoreError("give at least one run id (or scenario id); 'spreadlab runs' lists them")
     out: list[str] = []
     for ident in ids:
-        exists = store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [ident]).fetchone()
-        members = [ident] if exists else store.scenario_runs(ident)
+        members = [ident] if store.has_run(ident) else store.scenario_runs(ident)
         if not members:
             raise StoreError(
                 f"no run or scenario {ident!r} in {store.path}; 'spreadlab runs' lists the ids"

@@ -22,6 +22,7 @@ from spreadlab.simulate import (
     Simulation,
     SimulationState,
     plan_replicates,
+    replicate_streams,
 )
 from spreadlab.store import RunMeta, RunStore, new_scenario_id
 
@@ -106,8 +107,9 @@ def _play(
 ) -> None:
     finished = False
     try:
-        for record in simulation.rounds_iter():
-            finished = simulation.finished
+        while not finished:
+            record = simulation.step()
+            finished = simulation.finished  # decided once per round, stored with the round
             store.write_round(run_id, record, simulation.rng.bit_generator.state, finished)
             if on_progress is not None:
                 on_progress(
@@ -153,7 +155,7 @@ def resume_run(
     elif done > 0:
         raise StoreError(f"run {run_id} has no stored generator state; it cannot be resumed")
     else:
-        rng = _replicate_rng(int(meta["seed"]), int(meta["replicate"]))
+        rng = np.random.default_rng(replicate_streams(int(meta["seed"]), int(meta["replicate"]))[2])
     event = Event(
         id=meta["event_id"],
         type=meta["event_type"],
@@ -178,9 +180,3 @@ def resume_run(
         store.set_status(run_id, "complete")
         return
     _play(store, run_id, simulation, 1, int(meta["replicate"]), on_progress)
-
-
-def _replicate_rng(seed: int, replicate: int) -> np.random.Generator:
-    """The simulation generator of a replicate, derived exactly as in plan_replicates."""
-    sequence = np.random.SeedSequence(seed).spawn(replicate + 1)[replicate]
-    return np.random.default_rng(sequence.spawn(3)[2])

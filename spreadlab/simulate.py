@@ -52,10 +52,6 @@ class Scenario:
         if self.stop_fraction is not None and not 0 < self.stop_fraction <= 1:
             raise ConfigError(f"stop fraction {self.stop_fraction} must lie in (0, 1]")
 
-    def replicate_seeds(self) -> list[np.random.SeedSequence]:
-        """One independent seed sequence per replicate, derived from the scenario seed."""
-        return np.random.SeedSequence(self.seed).spawn(self.replicates)
-
 
 @dataclass
 class RoundRecord:
@@ -154,6 +150,7 @@ class Simulation:
         self.run_seed = run_seed
         self.stop_fraction = stop_fraction
         self.state = state or SimulationState.fresh(network.n)
+        self._max_degree = int(network.degrees.max())
         policy.prepare(profiles, event)
 
     @classmethod
@@ -211,11 +208,10 @@ class Simulation:
         probability = getattr(self.policy, "post_probability", None)
         if probability is None:
             return False
-        max_degree = int(self.network.degrees.max())
         # a few candidates usually settle it; look at all of them only when those cannot post
         for chunk in (candidates[:64], candidates[64:]):
             offline = np.full(chunk.size, self.q > 0)
-            cap = np.full(chunk.size, max_degree, dtype=np.int32)
+            cap = np.full(chunk.size, self._max_degree, dtype=np.int32)
             if np.any(probability(chunk, offline, cap) > 0):
                 return False
         return True
@@ -301,14 +297,24 @@ class ReplicatePlan:
     rng: np.random.Generator
 
 
+def replicate_streams(
+    seed: int, replicate: int
+) -> tuple[np.random.SeedSequence, np.random.SeedSequence, np.random.SeedSequence]:
+    """The network, profile and simulation seed sequences of one replicate of a scenario seed:
+    ``SeedSequence(seed)``'s child number ``replicate``, split in three."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(replicate,))
+    net_seq, mix_seq, sim_seq = sequence.spawn(3)
+    return net_seq, mix_seq, sim_seq
+
+
 def plan_replicates(scenario: Scenario) -> Iterator[ReplicatePlan]:
     """For each replicate: build its network and assign profiles from its own seed sequence.
 
     Each replicate's sequence spawns three independent streams (network, profiles, simulation), so
     changing one part of a scenario does not shift the randomness of another.
     """
-    for i, sequence in enumerate(scenario.replicate_seeds()):
-        net_seq, mix_seq, sim_seq = sequence.spawn(3)
+    for i in range(scenario.replicates):
+        net_seq, mix_seq, sim_seq = replicate_streams(scenario.seed, i)
         network = scenario.network.build(np.random.default_rng(net_seq))
         profiles = scenario.mix.assign(network.n, np.random.default_rng(mix_seq))
         yield ReplicatePlan(i, network, profiles, np.random.default_rng(sim_seq))

@@ -238,7 +238,7 @@ class RunStore:
         }
         edges = network.edges()
         with self.transaction():
-            if self.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+            if self.has_run(run_id):
                 raise StoreError(f"run {run_id} already exists in {self.path}; delete it first")
             self.insert_arrow("runs", pa.Table.from_pylist([row]))
             self.insert_arrow(
@@ -317,8 +317,13 @@ class RunStore:
         self._require(run_id)
         self.con.execute("UPDATE runs SET status = ? WHERE run_id = ?", [status, run_id])
 
+    def has_run(self, run_id: str) -> bool:
+        return (
+            self.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone() is not None
+        )
+
     def _require(self, run_id: str) -> None:
-        if not self.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+        if not self.has_run(run_id):
             raise StoreError(f"no run {run_id!r} in {self.path}; 'spreadlab runs' lists the ids")
 
     def list_runs(self) -> pd.DataFrame:
