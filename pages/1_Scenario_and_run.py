@@ -10,7 +10,7 @@ from spreadlab import dashboard_data as dd
 from spreadlab import ui
 from spreadlab.errors import SpreadLabError
 from spreadlab.events import EVENT_TYPE_LABELS, EVENT_TYPES, MAX_REPORT_CHARS, catalog
-from spreadlab.llm.command import resume_policy
+from spreadlab.llm.command import resume_policy, stored_endpoint
 from spreadlab.personas import PRESETS, TRAIT_NAMES, TRAITS
 from spreadlab.runner import Progress, resume_run, run_scenario
 from spreadlab.stochastic import ILLUSTRATIVE, StochasticPolicy
@@ -250,13 +250,26 @@ with stored_tab:
         chosen = ui.pick_run(all_runs, "Selected run (used on the other pages)")
         row = all_runs.set_index("run_id").loc[chosen] if chosen else None
         status = row["status"] if row is not None else None
-        resume_key = ""
+        resume_opts: dict = {}
         if status == "interrupted" and row["backend"] == "llm":
-            resume_key = st.text_input(
-                "Key to resume this LLM run (not needed for local servers)",
-                type="password",
-                help="Used for this resume only and never stored. Leave empty to use "
-                "OPENAI_API_KEY from the environment.",
+            with ui.open_store() as store:
+                made_at = stored_endpoint(store, chosen)
+            resume_opts["base_url"] = st.text_input(
+                "Endpoint to resume against (your key goes only here)",
+                value=os.environ.get("OPENAI_BASE_URL") or made_at,
+                help="The run's own endpoint is shown unless OPENAI_BASE_URL is set.",
+            )
+            st.caption(
+                dd.md_escape(f"This run was made against {made_at or 'an unrecorded endpoint'}.")
+            )
+            resume_opts["api_key"] = (
+                st.text_input(
+                    "Key to resume this LLM run (not needed for local servers)",
+                    type="password",
+                    help="Used for this resume only and never stored. Leave empty to use "
+                    "OPENAI_API_KEY from the environment.",
+                )
+                or None
             )
         if status == "interrupted" and st.button(
             "Resume this run", help="Continues from its last stored round, same randomness."
@@ -272,7 +285,7 @@ with stored_tab:
             try:
                 with (
                     ui.open_store() as store,
-                    resume_policy(store, chosen, {"api_key": resume_key or None}) as policy,
+                    resume_policy(store, chosen, resume_opts) as policy,
                 ):
                     resume_run(store, chosen, policy, on_progress=resumed)
             except SpreadLabError as exc:

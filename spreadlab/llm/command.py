@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,6 +27,7 @@ from spreadlab.llm.base import RESPONSE_FORMATS, FatalLLMError
 from spreadlab.llm.cache import TABLE as CALLS_TABLE
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.estimate import estimate_run, load_prices, price_for
+from spreadlab.llm.openai_chat import endpoint_host, endpoint_url
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.policy import Policy
 from spreadlab.simulate import Scenario
@@ -166,7 +168,12 @@ def resume_policy(store: RunStore, run_id: str, llm_opts: dict[str, Any]) -> Ite
             )
     settings = {flag: provenance[key] for flag, key in _SCIENCE.items() if key in provenance}
     settings["parse_attempts"] = provenance.get("parse_attempts")
-    settings["base_url"] = llm_opts.get("base_url") or provenance["endpoint"]
+    settings["base_url"] = resume_endpoint(
+        run_id,
+        str(provenance.get("endpoint") or ""),
+        llm_opts.get("base_url"),
+        llm_opts.get("api_key"),
+    )
     if provenance.get("response_format_setting", "auto") != "auto":
         settings["response_format"] = provenance["response_format_setting"]
     given = {k: v for k, v in llm_opts.items() if k not in _SCIENCE and k != "prices"}
@@ -176,6 +183,56 @@ def resume_policy(store: RunStore, run_id: str, llm_opts: dict[str, Any]) -> Ite
     with _llm_session(store, config, llm_opts.get("prices"), run_id) as policy:
         click.echo(f"backend: llm — {policy.describe()}", err=True)
         yield policy
+
+
+def resume_endpoint(
+    run_id: str,
+    stored: str,
+    flag: str | None,
+    key: str | None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """The endpoint a resume talks to: the one configured in this invocation, never a stored one
+    that would receive a key it was not explicitly given.
+
+    ``flag`` (``--base-url`` or the dashboard's endpoint field) wins. Otherwise
+    ``OPENAI_BASE_URL`` must name the run's own endpoint; with neither, the stored endpoint is used
+    only when no key would be sent. Anything else stops with both hosts named.
+    """
+    env = os.environ if env is None else env
+    if flag:
+        return flag
+    configured = env.get("OPENAI_BASE_URL") or None
+    key = key or env.get("OPENAI_API_KEY") or None
+    if not stored:
+        raise ConfigError(
+            f"run {run_id} records no endpoint; pass --base-url to say where to resume it"
+        )
+    if configured is None and key is None:
+        return stored
+    if configured is not None and endpoint_url(configured) == endpoint_url(stored):
+        return configured
+    where = (
+        f"OPENAI_BASE_URL points at {endpoint_host(configured)}"
+        if configured
+        else ("no endpoint is configured (OPENAI_BASE_URL or --base-url)")
+    )
+    raise ConfigError(
+        f"run {run_id} was made against {endpoint_host(stored)}, but {where}; an API key is only "
+        f"sent where you say. Resume with --base-url {endpoint_url(stored)} to use the run's "
+        "endpoint"
+        + (
+            f", or --base-url {endpoint_url(configured)} to use the configured one"
+            if configured
+            else ""
+        )
+    )
+
+
+def stored_endpoint(store: RunStore, run_id: str) -> str:
+    """The endpoint URL recorded in an LLM run's provenance ('' when none)."""
+    provenance = json.loads(store.run_meta(run_id)["provenance"])
+    return str(provenance.get("endpoint") or "")
 
 
 @contextmanager
