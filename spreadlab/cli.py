@@ -170,7 +170,7 @@ def run(
 @DB_OPTION
 def resume(run_id: str, db_path: str, llm_opts: dict) -> None:
     """Continue an interrupted run from its last complete round, with its own settings."""
-    with RunStore(db_path) as store, resume_policy(store, run_id, llm_opts) as policy:
+    with RunStore(db_path, create=False) as store, resume_policy(store, run_id, llm_opts) as policy:
         resume_run(store, run_id, policy)
         curve = store.curve(run_id)
         click.echo(f"{run_id}\tresumed\trounds={len(curve)}\tinformed={curve['informed'].iloc[-1]}")
@@ -180,7 +180,7 @@ def resume(run_id: str, db_path: str, llm_opts: dict) -> None:
 @DB_OPTION
 def runs(db_path: str) -> None:
     """List the stored runs."""
-    with RunStore(db_path) as store:
+    with RunStore(db_path, create=False) as store:
         frame = store.list_runs()
     if frame.empty:
         click.echo("no runs stored yet; try 'spreadlab run'")
@@ -208,7 +208,7 @@ def runs(db_path: str) -> None:
 @DB_OPTION
 def delete(run_ids: tuple[str, ...], db_path: str) -> None:
     """Delete runs and everything recorded about them."""
-    with RunStore(db_path) as store:
+    with RunStore(db_path, create=False) as store:
         for run_id in run_ids:
             store.delete_run(run_id)
             click.echo(f"deleted {run_id}")
@@ -223,7 +223,7 @@ def delete(run_ids: tuple[str, ...], db_path: str) -> None:
 @DB_OPTION
 def export(run_id: str, out_dir: str, fmt: str, db_path: str) -> None:
     """Export one run (metadata, agents, edges, decisions, curve) to a folder."""
-    with RunStore(db_path) as store:
+    with RunStore(db_path, create=False) as store:
         path = export_run(store, run_id, Path(out_dir), fmt=fmt)
     click.echo(f"exported {run_id} to {path}")
 
@@ -279,7 +279,7 @@ def fit_runs(
 ) -> None:
     """Fit models to runs (or scenario ids) and store the fits (docs/models.md)."""
     names = [m.strip() for m in models.split(",") if m.strip()]
-    with RunStore(db_path) as store:
+    with RunStore(db_path, create=False) as store:
         fitted = fit_and_save(store, run_ids, names, method=method, ci=ci, each=each)
     for group, fits in fitted:
         click.echo(summary(group, fits))
@@ -290,7 +290,7 @@ def fit_runs(
 @DB_OPTION
 def export_fits(out_csv: str, db_path: str) -> None:
     """Write every stored fit as CSV, one row per (run or group, model); see docs/models.md."""
-    with RunStore(db_path) as store:
+    with RunStore(db_path, create=False) as store:
         rows = export_fits_csv(store, out_csv)
     click.echo(f"wrote {rows} fits to {out_csv}")
 
@@ -303,7 +303,7 @@ def export_fits(out_csv: str, db_path: str) -> None:
 @DB_OPTION
 def traits(run_ids: tuple[str, ...], out_csv: str | None, db_path: str) -> None:
     """Which traits make an agent share: log-odds effects on a and b from the decision logs."""
-    with RunStore(db_path) as store:
+    with RunStore(db_path, create=False) as store:
         run_list = resolve_runs(store, run_ids)
         log = stored_decision_log(store, run_list)
         synthetic = bool(store.list_runs().set_index("run_id").loc[run_list, "synthetic"].any())

@@ -25,6 +25,7 @@ import pyarrow as pa
 from spreadlab import __version__
 from spreadlab.errors import StoreError
 from spreadlab.networks import Network, from_edges
+from spreadlab.sharing import WaitNote, connect, stderr_note
 from spreadlab.simulate import RoundRecord
 
 SCHEMA_VERSION = 1
@@ -143,21 +144,34 @@ def new_scenario_id() -> str:
 class RunStore:
     """One DuckDB database file; open it with a path (``":memory:"`` for tests)."""
 
-    def __init__(self, path: str | Path = "spreadlab.duckdb") -> None:
+    def __init__(
+        self,
+        path: str | Path = "spreadlab.duckdb",
+        *,
+        create: bool = True,
+        on_wait: WaitNote | None = stderr_note,
+    ) -> None:
+        """Open (``create``: or create) the database; a lock held by another process is waited
+        for, with ``on_wait`` told once (see :mod:`spreadlab.sharing`)."""
         self.path = str(path)
         if self.path != ":memory:":
-            parent = Path(self.path).expanduser().resolve().parent
-            if not parent.is_dir():
+            file = Path(self.path).expanduser().resolve()
+            if not file.parent.is_dir():
                 raise StoreError(
-                    f"cannot open database {self.path}: folder {parent} does not exist; create it "
-                    "or choose another --db path"
+                    f"cannot open database {self.path}: folder {file.parent} does not exist; "
+                    "create it or choose another --db path"
+                )
+            if not create and not file.exists():
+                raise StoreError(
+                    f"no database at {self.path}; 'spreadlab run' or 'spreadlab samples load' "
+                    "creates one, or choose another --db path"
                 )
         try:
-            self.con = duckdb.connect(self.path)
+            self.con = connect(self.path, on_wait=on_wait)
         except (duckdb.Error, OSError) as exc:
             raise StoreError(
                 f"cannot open database {self.path} ({exc}); check that the path is writable and "
-                "not used by another program"
+                "is a SpreadLab database"
             ) from exc
         self._create_schema()
 

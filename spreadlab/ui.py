@@ -3,8 +3,9 @@ and scenario pickers, and error display. Only ``app.py`` and ``pages/`` import t
 engine never does.
 
 Caches are keyed by the database path and a cheap fingerprint of its run table (count, newest
-run, rounds done), so moving between pages never recomputes, and a write by any session (a run,
-an import, a delete) is seen at once.
+run, rounds done), so moving between pages never recomputes, and a write by any session or by the
+command line (a run, an import, a delete) is seen at the next refresh. The database file is held
+only while an action reads or writes it, so ``spreadlab`` commands can use it meanwhile.
 """
 
 from __future__ import annotations
@@ -28,12 +29,6 @@ from spreadlab.trait_effects import TraitEffects, fit_trait_effects
 @st.cache_resource(show_spinner="Preparing the sample runs...")
 def _database_path() -> str:
     return str(dd.database_path())
-
-
-@st.cache_resource
-def _anchor(path: str) -> RunStore:
-    """One connection kept open for the process, so DuckDB keeps the database loaded."""
-    return RunStore(path)
 
 
 PAGES: tuple[tuple[str, str, str, str], ...] = (
@@ -87,17 +82,23 @@ def database_path() -> str:
 
 @contextmanager
 def open_store() -> Iterator[RunStore]:
-    """A fresh connection (one per use, so sessions on other threads never share one)."""
-    path = database_path()
-    _anchor(path)
-    with RunStore(path) as store:
+    """A fresh connection, closed after use: the file is never held between actions. If a
+    ``spreadlab`` command holds it, a note says so while the dashboard waits."""
+    shown = []
+
+    def note(text: str) -> None:
+        shown.append(st.info(dd.md_escape(text), icon=":material/hourglass_top:"))
+
+    with RunStore(database_path(), on_wait=note) as store:
+        for element in shown:
+            element.empty()
         yield store
 
 
 def revision() -> str:
     """Fingerprint of the run table; it changes with every run added, advanced or deleted."""
-    with _anchor(database_path()).con.cursor() as con:
-        row = con.execute(
+    with open_store() as store:
+        row = store.con.execute(
             "SELECT count(*), coalesce(max(created_at)::VARCHAR, ''), "
             "coalesce(sum(rounds_done), 0) FROM runs"
         ).fetchone()
