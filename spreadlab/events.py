@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from spreadlab.errors import ConfigError, DataFormatError
+from spreadlab.validate import check_id, clean_text
 
 EVENT_TYPES: tuple[str, ...] = (
     "battles",
@@ -28,6 +29,7 @@ EVENT_TYPE_LABELS: dict[str, str] = {
     "strategic_developments": "Strategic developments",
 }
 MAX_REPORT_CHARS = 4000
+MAX_TITLE_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,12 @@ class Event:
     source: str = "user"
 
     def __post_init__(self) -> None:
-        if not self.id.strip():
-            raise ConfigError("an event needs a non-empty id")
+        check_id(self.id, "event id")
+        if len(self.title) > MAX_TITLE_CHARS:
+            raise ConfigError(
+                f"event {self.id!r}: the title has {len(self.title)} characters; shorten it to "
+                f"at most {MAX_TITLE_CHARS}"
+            )
         if self.type not in EVENT_TYPES:
             raise ConfigError(
                 f"event {self.id!r}: unknown event type {self.type!r}; use one of "
@@ -125,8 +131,8 @@ def _events_from_records(records: list, where: str) -> list[Event]:
             event = Event(
                 id=str(record["id"]).strip(),
                 type=str(record["type"]).strip(),
-                title=str(record.get("title") or record["id"]).strip(),
-                report=str(record["report"]).strip(),
+                title=clean_text(str(record.get("title") or record["id"]).strip(), MAX_TITLE_CHARS),
+                report=clean_text(str(record["report"]).strip(), MAX_REPORT_CHARS + 1),
                 source=str(record.get("source") or "user"),
             )
         except ConfigError as exc:

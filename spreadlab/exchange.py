@@ -22,10 +22,20 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from spreadlab import __version__
-from spreadlab.errors import DataFormatError, StoreError
-from spreadlab.events import Event
+from spreadlab.errors import ConfigError, DataFormatError, StoreError
+from spreadlab.events import MAX_REPORT_CHARS, MAX_TITLE_CHARS, Event
+from spreadlab.networks import NETWORK_KINDS
 from spreadlab.personas import N_PROFILES
-from spreadlab.store import RUN_COLUMNS, TABLES, RunStore
+from spreadlab.store import RUN_COLUMNS, RUN_STATUSES, TABLES, RunStore
+from spreadlab.validate import (
+    INT32_MAX,
+    INT64_MAX,
+    check_id,
+    check_int,
+    clean_text,
+    inside,
+    slug,
+)
 
 INTEGER, BOOLEAN, TEXT = "integer", "boolean", "text"
 TABLE_SCHEMAS: dict[str, dict[str, str]] = {
@@ -51,6 +61,9 @@ TABLE_SCHEMAS: dict[str, dict[str, str]] = {
     },
 }
 OPTIONAL_COLUMNS = {"decisions": {"valid", "text", "reason"}}
+MAX_TEXT_CHARS = MAX_REPORT_CHARS  # per post, reason or report
+MAX_ROUNDS = 100_000
+MAX_REPLICATES = 100_000
 
 
 def export_run(store: RunStore, run_id: str, out_dir: Path, fmt: str = "parquet") -> Path:
@@ -58,7 +71,12 @@ def export_run(store: RunStore, run_id: str, out_dir: Path, fmt: str = "parquet"
     if fmt not in ("parquet", "csv"):
         raise DataFormatError(f"unknown export format {fmt!r}; use parquet or csv")
     meta = store.run_meta(run_id)
-    target = Path(out_dir) / run_id
+    try:
+        target = inside(Path(out_dir), check_id(run_id, "run id"))
+    except ConfigError as exc:
+        raise DataFormatError(
+            f"cannot export: {exc}; import the run again under a safe id"
+        ) from None
     target.mkdir(parents=True, exist_ok=True)
     tables = {
         name: store.con.sql(
@@ -140,7 +158,8 @@ def _read_table(folder: Path, name: str, required: bool = True) -> pd.DataFrame 
 
 def _coerce(series: pd.Series, kind: str, path: Path, column: str) -> pd.Series:
     if kind == TEXT:
-        return series.astype(object).where(series.notna(), None)
+        cleaned = [clean_text(str(t), MAX_TEXT_CHARS) if t is not None else None for t in series]
+        return pd.Series(cleaned, index=series.index, dtype=object).where(series.notna(), None)
     if kind == BOOLEAN:
         if series.dtype == bool:
             return series
@@ -155,12 +174,12 @@ def _coerce(series: pd.Series, kind: str, path: Path, column: str) -> pd.Series:
             )
         return lowered.map(mapping).astype(bool)
     numbers = pd.to_numeric(series, errors="coerce")
-    bad = numbers.isna() | (numbers != np.floor(numbers))
+    bad = numbers.isna() | (numbers != np.floor(numbers)) | (numbers.abs() > INT32_MAX)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataFormatError(
-            f"{path}, row {row + 1}, column '{column}': expected an integer, got "
-            f"{series.iloc[row]!r}"
+            f"{path}, row {row + 1}, column '{column}': expected an integer of at most "
+            f"{INT32_MAX:,} in size, got {series.iloc[row]!r}"
         )
     return numbers.astype(np.int64)
 
@@ -291,93 +310,171 @@ def _curve_from_decisions(decisions: pd.DataFrame) -> pd.DataFrame:
 
 
 def _run_row(meta: dict[str, Any], path: Path, n: int, edges: pd.DataFrame) -> dict[str, Any]:
-    """The runs-table row: taken as is from a SpreadLab export, or built from a foreign run.json."""
+    """The runs-table row: taken from a SpreadLab export or built from a foreign run.json, every
+    field checked against what the engine can hold."""
+    try:
+        return _checked_row(meta, path, n, edges)
+    except ConfigError as exc:
+        raise DataFormatError(f"{path}: {exc}") from None
+
+
+def _checked_row(meta: dict[str, Any], path: Path, n: int, edges: pd.DataFrame) -> dict[str, Any]:
     event_data = meta.get("event") or {
         "id": meta.get("event_id"),
         "type": meta.get("event_type"),
         "title": meta.get("event_title"),
         "report": meta.get("event_report"),
     }
-    try:
-        event = Event(
-            id=str(event_data.get("id") or ""),
-            type=str(event_data.get("type") or ""),
-            title=str(event_data.get("title") or ""),
-            report=str(event_data.get("report") or ""),
-        )
-    except Exception as exc:
-        raise DataFormatError(f"{path}: event: {exc}") from exc
+    if not isinstance(event_data, dict):
+        raise ConfigError("'event' must be an object with id, type, title and report")
+    event = Event(
+        id=str(event_data.get("id") or ""),
+        type=str(event_data.get("type") or ""),
+        title=clean_text(str(event_data.get("title") or ""), MAX_TITLE_CHARS),
+        report=clean_text(str(event_data.get("report") or ""), MAX_TEXT_CHARS + 1),
+    )
     if "backend" not in meta:
-        raise DataFormatError(
-            f"{path}: missing 'backend' (say which policy made the decisions, e.g. 'llm' or "
+        raise ConfigError(
+            "missing 'backend' (say which policy made the decisions, e.g. 'llm' or "
             "'stochastic'); it is shown as provenance everywhere"
         )
     for key in ("n0", "q"):
         if key not in meta:
-            raise DataFormatError(f"{path}: missing '{key}'")
-    try:
-        q, n0 = float(meta["q"]), int(meta["n0"])
-    except (TypeError, ValueError):
-        raise DataFormatError(f"{path}: 'q' must be a number and 'n0' an integer") from None
-    if not 0 <= q <= 1:
-        raise DataFormatError(f"{path}: 'q' = {q} is not a probability")
-    native = "package_version" in meta and "provenance" in meta and "run_id" in meta
-    if native:
-        provenance = meta["provenance"]
-    else:
-        provenance = json.dumps(
-            {
-                "backend": meta["backend"],
-                "synthetic": bool(meta.get("synthetic", False)),
-                "source": f"imported from {path.parent.name}",
-                **(meta.get("provenance") or {}),
-            },
-            sort_keys=True,
+            raise ConfigError(f"missing '{key}'")
+    q = meta["q"]
+    if isinstance(q, bool) or not isinstance(q, int | float) or not 0 <= q <= 1:
+        raise ConfigError(f"'q' = {repr(q)[:40]} is not a probability: use a number in [0, 1]")
+    rounds_max = check_int(meta.get("rounds_max", 0), "'rounds_max'", 0, MAX_ROUNDS)
+    status = meta.get("status", "complete")
+    if status not in RUN_STATUSES:
+        raise ConfigError(f"'status' = {repr(status)[:40]}: use one of {', '.join(RUN_STATUSES)}")
+    kind = meta.get("network_kind", "edge_list")
+    if kind not in NETWORK_KINDS:
+        raise ConfigError(
+            f"'network_kind' = {repr(kind)[:40]}: use one of {', '.join(NETWORK_KINDS)}"
         )
-    now = datetime.now(UTC).replace(tzinfo=None)
+    folder = slug(path.parent.name)
+    native = "package_version" in meta and "provenance" in meta and "run_id" in meta
+    provenance = _provenance(meta, native, folder)
     row = {
-        "run_id": str(meta.get("run_id") or f"import-{path.parent.name}"),
-        "scenario_id": str(meta.get("scenario_id") or f"import-{path.parent.name}"),
-        "replicate": int(meta.get("replicate", 0)),
-        "seed": int(meta.get("seed", 0)),
-        "backend": str(meta["backend"]),
-        "synthetic": bool(meta.get("synthetic", False)),
-        "provenance": provenance if isinstance(provenance, str) else json.dumps(provenance),
+        "run_id": check_id(meta.get("run_id") or f"import-{folder}", "'run_id'"),
+        "scenario_id": check_id(meta.get("scenario_id") or f"import-{folder}", "'scenario_id'"),
+        "replicate": check_int(meta.get("replicate", 0), "'replicate'", 0, MAX_REPLICATES),
+        "seed": check_int(meta.get("seed", 0), "'seed'", 0, INT64_MAX),
+        "backend": check_id(meta["backend"], "'backend'"),
+        "synthetic": _flag(meta.get("synthetic", False), "'synthetic'"),
+        "provenance": provenance,
         "event_id": event.id,
         "event_type": event.type,
         "event_title": event.title,
         "event_report": event.report,
-        "mix_name": str(meta.get("mix_name", "unknown")),
-        "mix_weights": meta.get("mix_weights") or "[]",
-        "network_kind": str(meta.get("network_kind", "edge_list")),
-        "network_params": meta.get("network_params") or "{}",
+        "mix_name": clean_text(str(meta.get("mix_name", "unknown")), MAX_TITLE_CHARS),
+        "mix_weights": _mix_weights(meta.get("mix_weights")),
+        "network_kind": kind,
+        "network_params": _json_object(meta.get("network_params"), "'network_params'"),
         "n_agents": n,
         "mean_degree": 2 * len(edges) / n if n else 0.0,
-        "rounds_max": int(meta.get("rounds_max", 0)),
-        "q": q,
-        "n0": n0,
-        "status": str(meta.get("status", "complete")),
-        "rounds_done": int(meta.get("rounds_done", 0)),
-        "rng_state": meta.get("rng_state"),
-        "package_version": str(meta.get("package_version", __version__)),
-        "created_at": _timestamp(meta.get("created_at")) or now,
-        "finished_at": _timestamp(meta.get("finished_at")),
+        "rounds_max": rounds_max,
+        "q": float(q),
+        "n0": check_int(meta["n0"], "'n0'", 0, n),
+        "status": status,
+        "rounds_done": check_int(meta.get("rounds_done", 0), "'rounds_done'", 0, rounds_max + 1),
+        "rng_state": _rng_state(meta.get("rng_state")),
+        "package_version": clean_text(str(meta.get("package_version", __version__)), 40),
+        "created_at": _timestamp(meta.get("created_at"), "'created_at'")
+        or datetime.now(UTC).replace(tzinfo=None),
+        "finished_at": _timestamp(meta.get("finished_at"), "'finished_at'"),
     }
-    for key in ("mix_weights", "network_params"):
-        if not isinstance(row[key], str):
-            row[key] = json.dumps(row[key], sort_keys=True)
     missing = set(RUN_COLUMNS) - set(row)
     assert not missing, missing
     return row
 
 
-def _timestamp(value: Any) -> datetime | None:
+def _provenance(meta: dict[str, Any], native: bool, folder: str) -> str:
+    given = _parse_json(meta.get("provenance") or {}, "'provenance'", "an object")
+    if not isinstance(given, dict):
+        raise ConfigError("'provenance' must be a JSON object")
+    if native:
+        return meta["provenance"] if isinstance(meta["provenance"], str) else json.dumps(given)
+    return json.dumps(
+        {
+            "backend": meta["backend"],
+            "synthetic": bool(meta.get("synthetic", False)),
+            "source": f"imported from {folder}",
+            **given,
+        },
+        sort_keys=True,
+    )
+
+
+def _flag(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{field} = {repr(value)[:40]}: use true or false")
+    return value
+
+
+def _json_object(value: Any, field: str) -> str:
+    """``value`` (a JSON object or its text) as JSON text; text is kept as written."""
+    if value in (None, ""):
+        return "{}"
+    parsed = _parse_json(value, field, "an object")
+    if not isinstance(parsed, dict):
+        raise ConfigError(f"{field} must be a JSON object")
+    return value if isinstance(value, str) else json.dumps(parsed, sort_keys=True)
+
+
+def _parse_json(value: Any, field: str, what: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        raise ConfigError(f"{field} is not valid JSON; give {what}") from None
+
+
+def _mix_weights(value: Any) -> str:
+    if value in (None, "", []):
+        return "[]"
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ConfigError(
+                "'mix_weights' is not valid JSON; give a list of 32 numbers"
+            ) from None
+    try:
+        weights = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError("'mix_weights' must be a list of 32 numbers") from None
+    if weights.shape != (N_PROFILES,) or not np.isfinite(weights).all() or (weights < 0).any():
+        raise ConfigError("'mix_weights' must be 32 finite, non-negative numbers (or left out)")
+    return value if isinstance(value, str) else json.dumps(weights.round(12).tolist())
+
+
+def _rng_state(value: Any) -> str | None:
+    """The generator state, parsed and loaded into a generator now rather than at resume."""
+    if value in (None, ""):
+        return None
+    try:
+        state = json.loads(value) if isinstance(value, str) else value
+        np.random.default_rng().bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError):
+        raise ConfigError(
+            "'rng_state' is not a numpy PCG64 generator state; export the run again, or leave "
+            "it out for a complete run"
+        ) from None
+    return value if isinstance(value, str) else json.dumps(state)
+
+
+def _timestamp(value: Any, field: str) -> datetime | None:
     if value in (None, ""):
         return None
     try:
         return datetime.fromisoformat(str(value)).replace(tzinfo=None)
     except ValueError:
-        return None
+        raise ConfigError(
+            f"{field} = {repr(value)[:40]}: use an ISO date and time such as 2026-11-30T08:00:00"
+        ) from None
 
 
 def import_run(store: RunStore, folder: Path, run_id: str | None = None) -> str:
@@ -385,7 +482,7 @@ def import_run(store: RunStore, folder: Path, run_id: str | None = None) -> str:
     data = read_run_folder(folder)
     row = data["run"]
     if run_id:
-        row["run_id"] = run_id
+        row["run_id"] = check_id(run_id, "run id")
     if not data["decisions"].empty and row["rounds_done"] == 0:
         row["rounds_done"] = int(data["decisions"]["round"].max()) + 1
     rid = row["run_id"]

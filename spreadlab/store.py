@@ -93,6 +93,7 @@ KEYS: dict[str, str] = {
     "curves": "PRIMARY KEY (run_id, round)",
 }
 RUN_TABLES = ("decisions", "curves", "edges", "agents", "runs")
+RUN_STATUSES = ("running", "interrupted", "complete")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,63 @@
+"""Checks for values that cross a trust boundary: ids, text, paths and numbers read from run
+folders, events files, mix files, edge lists or LLM replies.
+
+Each check returns the value it accepts or raises a :class:`ConfigError` whose one line names the
+field and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from spreadlab.errors import ConfigError
+
+MAX_ID_CHARS = 128
+_SAFE_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID_CHARS - 1}}}")
+_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+# C0 controls except tab and newline, DEL, C1 controls, and lone UTF-16 surrogates
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+
+def check_id(value: object, field: str) -> str:
+    """``value`` if it is a safe id (letters, digits, '.', '_', '-'; no '..'; 1–128 chars)."""
+    if isinstance(value, str) and _SAFE_ID.fullmatch(value) and ".." not in value:
+        return value
+    shown = repr(value)[:60]
+    raise ConfigError(
+        f"{field} {shown} is not a safe id: use 1–{MAX_ID_CHARS} letters, digits, '.', '_' or "
+        "'-', starting with a letter or digit"
+    )
+
+
+def slug(text: str) -> str:
+    """A safe id made from any text (e.g. a folder name), for runs imported without one."""
+    made = _UNSAFE_ID_CHARS.sub("-", text).strip(".-_").replace("..", ".")
+    return (made or "run")[:MAX_ID_CHARS]
+
+
+def clean_text(text: str, max_chars: int) -> str:
+    """``text`` with control characters and lone surrogates replaced by U+FFFD, capped at
+    ``max_chars`` characters: storable as UTF-8 and printable."""
+    return _BAD_CHARS.sub(REPLACEMENT, text[:max_chars])
+
+
+def check_int(value: object, field: str, low: int, high: int) -> int:
+    """``value`` as an integer in [low, high] (JSON integers only, no floats or strings)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(
+            f"{field} = {repr(value)[:40]}: use a whole number from {low} to {high:,}"
+        )
+    return value
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """``root / parts`` resolved, refused unless it stays under ``root``."""
+    base = Path(root).resolve()
+    target = base.joinpath(*parts).resolve()
+    if not target.is_relative_to(base) or target == base:
+        raise ConfigError(f"path {'/'.join(parts)!r} would leave the folder {base}")
+    return target

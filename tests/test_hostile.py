@@ -1,0 +1,300 @@
+"""Hostile input: crafted run folders, events, mixes, edge lists and command-line values.
+
+Every case must end in one :class:`SpreadLabError` line that names the field at fault and says how
+to fix it, leave every table's row count unchanged, and write no file outside the target folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spreadlab.cli import cli
+from spreadlab.dashboard_data import run_archive
+from spreadlab.errors import SpreadLabError
+from spreadlab.exchange import export_run, import_run
+from spreadlab.networks import NetworkSpec
+from spreadlab.personas import PRESETS
+from spreadlab.runner import run_scenario
+from spreadlab.simulate import Scenario
+from spreadlab.stochastic import StochasticPolicy
+from spreadlab.store import RunStore
+
+RUN_ID = "good-000"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> tuple[Path, Path]:
+    """A database holding one small run, and that run exported as a CSV run folder."""
+    from spreadlab.events import catalog
+
+    root = tmp_path_factory.mktemp("template")
+    db = root / "runs.duckdb"
+    scenario = Scenario(
+        catalog()["battle-marren-ridge"],
+        PRESETS["uniform"],
+        NetworkSpec(n=30, k=4),
+        rounds=5,
+        q=0.05,
+        n0=3,
+        seed=1,
+    )
+    with RunStore(db) as store:
+        run_scenario(store, scenario, StochasticPolicy(), scenario_id="good")
+        folder = export_run(store, RUN_ID, root / "export", fmt="csv")
+    return db, folder
+
+
+@pytest.fixture
+def work(template, tmp_path) -> tuple[Path, Path, Path]:
+    """A private copy of the database and of the run folder, and the folder's parent."""
+    db, folder = template
+    area = tmp_path / "area"
+    area.mkdir()
+    shutil.copy(db, area / "runs.duckdb")
+    shutil.copytree(folder, area / "run")
+    return area / "runs.duckdb", area / "run", area
+
+
+def files_under(path: Path) -> set[Path]:
+    return {p for p in path.rglob("*") if p.is_file() and ".duckdb" not in p.name}
+
+
+def counts(db: Path) -> dict[str, int]:
+    with RunStore(db) as store:
+        return store.table_counts()
+
+
+def refused(args: list[str], db: Path, area: Path, field: str, fix: str) -> str:
+    """Run the CLI; assert one error line naming ``field`` and ``fix``, nothing written."""
+    before, files = counts(db), files_under(area.parent)
+    result = CliRunner().invoke(cli, [*args, "--db", str(db)])
+    error = result.exception
+    assert isinstance(error, SpreadLabError), f"not a one-line error: {error!r}\n{result.output}"
+    message = str(error)
+    assert "\n" not in message and field in message and fix in message, message
+    assert counts(db) == before
+    assert files_under(area.parent) == files, "a file was written"
+    return message
+
+
+def edit_meta(folder: Path, **changes) -> None:
+    path = folder / "run.json"
+    meta = json.loads(path.read_text())
+    for key, value in changes.items():
+        if value is DROP:
+            meta.pop(key, None)
+        else:
+            meta[key] = value
+    meta["run_id"] = changes.get("run_id", "imported-1")
+    if meta["run_id"] is DROP:
+        meta.pop("run_id")
+    path.write_text(json.dumps(meta))
+
+
+DROP = object()
+
+RUN_JSON_CASES: list[tuple[str, dict, str, str]] = [
+    ("relative escape", {"run_id": "../../../PWNED"}, "'run_id'", "letters, digits"),
+    ("absolute path", {"run_id": "/tmp/PWNED"}, "'run_id'", "letters, digits"),
+    ("long id", {"run_id": "a" * 200}, "'run_id'", "1–128"),
+    ("NUL in id", {"run_id": "a\x00b"}, "'run_id'", "letters, digits"),
+    ("id not a string", {"run_id": 12}, "'run_id'", "letters, digits"),
+    ("dot-dot id", {"run_id": "a..b"}, "'run_id'", "letters, digits"),
+    ("scenario escape", {"scenario_id": "../s"}, "'scenario_id'", "letters, digits"),
+    ("replicate 2^40", {"replicate": 2**40}, "'replicate'", "whole number"),
+    ("negative replicate", {"replicate": -1}, "'replicate'", "whole number"),
+    ("replicate as text", {"replicate": "1"}, "'replicate'", "whole number"),
+    ("seed 2^70", {"seed": 2**70}, "'seed'", "whole number"),
+    ("negative seed", {"seed": -5}, "'seed'", "whole number"),
+    ("fractional seed", {"seed": 1.5}, "'seed'", "whole number"),
+    ("rounds_done 10^12", {"rounds_done": 10**12}, "'rounds_done'", "whole number"),
+    ("rounds_done past rounds_max", {"rounds_done": 9}, "'rounds_done'", "from 0 to 6"),
+    ("negative rounds_max", {"rounds_max": -7}, "'rounds_max'", "whole number"),
+    ("huge rounds_max", {"rounds_max": 10**12}, "'rounds_max'", "whole number"),
+    ("negative n0", {"n0": -3}, "'n0'", "whole number"),
+    ("n0 above N", {"n0": 31}, "'n0'", "from 0 to 30"),
+    ("missing n0", {"n0": DROP}, "'n0'", "missing"),
+    ("q above 1", {"q": 1.5}, "'q'", "[0, 1]"),
+    ("q as text", {"q": "0.1"}, "'q'", "[0, 1]"),
+    ("q NaN", {"q": float("nan")}, "'q'", "[0, 1]"),
+    ("unknown status", {"status": "sideways"}, "'status'", "running, interrupted, complete"),
+    ("bad created_at", {"created_at": "yesterday"}, "'created_at'", "ISO date"),
+    ("bad finished_at", {"finished_at": "never"}, "'finished_at'", "ISO date"),
+    ("garbage rng_state", {"rng_state": "garbage"}, "'rng_state'", "export the run again"),
+    ("foreign rng_state", {"rng_state": {"bit_generator": "MT19937"}}, "'rng_state'", "export"),
+    ("markdown network kind", {"network_kind": "![x](http://x/y.png)"}, "'network_kind'", "use"),
+    ("backend escape", {"backend": "../llm"}, "'backend'", "letters, digits"),
+    ("missing backend", {"backend": DROP}, "'backend'", "say which policy"),
+    ("mix weights object", {"mix_weights": {"a": 1}}, "'mix_weights'", "32"),
+    ("mix weights short", {"mix_weights": [1, 2]}, "'mix_weights'", "32"),
+    ("negative mix weights", {"mix_weights": [-1] * 32}, "'mix_weights'", "non-negative"),
+    ("network_params list", {"network_params": "[1, 2]"}, "'network_params'", "object"),
+    ("provenance not JSON", {"provenance": "{oops"}, "'provenance'", "valid JSON"),
+    ("synthetic as text", {"synthetic": "yes"}, "'synthetic'", "true or false"),
+    ("event type", {"event_type": "coup"}, "event type", "use one of"),
+    ("event id escape", {"event_id": "../e"}, "event id", "letters, digits"),
+    ("empty report", {"event_report": " "}, "report", "write the news"),
+    ("long report", {"event_report": "x" * 5000}, "report", "shorten"),
+    ("event not an object", {"event": [1]}, "'event'", "object"),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "fix"),
+    [c[1:] for c in RUN_JSON_CASES],
+    ids=[c[0] for c in RUN_JSON_CASES],
+)
+def test_run_json_field(work, changes, field, fix):
+    db, folder, area = work
+    edit_meta(folder, **changes)
+    refused(["import", str(folder)], db, area, field, fix)
+
+
+def edit_csv(folder: Path, name: str, edit: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
+    path = folder / f"{name}.csv"
+    edit(pd.read_csv(path, dtype=str, keep_default_na=False)).to_csv(path, index=False)
+
+
+def put(column: str, row: int, value: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def edit(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[row, column] = value
+        return frame
+
+    return edit
+
+
+TABLE_CASES = [
+    ("profile 32", "agents", put("profile", 0, "32"), "agents.csv", "0–31"),
+    ("agents out of order", "agents", put("agent", 0, "7"), "agents.csv", "0..N-1"),
+    ("edge to node 999999999", "edges", put("u", 0, "999999999"), "edges.csv", "not an agent"),
+    ("self-loop", "edges", lambda f: f.assign(v=f["u"]), "edges.csv", "self-loop"),
+    ("edge id 1e20", "edges", put("u", 0, "1e20"), "column 'u'", "at most"),
+    ("negative round", "decisions", put("round", 0, "-1"), "decisions.csv", "negative round"),
+    ("m 2^40", "decisions", put("m", 0, str(2**40)), "column 'm'", "at most"),
+    ("post maybe", "decisions", put("post", 0, "maybe"), "column 'post'", "true/false"),
+    ("agent abc", "decisions", put("agent", 0, "abc"), "column 'agent'", "integer"),
+    ("curve mismatch", "curves", put("informed", 0, "29"), "curves.csv", "remove it"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "field", "fix"), [c[1:] for c in TABLE_CASES], ids=[c[0] for c in TABLE_CASES]
+)
+def test_run_folder_table(work, name, edit, field, fix):
+    db, folder, area = work
+    edit_meta(folder)
+    edit_csv(folder, name, edit)
+    refused(["import", str(folder)], db, area, field, fix)
+
+
+@pytest.mark.parametrize(
+    ("content", "field", "fix"),
+    [
+        (b"{not json", "run.json", "not valid JSON"),
+        (b"[1, 2]", "run.json", "JSON object"),
+        (b"\xff\xfe{}", "run.json", "not valid JSON"),
+    ],
+    ids=["not JSON", "a list", "not UTF-8"],
+)
+def test_run_json_file(work, content, field, fix):
+    db, folder, area = work
+    (folder / "run.json").write_bytes(content)
+    refused(["import", str(folder)], db, area, field, fix)
+
+
+def test_missing_decisions_file(work):
+    db, folder, area = work
+    (folder / "decisions.csv").unlink()
+    edit_meta(folder)
+    refused(["import", str(folder)], db, area, "decisions.csv", "missing")
+
+
+def plant_run(db: Path, run_id: str) -> None:
+    """Give the stored run a hostile id, as an older SpreadLab's import would have kept it."""
+    with RunStore(db) as store, store.transaction():
+        for table in store.dependent_tables():
+            store.con.execute(f"UPDATE {table} SET run_id = ? WHERE run_id = ?", [run_id, RUN_ID])
+
+
+@pytest.mark.parametrize("run_id", ["../../PWNED", "/tmp/PWNED-abs", "a/../../b"])
+def test_export_of_a_stored_hostile_id_stays_in_the_folder(work, run_id):
+    db, _, area = work
+    plant_run(db, run_id)
+    out = area / "out"
+    refused(["export", run_id, str(out)], db, area, "run id", "safe id")
+    with RunStore(db) as store, pytest.raises(SpreadLabError, match="safe id"):
+        run_archive(store, run_id)
+    assert not Path("/tmp/PWNED-abs").exists()
+
+
+def test_export_and_zip_names_are_the_validated_id(work):
+    db, _, area = work
+    with RunStore(db) as store:
+        folder = export_run(store, RUN_ID, area / "out")
+        names = __import__("zipfile").ZipFile(__import__("io").BytesIO(run_archive(store, RUN_ID)))
+    assert folder == (area / "out" / RUN_ID).resolve()
+    assert all(n.startswith(f"{RUN_ID}/") and ".." not in n for n in names.namelist())
+
+
+RUN_FIELDS = st.sampled_from(
+    [
+        "run_id",
+        "scenario_id",
+        "replicate",
+        "seed",
+        "rounds_max",
+        "rounds_done",
+        "n0",
+        "q",
+        "status",
+        "created_at",
+        "rng_state",
+        "network_kind",
+        "backend",
+        "mix_weights",
+        "synthetic",
+    ]
+)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=300),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(field=RUN_FIELDS, value=JSON_VALUES)
+def test_any_run_json_value_is_stored_valid_or_refused_cleanly(work, field, value):
+    """Whatever a run.json field holds, import either stores a run that can be listed, read and
+    exported again under the target folder, or refuses with a project error; never a crash."""
+    db, folder, area = work
+    meta = json.loads((folder / "run.json").read_text())
+    meta.update({"run_id": "prop-run", field: value})
+    (folder / "run.json").write_text(json.dumps(meta))
+    with RunStore(db) as store:
+        before = store.table_counts()
+        try:
+            run_id = import_run(store, folder)
+        except SpreadLabError as exc:
+            assert "\n" not in str(exc)
+            assert store.table_counts() == before
+            return
+        try:
+            store.list_runs()
+            store.load_run(run_id)
+            target = export_run(store, run_id, area / "again")
+            assert target.is_relative_to((area / "again").resolve())
+        finally:
+            store.delete_run(run_id)
+            shutil.rmtree(area / "again", ignore_errors=True)
