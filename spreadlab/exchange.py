@@ -102,10 +102,10 @@ _ORDER = {"agents": "agent", "edges": "u, v", "decisions": "round, agent", "curv
 def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in meta.items():
-        if isinstance(value, pd.Timestamp | datetime):
-            out[key] = value.isoformat()
-        elif value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
             out[key] = None
+        elif isinstance(value, pd.Timestamp | datetime):
+            out[key] = value.isoformat()
         elif isinstance(value, np.generic):
             out[key] = value.item()
         else:
