@@ -15,8 +15,9 @@ from spreadlab.errors import ConfigError
 MAX_ID_CHARS = 128
 _SAFE_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID_CHARS - 1}}}")
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
-# C0 controls except tab and newline, DEL, C1 controls, and lone UTF-16 surrogates
-_BAD_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0 controls except tab, newline and carriage return, DEL, C1 controls, lone UTF-16 surrogates
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+MAX_REPLY_CHARS = 200_000  # an LLM reply is cut here before it is parsed or stored
 REPLACEMENT = "\ufffd"
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1

@@ -10,7 +10,10 @@ report is in the prompt, and how many followed people have posted, and then post
 
 (s_t = +1 high / -1 low). The draw is a hash of the request, so one request always gets one
 answer. Faults are injected at set rates: 429 with Retry-After, 500, slow replies, malformed
-response bodies, unparseable message content and dropped connections. Every request is counted.
+response bodies, unparseable message content and dropped connections. *Prompt faults* are drawn
+from a hash of the prompt instead, so the same prompt always meets the same one: a lone surrogate
+or a NUL in the reply, a 100 KB reply, a content-filter 400, empty ``choices``, a refusal. Every
+request is counted, with its arrival time.
 
 Run it alone with ``python tests/llm_server.py --latency 0.02`` (prints the base URL).
 """
@@ -45,6 +48,7 @@ HIDDEN_WEIGHTS = {
 }
 HIDDEN_A0, HIDDEN_B0 = -0.6, -1.6
 FAULTS = ("429", "500", "slow", "malformed", "bad_content", "drop")
+PROMPT_FAULTS = ("surrogate", "nul", "huge", "content_filter", "empty_choices", "refusal")
 
 
 @dataclass
@@ -55,6 +59,7 @@ class ServerConfig:
     api_key: str | None = None
     latency: float = 0.0
     faults: dict[str, float] = field(default_factory=dict)
+    prompt_faults: dict[str, float] = field(default_factory=dict)
     retry_after: str = "0.01"
     slow_seconds: float = 0.3
     reject_formats: frozenset[str] = frozenset()
@@ -88,6 +93,7 @@ class LLMServer:
         self.config = config or ServerConfig()
         self.counts: Counter[str] = Counter()
         self.keys_seen: set[str] = set()
+        self.arrivals: list[tuple[str, float]] = []  # (digest of the chat request, time)
         self._rng = random.Random(self.config.seed)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -190,6 +196,7 @@ class LLMServer:
         if method != "POST" or path != "/v1/chat/completions":
             return _http(404, {"error": {"message": f"no route {method} {path}"}})
         request = json.loads(body)
+        self.arrivals.append((hashlib.sha256(body).hexdigest(), time.monotonic()))
         if request.get("model") not in cfg.models:
             return _http(
                 404,
@@ -238,7 +245,34 @@ class LLMServer:
         await asyncio.sleep(cfg.slow_seconds if fault == "slow" else cfg.latency)
         if fault == "malformed":
             return _raw(200, b'{"id": "chatcmpl-x", "object": "chat.completion", "choices": [')
-        content = self._content(request, bad=fault == "bad_content")
+        prompt_fault = self._prompt_fault(request)
+        if prompt_fault:
+            self.counts[f"prompt_{prompt_fault}"] += 1
+        if prompt_fault == "content_filter":
+            return _http(
+                400,
+                {
+                    "error": {
+                        "message": "The response was filtered due to the prompt triggering "
+                        "the content management policy.",
+                        "param": "prompt",
+                        "code": "content_filter",
+                    }
+                },
+            )
+        if prompt_fault in ("empty_choices", "refusal"):
+            message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+            choices = [{"index": 0, "finish_reason": "stop", "message": message}]
+            return _http(
+                200,
+                {
+                    "id": "chatcmpl-x",
+                    "object": "chat.completion",
+                    "model": request["model"],
+                    "choices": [] if prompt_fault == "empty_choices" else choices,
+                },
+            )
+        content = self._content(request, bad=fault == "bad_content", prompt_fault=prompt_fault)
         self.counts["chat_ok"] += 1
         prompt_chars = sum(len(str(m.get("content", ""))) for m in request["messages"])
         usage = {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": len(content) // 4 + 1}
@@ -269,10 +303,29 @@ class LLMServer:
                 return name
         return None
 
-    def _content(self, request: dict, bad: bool) -> str:
+    def _prompt_fault(self, request: dict) -> str | None:
+        """The prompt fault this prompt always meets (agent prompts only, not probes)."""
+        if not self.config.prompt_faults or not any(read_prompt(request["messages"])[0].values()):
+            return None
+        digest = hashlib.sha256(json.dumps(request["messages"]).encode()).digest()
+        u = int.from_bytes(digest[8:16], "big") / 2**64
+        for name in PROMPT_FAULTS:
+            u -= self.config.prompt_faults.get(name, 0.0)
+            if u < 0:
+                return name
+        return None
+
+    def _content(self, request: dict, bad: bool, prompt_fault: str | None = None) -> str:
         if bad:
             return self._rng.choice(["I think I would share it.", '{"post": tru', "", "{}"])
-        reply = json.dumps(hidden_answer(request), ensure_ascii=False)
+        answer = hidden_answer(request)
+        if prompt_fault == "huge":
+            answer["text"] = "stay safe " * 10_000
+        if prompt_fault == "surrogate":
+            answer["text"] += " \ud83d broken emoji"
+        reply = json.dumps(answer, ensure_ascii=False)
+        if prompt_fault == "nul":
+            reply = reply.replace('"text": "', '"text": "\x00NUL\x00 ', 1)
         fmt = (request.get("response_format") or {}).get("type", "text")
         return reply if fmt != "text" else f"Here is my answer:\n```json\n{reply}\n```"
 

@@ -52,7 +52,11 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class ChatReply:
-    """A reply's text and token usage; ``cached`` is True when no HTTP request was made."""
+    """A reply's text and token usage; ``cached`` is True when no HTTP request was made.
+
+    ``rejected`` says why the endpoint refused this one request for good (content filter, a 4xx
+    for its input, a refusal, no choices): the agent's decision is then recorded invalid.
+    """
 
     text: str
     prompt_tokens: int = 0
@@ -61,6 +65,7 @@ class ChatReply:
     latency_s: float = 0.0
     http_attempts: int = 1
     response_format: str = "text"
+    rejected: str | None = None
 
 
 class ChatModel(Protocol):
@@ -102,8 +107,17 @@ class RequestRejected(FatalLLMError):
     """A 4xx that retrying cannot fix (bad parameter, unknown model, ...)."""
 
 
+class PromptRejected(RequestRejected):
+    """A 4xx for this one request (content filter, input refused): the core turns it into a
+    rejected :class:`ChatReply`, so the run goes on."""
+
+
 class FormatRejected(LLMError):
     """The endpoint refused the requested response format (negotiation falls back)."""
+
+
+class TooManyInvalid(FatalLLMError):
+    """More decisions were invalid than the run allows (``--max-invalid``); it stays resumable."""
 
 
 class BudgetExhausted(FatalLLMError):

@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from spreadlab.llm.base import ChatModel, ChatReply, ChatRequest
+from spreadlab.validate import MAX_REPLY_CHARS, clean_text
 
 TABLE = "llm_calls"
 COLUMNS: dict[str, str] = {
@@ -41,6 +42,7 @@ COLUMNS: dict[str, str] = {
     "latency_ms": "DOUBLE NOT NULL",
     "http_attempts": "INTEGER NOT NULL",
     "created_at": "TIMESTAMP NOT NULL",
+    "rejected": "VARCHAR",
 }
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
@@ -79,35 +81,37 @@ class ReplayCache:
         self._partitions: dict[tuple[int, int, int], dict[str, tuple]] = {}
         columns = ", ".join(f'"{name}" {sql}' for name, sql in COLUMNS.items())
         self._con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns})")
+        self._con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS rejected VARCHAR")
 
     def get(self, key: str, request: ChatRequest) -> ChatReply | None:
         tag = request.tag
         if tag is None:
             row = self._con.execute(
-                f"SELECT reply, prompt_tokens, completion_tokens, response_format FROM {TABLE} "
-                "WHERE key = ?",
+                f"SELECT reply, prompt_tokens, completion_tokens, response_format, rejected "
+                f"FROM {TABLE} WHERE key = ?",
                 [key],
             ).fetchone()
         else:
             part = (tag.run_seed, tag.stream, tag.round)
             if part not in self._partitions:
                 rows = self._con.execute(
-                    f"SELECT key, reply, prompt_tokens, completion_tokens, response_format "
-                    f"FROM {TABLE} WHERE run_seed = ? AND stream = ? AND round = ?",
+                    f"SELECT key, reply, prompt_tokens, completion_tokens, response_format, "
+                    f"rejected FROM {TABLE} WHERE run_seed = ? AND stream = ? AND round = ?",
                     list(part),
                 ).fetchall()
                 self._partitions[part] = {r[0]: r[1:] for r in rows}
             row = self._partitions[part].get(key)
         if row is None:
             return None
-        reply, prompt_tokens, completion_tokens, fmt = row
+        reply, prompt_tokens, completion_tokens, fmt, rejected = row
         return ChatReply(
-            reply,
+            clean_text(reply, MAX_REPLY_CHARS),
             prompt_tokens,
             completion_tokens,
             cached=True,
             http_attempts=0,
             response_format=fmt,
+            rejected=rejected,
         )
 
     def put(self, key: str, endpoint: str, request: ChatRequest, reply: ChatReply) -> None:
@@ -123,20 +127,22 @@ class ReplayCache:
             "attempt": tag.attempt if tag else None,
             "response_format": reply.response_format,
             "temperature": request.temperature,
-            "reply": reply.text,
+            "reply": clean_text(reply.text, MAX_REPLY_CHARS),
             "prompt_tokens": reply.prompt_tokens,
             "completion_tokens": reply.completion_tokens,
             "latency_ms": round(reply.latency_s * 1000, 3),
             "http_attempts": reply.http_attempts,
             "created_at": datetime.now(UTC).replace(tzinfo=None),
+            "rejected": reply.rejected,
         }
         self._pending.append(row)
         if tag is not None and (part := (tag.run_seed, tag.stream, tag.round)) in self._partitions:
             self._partitions[part][key] = (
-                reply.text,
+                row["reply"],
                 reply.prompt_tokens,
                 reply.completion_tokens,
                 reply.response_format,
+                reply.rejected,
             )
         if len(self._pending) >= self.flush_every:
             self.flush()
@@ -148,9 +154,12 @@ class ReplayCache:
         rows, self._pending = self._pending, []
         schema = pa.schema([(n, _ARROW_TYPES[sql.split()[0]]) for n, sql in COLUMNS.items()])
         batch = pa.Table.from_pylist(rows, schema=schema)
+        names = ", ".join(f'"{name}"' for name in COLUMNS)
         self._con.register("_llm_batch", batch)
         try:
-            self._con.execute(f"INSERT OR IGNORE INTO {TABLE} SELECT * FROM _llm_batch")
+            self._con.execute(
+                f"INSERT OR IGNORE INTO {TABLE} ({names}) SELECT {names} FROM _llm_batch"
+            )
         finally:
             self._con.unregister("_llm_batch")
 

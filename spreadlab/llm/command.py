@@ -75,6 +75,13 @@ _OPTIONS = [
     ),
     click.option("--timeout", type=float, help="Seconds per HTTP attempt [default: 60]."),
     click.option(
+        "--max-invalid",
+        "max_invalid_rate",
+        type=float,
+        help="Stop (resumably) when more than this fraction of decisions is invalid "
+        "[default: 0.25].",
+    ),
+    click.option(
         "--prices",
         type=click.Path(dir_okay=False),
         help="Price table CSV for cost estimates [default: the bundled spreadlab/data/prices.csv].",
@@ -93,6 +100,7 @@ _OPTION_NAMES = (
     "post_chars",
     "response_format",
     "timeout",
+    "max_invalid_rate",
     "prices",
 )
 
@@ -267,10 +275,10 @@ def usage_report(policy: LLMPolicy, model: str, prices: str | None = None) -> st
     retries = ", ".join(f"{k}: {v}" for k, v in sorted(u["retries"].items())) or "none"
     text = (
         f"LLM usage: {u['consultations']} consultations, {u['invalid']} invalid "
-        f"({u['invalid_rate']:.1%}); {u['calls']} calls to the endpoint ({u['http_attempts']} "
-        f"HTTP attempts, retries {retries}), {u['cache_hits']} answers replayed from the cache; "
-        f"{u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens; response "
-        f"format {u['response_format']}"
+        f"({u['invalid_rate']:.1%}; {u['refused']} refused by the endpoint); {u['calls']} calls "
+        f"to the endpoint ({u['http_attempts']} HTTP attempts, retries {retries}), "
+        f"{u['cache_hits']} answers replayed from the cache; {u['prompt_tokens']} prompt + "
+        f"{u['completion_tokens']} completion tokens; response format {u['response_format']}"
     )
     try:
         price = price_for(model, load_prices(prices))

@@ -64,6 +64,7 @@ class LLMConfig:
     parse_attempts: int = 3
     prompt: PromptSettings = field(default_factory=PromptSettings)
     response_format: str = "auto"
+    max_invalid_rate: float = 0.25
 
     def __post_init__(self) -> None:
         endpoint_url(self.base_url)  # raises a ConfigError naming OPENAI_BASE_URL / --base-url
@@ -85,6 +86,10 @@ class LLMConfig:
             raise ConfigError(f"--max-reply-tokens {self.max_reply_tokens}: allow at least 16")
         if self.timeout <= 0 or self.max_attempts < 1 or self.parse_attempts < 1:
             raise ConfigError("timeout, max attempts and parse attempts must be positive")
+        if not 0 <= self.max_invalid_rate <= 1:
+            raise ConfigError(
+                f"--max-invalid {self.max_invalid_rate}: use a fraction in [0, 1] (0.25 = 25%)"
+            )
         if self.response_format != "auto" and self.response_format not in RESPONSE_FORMATS:
             raise ConfigError(
                 f"--response-format {self.response_format!r}: use auto or one of "

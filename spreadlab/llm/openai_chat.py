@@ -23,9 +23,11 @@ from spreadlab.llm.base import (
     ChatRequest,
     EndpointError,
     FormatRejected,
+    PromptRejected,
     RequestRejected,
     TransientError,
 )
+from spreadlab.validate import clean_text
 
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema")
 
@@ -117,22 +119,20 @@ class OpenAIChat:
             body["response_format"] = fmt
         started = time.perf_counter()
         try:
-            data = await self._post(body)
-        except openai.BadRequestError as exc:
-            if self._limit_name != "max_tokens" or "max_completion_tokens" not in str(exc):
-                raise self._classify(exc, request) from None
-            # newer OpenAI models take the reply limit under its new name only
-            self._limit_name = "max_completion_tokens"
-            body[self._limit_name] = body.pop("max_tokens")
-            try:
-                data = await self._post(body)
-            except Exception as again:
-                raise self._classify(again, request) from None
-        except Exception as exc:
-            raise self._classify(exc, request) from None
+            data = await self._send(body, request)
+        except PromptRejected as exc:
+            return self._rejected(str(exc), request, started)
         try:
-            text = str(data["choices"][0]["message"].get("content") or "")
-            text = text or str(data["choices"][0]["message"].get("refusal") or "")
+            choices = data["choices"]
+            if not choices:
+                return self._rejected("the endpoint returned no choices", request, started)
+            message = choices[0]["message"]
+            text = str(message.get("content") or "")
+            if not text and message.get("refusal"):
+                refusal = clean_text(str(message["refusal"]), 200)
+                return self._rejected(f"the model refused: {refusal}", request, started)
+            if not text and choices[0].get("finish_reason") == "content_filter":
+                return self._rejected("stopped by the content filter", request, started)
             usage = data.get("usage") or {}
             # servers that report no usage are charged a generous estimate, so budgets hold
             prompt_tokens = int(usage.get("prompt_tokens") or prompt_token_bound(request))
@@ -147,6 +147,33 @@ class OpenAIChat:
             completion_tokens=completion_tokens,
             latency_s=time.perf_counter() - started,
             response_format=request.response_format,
+        )
+
+    async def _send(self, body: dict[str, Any], request: ChatRequest) -> Any:
+        """The response body as JSON; failures classified (see :meth:`_classify`)."""
+        try:
+            return await self._post(body)
+        except openai.BadRequestError as exc:
+            if self._limit_name != "max_tokens" or "max_completion_tokens" not in str(exc):
+                raise self._classify(exc, request) from None
+            # newer OpenAI models take the reply limit under its new name only
+            self._limit_name = "max_completion_tokens"
+            body[self._limit_name] = body.pop("max_tokens")
+            try:
+                return await self._post(body)
+            except Exception as again:
+                raise self._classify(again, request) from None
+        except Exception as exc:
+            raise self._classify(exc, request) from None
+
+    def _rejected(self, reason: str, request: ChatRequest, started: float) -> ChatReply:
+        return ChatReply(
+            text="",
+            prompt_tokens=0,
+            completion_tokens=0,
+            latency_s=time.perf_counter() - started,
+            response_format=request.response_format,
+            rejected=reason,
         )
 
     async def _post(self, body: dict[str, Any]) -> Any:
@@ -227,7 +254,9 @@ class OpenAIChat:
                 f"{where}: HTTP 404 ({said}). Check {model} (--model) and the base URL "
                 "(OPENAI_BASE_URL / --base-url; it usually ends in /v1)"
             )
-        return RequestRejected(f"{where}: HTTP {status} ({said})")
+        if request is None:
+            return RequestRejected(f"{where}: HTTP {status} ({said})")
+        return PromptRejected(f"HTTP {status} ({said})")
 
 
 def _server_message(exc: openai.APIStatusError) -> str:

@@ -12,6 +12,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from spreadlab.validate import clean_text
+
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _TRUE, _FALSE = {"true", "yes", "y", "1"}, {"false", "no", "n", "0"}
@@ -47,7 +49,7 @@ def parse_reply(reply: str, max_chars: int = 1000) -> ParsedReply:
         return ParsedReply(None, error=f"'post' is {fields['post']!r}, not true/false")
     text = fields.get("text")
     text = "" if text is None else text if isinstance(text, str) else json.dumps(text)
-    text = _CONTROL.sub(" ", text).strip()[:max_chars]
+    text = clean_text(_CONTROL.sub(" ", text).strip(), max_chars)
     return ParsedReply(post, text)
 
 
@@ -77,5 +79,5 @@ def _as_bool(value: object) -> bool | None:
 
 
 def _excerpt(text: str, limit: int = 80) -> str:
-    flat = _CONTROL.sub(" ", text).replace("\n", " ")
+    flat = clean_text(_CONTROL.sub(" ", text), limit + 1).replace("\n", " ")
     return repr(flat[:limit] + ("…" if len(flat) > limit else ""))

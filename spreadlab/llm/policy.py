@@ -31,6 +31,7 @@ from spreadlab.llm.base import (
     ChatModel,
     ChatRequest,
     FatalLLMError,
+    TooManyInvalid,
 )
 from spreadlab.llm.cache import CachedChat, ReplayCache
 from spreadlab.llm.config import LLMConfig
@@ -42,8 +43,10 @@ from spreadlab.llm.preflight import Preflight
 from spreadlab.llm.prompt import DECISION_SCHEMA, PROMPT_VERSION, build_messages
 from spreadlab.llm.retry import Retry
 from spreadlab.policy import ConsultationBatch, Decisions
+from spreadlab.validate import MAX_REPLY_CHARS, clean_text
 
 T = TypeVar("T")
+MIN_CONSULTATIONS_FOR_RATE = 50  # fewer say too little about the invalid rate to stop a run
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ class LLMPolicy:
         self._halt: FatalLLMError | None = None
         self.consultations = 0
         self.invalid = 0
+        self.refused = 0
         self.reasked = 0
 
     def prepare(self, profiles: np.ndarray, event: Event) -> None:
@@ -163,12 +167,28 @@ class LLMPolicy:
                 self.stack.cache.cache.forget_partitions()
         self.consultations += len(answers)
         self.invalid += sum(not a.valid for a in answers)
+        self._check_invalid_rate()
         return Decisions(
             post=np.array([a.post for a in answers], dtype=bool),
             texts=[a.text for a in answers],
             valid=np.array([a.valid for a in answers], dtype=bool),
             reasons=[a.reason for a in answers],
         )
+
+    def _check_invalid_rate(self) -> None:
+        """Stop (resumably) once invalid decisions exceed ``max_invalid_rate`` of this session's
+        consultations, counted from :data:`MIN_CONSULTATIONS_FOR_RATE` on."""
+        limit = self.config.max_invalid_rate
+        if self.consultations < MIN_CONSULTATIONS_FOR_RATE:
+            return
+        if self.invalid > limit * self.consultations:
+            raise TooManyInvalid(
+                f"{self.invalid} of {self.consultations} decisions "
+                f"({self.invalid / self.consultations:.0%}) were invalid ({self.refused} refused "
+                f"by the endpoint, the rest unparseable), above the limit of {limit:.0%}. The run "
+                "stopped before storing this round; check the model and endpoint, or resume with "
+                "a higher --max-invalid"
+            )
 
     async def _decide_all(self, batch: ConsultationBatch, stream: int) -> list[Answer]:
         settings = self.config.prompt
@@ -220,7 +240,10 @@ class LLMPolicy:
                 if not isinstance(exc, BudgetExhausted):
                     self._halt = exc  # the others stop asking: no point, or no permission
                 raise
-            parsed = parse_reply(reply.text)
+            if reply.rejected is not None:
+                self.refused += 1
+                return Answer(False, None, False, f"request refused: {reply.rejected}")
+            parsed = parse_reply(clean_text(reply.text, MAX_REPLY_CHARS))
             if parsed.ok:
                 return Answer(bool(parsed.post), parsed.text if parsed.post else None, True, None)
             error = parsed.error or "unusable reply"
@@ -282,6 +305,7 @@ class LLMPolicy:
             "consultations": self.consultations,
             "invalid": self.invalid,
             "invalid_rate": self.invalid / self.consultations if self.consultations else 0.0,
+            "refused": self.refused,
             "reasked": self.reasked,
             "cache_hits": stack.cache.hits if stack.cache else 0,
             "calls": usage.calls,

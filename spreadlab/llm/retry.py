@@ -1,10 +1,10 @@
 """Retry layer: bounded retries with exponential backoff and jitter for transient failures.
 
-429 (waiting at least its Retry-After), 5xx, timeouts, dropped connections and garbled bodies are
-retried up to ``max_attempts`` HTTP attempts in all; anything else passes straight through, so
-401/403 stop the run at once. When the attempts run out the endpoint is treated as down
-(:class:`EndpointError`): the run stops and can be resumed, rather than recording an outage as
-agents' decisions.
+429 (waiting at least its Retry-After, never less than the backoff), 5xx, timeouts, dropped
+connections and garbled bodies are retried up to ``max_attempts`` HTTP attempts in all; anything
+else passes straight through, so 401/403 stop the run at once. When the attempts run out the
+endpoint is treated as down (:class:`EndpointError`): the run stops and can be resumed, rather
+than recording an outage as agents' decisions.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ class Retry:
     """Retries ``inner`` on :class:`TransientError`.
 
     The wait before retry ``n`` is ``min(max_delay, base_delay·2^(n-1))`` scaled by a uniform
-    factor in [0.5, 1] ("equal jitter"), or the server's Retry-After plus up to 10% when it sent
-    one. A Retry-After longer than ``max_retry_after`` seconds ends the retries at once.
+    factor in [0.5, 1] ("equal jitter"). A server's Retry-After (plus up to 10%) can only lengthen
+    it: a Retry-After of 0 or a past date never makes a retry come sooner than the backoff floor.
+    A Retry-After longer than ``max_retry_after`` seconds ends the retries at once.
     """
 
     def __init__(
@@ -54,10 +55,11 @@ class Retry:
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based)."""
-        if retry_after is not None:
-            return retry_after * (1 + 0.1 * self._rng.random())
         backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return backoff * (0.5 + 0.5 * self._rng.random())
+        wait = backoff * (0.5 + 0.5 * self._rng.random())
+        if retry_after is not None:
+            wait = max(wait, retry_after * (1 + 0.1 * self._rng.random()))
+        return wait
 
     async def complete(self, request: ChatRequest) -> ChatReply:
         attempt = 0
