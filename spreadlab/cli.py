@@ -18,6 +18,7 @@ from spreadlab.fit_store import (
     stored_decision_log,
     summary,
 )
+from spreadlab.liveness import with_liveness
 from spreadlab.llm.command import llm_options, open_policy, resume_policy
 from spreadlab.models import MODELS
 from spreadlab.networks import NETWORK_KINDS, NetworkSpec
@@ -181,7 +182,7 @@ def resume(run_id: str, db_path: str, llm_opts: dict) -> None:
 def runs(db_path: str) -> None:
     """List the stored runs."""
     with RunStore(db_path, create=False) as store:
-        frame = store.list_runs()
+        frame = with_liveness(store.con, store.list_runs())
     if frame.empty:
         click.echo("no runs stored yet; try 'spreadlab run'")
         return
@@ -201,6 +202,10 @@ def runs(db_path: str) -> None:
         ]
     ]
     click.echo(shown.to_string(index=False))
+    for run_id in frame.loc[frame["status"] == "interrupted", "run_id"]:
+        click.echo(
+            f"run {run_id} stopped; continue it with: spreadlab resume {run_id} --db {db_path}"
+        )
 
 
 @cli.command()

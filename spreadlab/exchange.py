@@ -483,6 +483,8 @@ def import_run(store: RunStore, folder: Path, run_id: str | None = None) -> str:
     row = data["run"]
     if run_id:
         row["run_id"] = check_id(run_id, "run id")
+    if row["status"] == "running":
+        row["status"] = "interrupted"  # nobody here is writing it
     if not data["decisions"].empty and row["rounds_done"] == 0:
         row["rounds_done"] = int(data["decisions"]["round"].max()) + 1
     rid = row["run_id"]

@@ -15,6 +15,7 @@ import numpy as np
 
 from spreadlab.errors import StoreError
 from spreadlab.events import Event
+from spreadlab.liveness import record_writer
 from spreadlab.policy import Policy
 from spreadlab.simulate import (
     ReplicatePlan,
@@ -175,7 +176,9 @@ def resume_run(
         stop_fraction=params.get("stop_fraction"),
         state=state,
     )
-    store.set_status(run_id, "running")
+    with store.transaction():
+        record_writer(store.con, run_id)
+        store.set_status(run_id, "running")
     if done > 0 and simulation.finished:
         store.set_status(run_id, "complete")
         return

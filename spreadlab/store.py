@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from spreadlab import __version__
 from spreadlab.errors import StoreError
+from spreadlab.liveness import record_writer
 from spreadlab.networks import Network, from_edges
 from spreadlab.sharing import WaitNote, connect, stderr_note
 from spreadlab.simulate import RoundRecord
@@ -256,6 +257,7 @@ class RunStore:
             if self.has_run(run_id):
                 raise StoreError(f"run {run_id} already exists in {self.path}; delete it first")
             self.insert_arrow("runs", pa.Table.from_pylist([row]))
+            record_writer(self.con, run_id)
             self.insert_arrow(
                 "agents",
                 pa.table(

@@ -22,6 +22,7 @@ from spreadlab import fit_store, viz
 from spreadlab.equations import LearnedEquation, learn_equation
 from spreadlab.errors import SpreadLabError
 from spreadlab.fit import FitResult
+from spreadlab.liveness import with_liveness
 from spreadlab.store import RunStore, StoredRun
 from spreadlab.trait_effects import TraitEffects, fit_trait_effects
 
@@ -112,8 +113,12 @@ def _runs(path: str, rev: str) -> pd.DataFrame:
 
 
 def runs() -> pd.DataFrame:
-    """Every stored run (cached)."""
-    return _runs(database_path(), revision())
+    """Every stored run (cached); a 'running' run whose writer died shows as 'interrupted'."""
+    frame = _runs(database_path(), revision())
+    if not (frame["status"] == "running").any():
+        return frame
+    with open_store() as store:
+        return with_liveness(store.con, frame)
 
 
 @st.cache_data(show_spinner=False)

@@ -195,3 +195,46 @@ def test_retry_after_is_a_lower_bound_in_the_delay():
         assert retry.delay(attempt, -5.0) >= floor
         assert retry.delay(attempt, 20.0) >= 20.0
     assert isinstance(TransientError("x", kind="429", retry_after=0.0).retry_after, float)
+
+
+def test_a_run_whose_writer_was_killed_shows_interrupted_and_resumes(tmp_path, monkeypatch):
+    import signal
+    import time
+
+    import streamlit
+    from test_app_pages import app, by_label
+    from test_llm_integration import finish, run_args, spreadlab
+
+    db = tmp_path / "runs.duckdb"
+    with running_server(ServerConfig(latency=0.01)) as server:
+        process = spreadlab(*run_args(server.base_url, db, 5, "--max-concurrency", "4"))
+        deadline = time.monotonic() + 120
+        while server.counts["chat_ok"] < 150 and process.poll() is None:
+            assert time.monotonic() < deadline, "the run never got going"
+            time.sleep(0.002)
+        process.send_signal(signal.SIGKILL)
+        finish(process)
+
+        listed = CliRunner().invoke(cli, ["runs", "--db", str(db)])
+        with RunStore(db) as store:
+            ((run_id, stored),) = store.con.execute("SELECT run_id, status FROM runs").fetchall()
+        assert stored == "running", "the killed writer left it running"
+        assert "interrupted" in listed.output and "running" not in listed.output
+        assert f"spreadlab resume {run_id} --db {db}" in listed.output
+
+        monkeypatch.setenv("SPREADLAB_DB", str(db))
+        streamlit.cache_data.clear()
+        at = app("pages/1_Scenario_and_run.py", run=run_id)
+        assert not at.exception
+        by_label(at.button, "Resume this run")  # offered, as for any interrupted run
+        statuses = at.dataframe[0].value.set_index("run_id")["status"]
+        assert statuses[run_id] == "interrupted"
+
+        resumed = CliRunner().invoke(
+            cli,
+            ["resume", run_id, "--db", str(db)],
+            env={"OPENAI_API_KEY": None, "OPENAI_BASE_URL": None},
+        )
+        assert resumed.exit_code == 0, resumed.output
+    with RunStore(db) as store:
+        assert store.run_meta(run_id)["status"] == "complete"

@@ -1,0 +1,85 @@
+"""Which process writes a run, and whether it still lives.
+
+A run being written records its writer (process id, host and the process's start time, so a
+reused pid is not mistaken for it) once, when it starts or resumes; there are no heartbeat writes.
+When runs are listed or opened, a 'running' run whose writer on this host has died is shown
+'interrupted', so it can be resumed. A writer on another host cannot be checked and is trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+TABLE = "run_writers"
+
+
+def record_writer(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Record this process as the writer of ``run_id`` (call inside the run's transaction)."""
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {TABLE} (run_id VARCHAR PRIMARY KEY, pid INTEGER NOT NULL, "
+        "host VARCHAR NOT NULL, started VARCHAR)"
+    )
+    pid = os.getpid()
+    con.execute(
+        f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?)",
+        [run_id, pid, socket.gethostname(), _start_ticks(pid)],
+    )
+
+
+def with_liveness(con: duckdb.DuckDBPyConnection, runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` (with ``run_id`` and ``status``) where 'running' runs whose writer died are
+    'interrupted'; nothing is written."""
+    running = runs.loc[runs["status"] == "running", "run_id"].tolist()
+    dead = set(dead_writers(con, running))
+    if not dead:
+        return runs
+    shown = runs.copy()
+    shown.loc[shown["run_id"].isin(dead), "status"] = "interrupted"
+    return shown
+
+
+def dead_writers(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[str]:
+    """Those of ``run_ids`` whose recorded writer on this host is no longer alive."""
+    if not run_ids:
+        return []
+    known = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [TABLE]
+    ).fetchone()
+    if not known or not known[0]:
+        return []
+    rows = con.execute(
+        f"SELECT run_id, pid, host, started FROM {TABLE} WHERE list_contains(?, run_id)",
+        [run_ids],
+    ).fetchall()
+    return [run_id for run_id, pid, host, started in rows if not _alive(pid, host, started)]
+
+
+def _alive(pid: int, host: str, started: str | None) -> bool:
+    if host != socket.gethostname():
+        return True  # cannot be checked from here
+    if pid == os.getpid():
+        return True
+    if started is not None and Path("/proc").is_dir():
+        return _start_ticks(pid) == started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _start_ticks(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), None for a zombie or none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] in ("Z", "X") else fields[19]
