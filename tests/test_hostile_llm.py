@@ -198,22 +198,15 @@ def test_retry_after_is_a_lower_bound_in_the_delay():
 
 
 def test_a_run_whose_writer_was_killed_shows_interrupted_and_resumes(tmp_path, monkeypatch):
-    import signal
-    import time
-
     import streamlit
     from test_app_pages import app, by_label
-    from test_llm_integration import finish, run_args, spreadlab
+    from test_llm_integration import kill_after, run_args, spreadlab
 
     db = tmp_path / "runs.duckdb"
     with running_server(ServerConfig(latency=0.01)) as server:
-        process = spreadlab(*run_args(server.base_url, db, 5, "--max-concurrency", "4"))
-        deadline = time.monotonic() + 120
-        while server.counts["chat_ok"] < 150 and process.poll() is None:
-            assert time.monotonic() < deadline, "the run never got going"
-            time.sleep(0.002)
-        process.send_signal(signal.SIGKILL)
-        finish(process)
+        kill_after(
+            150, server, spreadlab(*run_args(server.base_url, db, 5, "--max-concurrency", "4"))
+        )
 
         listed = CliRunner().invoke(cli, ["runs", "--db", str(db)])
         with RunStore(db) as store:

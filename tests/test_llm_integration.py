@@ -187,20 +187,26 @@ def read_db(db: Path, sql: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
+def kill_after(answers: int, server, process: subprocess.Popen) -> None:
+    """SIGKILL ``process`` once ``server`` has given ``answers`` good answers."""
+    deadline = time.monotonic() + 120
+    while server.counts["chat_ok"] < answers and process.poll() is None:
+        assert time.monotonic() < deadline, "the run never got going"
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+
+
 def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_replay(tmp_path):
     db = tmp_path / "runs.duckdb"
     config = ServerConfig(
         latency=0.01, faults={"429": 0.05, "bad_content": 0.05}, retry_after="0.01", seed=2
     )
     with running_server(config) as server:
-        process = spreadlab(*run_args(server.base_url, db, 3, "--max-concurrency", "4"))
-        deadline = time.monotonic() + 120
-        while server.counts["chat_ok"] < 200 and process.poll() is None:
-            assert time.monotonic() < deadline, "the run never got going"
-            time.sleep(0.002)
-        process.send_signal(signal.SIGKILL)
-        process.communicate(timeout=30)
-        assert process.returncode == -signal.SIGKILL
+        kill_after(
+            200, server, spreadlab(*run_args(server.base_url, db, 3, "--max-concurrency", "4"))
+        )
 
         ((run_id, status, done),) = read_db(db, "SELECT run_id, status, rounds_done FROM runs")
         assert status == "running" and 1 <= done < 11, "killed mid-run, some rounds stored"
