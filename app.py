@@ -63,3 +63,4 @@ else:
 st.subheader("Where to go")
 for script, label, icon, purpose in ui.PAGES[1:]:
     st.page_link(script, label=f"{label}: {purpose}", icon=icon)
+ui.warm_up()

@@ -32,11 +32,16 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
 from threadpoolctl import threadpool_limits
 
 from spreadlab.errors import ConfigError, SpreadLabError
+from spreadlab.lazy import lazy_import
 from spreadlab.models import MODELS, NESTED, Model, get_model
+
+# scipy takes about a second to import: loaded by the first fit, not by every command
+optimize = lazy_import("scipy.optimize")
+special = lazy_import("scipy.special")
+stats = lazy_import("scipy.stats")
 
 Method = Literal["binomial", "conditional", "lsq"]
 METHODS: tuple[str, ...] = ("binomial", "conditional", "lsq")

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
 from spreadlab.errors import ConfigError, DataFormatError
+from spreadlab.lazy import lazy_import
+
+nx = lazy_import("networkx")  # only for the graph kinds it builds, not for random_regular
 
 NETWORK_KINDS: tuple[str, ...] = (
     "random_regular",

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
 from spreadlab import __version__
 from spreadlab.errors import StoreError
@@ -28,6 +26,10 @@ from spreadlab.liveness import record_writer
 from spreadlab.networks import Network, from_edges
 from spreadlab.sharing import WaitNote, connect, stderr_note
 from spreadlab.simulate import RoundRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 SCHEMA_VERSION = 1
 
@@ -88,9 +90,11 @@ TABLES: dict[str, dict[str, str]] = {
         "informed": "INTEGER NOT NULL",
     },
 }
+# decisions has no key: (run_id, round, agent) is unique by construction (an agent is consulted at
+# most once a round) and checked on import, and an index over a large run's decisions would cost
+# about as much as writing them.
 KEYS: dict[str, str] = {
     "agents": "PRIMARY KEY (run_id, agent)",
-    "decisions": "PRIMARY KEY (run_id, round, agent)",
     "curves": "PRIMARY KEY (run_id, round)",
 }
 RUN_TABLES = ("decisions", "curves", "edges", "agents", "runs")
@@ -213,12 +217,30 @@ class RunStore:
 
     def insert_arrow(self, table: str, frame: pa.Table) -> None:
         """Append an Arrow table's rows to ``table`` (call inside :meth:`transaction`)."""
-        columns = ", ".join(f'"{c}"' for c in frame.column_names)
+        self._insert(table, frame, frame.column_names)
+
+    def _insert(self, table: str, frame: Any, names: list[str], run_id: str | None = None) -> None:
+        """Append ``frame``'s rows (Arrow, or a dict of NumPy arrays, which needs neither pyarrow
+        nor pandas), with ``run_id`` as a constant column when given."""
+        columns = ", ".join(f'"{c}"' for c in names)
+        values = columns if run_id is None else f"?, {columns}"
+        target = columns if run_id is None else f"run_id, {columns}"
         self.con.register("_incoming", frame)
         try:
-            self.con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _incoming")
+            self.con.execute(
+                f"INSERT INTO {table} ({target}) SELECT {values} FROM _incoming",
+                [] if run_id is None else [run_id],
+            )
         finally:
             self.con.unregister("_incoming")
+
+    def _insert_columns(self, table: str, run_id: str, columns: dict[str, np.ndarray]) -> None:
+        self._insert(table, columns, list(columns), run_id)
+
+    def _insert_row(self, table: str, row: Mapping[str, Any]) -> None:
+        columns = ", ".join(f'"{c}"' for c in row)
+        marks = ", ".join("?" * len(row))
+        self.con.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values()))
 
     def create_run(self, meta: RunMeta, network: Network, profiles: np.ndarray) -> str:
         """Write the run row (status 'running'), its agents and its edges in one transaction."""
@@ -256,27 +278,20 @@ class RunStore:
         with self.transaction():
             if self.has_run(run_id):
                 raise StoreError(f"run {run_id} already exists in {self.path}; delete it first")
-            self.insert_arrow("runs", pa.Table.from_pylist([row]))
+            self._insert_row("runs", row)
             record_writer(self.con, run_id)
-            self.insert_arrow(
+            self._insert_columns(
                 "agents",
-                pa.table(
-                    {
-                        "run_id": pa.array([run_id] * network.n),
-                        "agent": pa.array(np.arange(network.n, dtype=np.int32)),
-                        "profile": pa.array(profiles.astype(np.int8)),
-                    }
-                ),
+                run_id,
+                {
+                    "agent": np.arange(network.n, dtype=np.int32),
+                    "profile": profiles.astype(np.int8),
+                },
             )
-            self.insert_arrow(
+            self._insert_columns(
                 "edges",
-                pa.table(
-                    {
-                        "run_id": pa.array([run_id] * len(edges)),
-                        "u": pa.array(edges[:, 0]),
-                        "v": pa.array(edges[:, 1]),
-                    }
-                ),
+                run_id,
+                {"u": np.ascontiguousarray(edges[:, 0]), "v": np.ascontiguousarray(edges[:, 1])},
             )
         return run_id
 
@@ -285,38 +300,30 @@ class RunStore:
     ) -> None:
         """Write one round's decisions and curve point and advance the run, atomically."""
         size = record.agents.size
-        texts = record.texts if record.texts is not None else [None] * size
-        reasons = record.reasons if record.reasons is not None else [None] * size
-        decisions = pa.table(
-            {
-                "run_id": pa.array([run_id] * size, pa.string()),
-                "round": pa.array(np.full(size, record.round, dtype=np.int32)),
-                "agent": pa.array(record.agents.astype(np.int32)),
-                "offline": pa.array(record.offline.astype(bool)),
-                "m": pa.array(record.m.astype(np.int32)),
-                "post": pa.array(record.post.astype(bool)),
-                "valid": pa.array(record.valid.astype(bool)),
-                "text": pa.array(texts, pa.string()),
-                "reason": pa.array(reasons, pa.string()),
-            }
-        )
-        curve = pa.Table.from_pylist(
-            [
-                {
-                    "run_id": run_id,
-                    "round": record.round,
-                    "consulted": size,
-                    "offline": int(record.offline.sum()),
-                    "new_posters": record.new_posters,
-                    "invalid": record.n_invalid,
-                    "informed": record.informed,
-                }
-            ]
-        )
+        decisions = {
+            "round": np.full(size, record.round, dtype=np.int32),
+            "agent": record.agents.astype(np.int32),
+            "offline": record.offline.astype(bool),
+            "m": record.m.astype(np.int32),
+            "post": record.post.astype(bool),
+            "valid": record.valid.astype(bool),
+        }
+        for name, texts in (("text", record.texts), ("reason", record.reasons)):
+            if texts is not None:
+                decisions[name] = np.array(texts, dtype=object)
+        curve = {
+            "run_id": run_id,
+            "round": record.round,
+            "consulted": size,
+            "offline": int(record.offline.sum()),
+            "new_posters": record.new_posters,
+            "invalid": record.n_invalid,
+            "informed": record.informed,
+        }
         status = "complete" if finished else "running"
         with self.transaction():
-            self.insert_arrow("decisions", decisions)
-            self.insert_arrow("curves", curve)
+            self._insert_columns("decisions", run_id, decisions)
+            self._insert_row("curves", curve)
             self.con.execute(
                 "UPDATE runs SET rounds_done = ?, rng_state = ?, status = ?, finished_at = "
                 "CASE WHEN ? THEN now()::TIMESTAMP ELSE NULL END WHERE run_id = ?",
@@ -386,6 +393,16 @@ class RunStore:
             decisions=self.decisions(run_id),
             curve=self.curve(run_id),
         )
+
+    def progress(self, run_id: str) -> tuple[int, int, int]:
+        """(rounds stored, agents informed after the last of them, agents) of one run."""
+        self._require(run_id)
+        row = self.con.execute(
+            "SELECT count(c.round), coalesce(max(c.informed), 0), any_value(r.n_agents) "
+            "FROM runs r LEFT JOIN curves c USING (run_id) WHERE r.run_id = ?",
+            [run_id],
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
 
     def curve(self, run_id: str) -> pd.DataFrame:
         return self.con.execute(

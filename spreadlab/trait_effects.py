@@ -29,13 +29,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
 from threadpoolctl import threadpool_limits
 
 from spreadlab.errors import DataFormatError
 from spreadlab.events import EVENT_TYPES
+from spreadlab.lazy import lazy_import
 from spreadlab.personas import N_PROFILES, TRAITS, trait_matrix
 from spreadlab.simulate import RunResult
+
+# scipy takes about a second to import: loaded by the first fit, not by every command
+special = lazy_import("scipy.special")
+stats = lazy_import("scipy.stats")
 
 COLUMNS = ("offline", "m", "profile", "event_type", "post", "valid")
 

@@ -10,21 +10,40 @@ only while an action reads or writes it, so ``spreadlab`` commands can use it me
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
 from spreadlab import dashboard_data as dd
-from spreadlab import fit_store, viz
-from spreadlab.equations import LearnedEquation, learn_equation
 from spreadlab.errors import SpreadLabError
-from spreadlab.fit import FitResult
+from spreadlab.lazy import lazy_import
 from spreadlab.liveness import with_liveness
 from spreadlab.store import RunStore, StoredRun
-from spreadlab.trait_effects import TraitEffects, fit_trait_effects
+
+if TYPE_CHECKING:
+    from spreadlab.equations import LearnedEquation
+    from spreadlab.fit import FitResult
+    from spreadlab.trait_effects import TraitEffects
+
+# Imported by the pages that use them, so the home page starts without the scientific stack.
+equations = lazy_import("spreadlab.equations")
+fit_store = lazy_import("spreadlab.fit_store")
+trait_effects_model = lazy_import("spreadlab.trait_effects")
+viz = lazy_import("spreadlab.viz")
+PAGE_MODULES = (
+    "spreadlab.viz",
+    "spreadlab.fit_store",
+    "spreadlab.trait_effects",
+    "spreadlab.equations",
+    "scipy.optimize",
+    "scipy.special",
+    "scipy.stats",
+)
 
 
 @st.cache_resource(show_spinner="Preparing the sample runs...")
@@ -74,6 +93,20 @@ def sidebar() -> None:
     with st.sidebar:
         for script, label, icon, _ in PAGES:
             st.page_link(script, label=label, icon=icon)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread:
+    """Import what the other pages need in the background, once per process, after the home page
+    has rendered: the first visit to a page then does not wait for scipy or plotly."""
+
+    def load() -> None:
+        for name in PAGE_MODULES:
+            importlib.import_module(name)
+
+    thread = threading.Thread(target=load, name="spreadlab-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def database_path() -> str:
@@ -286,7 +319,7 @@ def stored_fits() -> pd.DataFrame:
 def _trait_effects(path: str, run_ids: tuple[str, ...], rev: str) -> TraitEffects:
     with open_store() as store:
         log = fit_store.stored_decision_log(store, list(run_ids))
-    return fit_trait_effects(log)
+    return trait_effects_model.fit_trait_effects(log)
 
 
 def trait_effects(run_ids: list[str]) -> TraitEffects:
@@ -298,7 +331,7 @@ def trait_effects(run_ids: list[str]) -> TraitEffects:
 def _learned_equation(path: str, run_ids: tuple[str, ...], rev: str) -> LearnedEquation:
     with open_store() as store:
         group = fit_store.load_group(store, list(run_ids))
-    return learn_equation(group.data)
+    return equations.learn_equation(group.data)
 
 
 def learned_equation(run_ids: list[str]) -> LearnedEquation:

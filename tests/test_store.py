@@ -49,16 +49,16 @@ def test_delete_removes_everything(store, event):
 def test_a_failing_round_write_leaves_no_partial_rows(store, event, monkeypatch):
     sc = scenario(event, replicates=1)
     calls = {"n": 0}
-    original = store.insert_arrow
+    original = store._insert_row
 
-    def flaky(table, frame):
+    def flaky(table, row):
         if table == "curves":
             calls["n"] += 1
             if calls["n"] == 4:
                 raise OSError("disk full")
-        original(table, frame)
+        original(table, row)
 
-    monkeypatch.setattr(store, "insert_arrow", flaky)
+    monkeypatch.setattr(store, "_insert_row", flaky)
     with pytest.raises(OSError):
         run_scenario(store, sc, StochasticPolicy(), scenario_id="f")
     meta = store.run_meta("f-000")

@@ -13,9 +13,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import openai
-
 from spreadlab.errors import ConfigError
+from spreadlab.lazy import lazy_import
 from spreadlab.llm.accounting import prompt_token_bound
 from spreadlab.llm.base import (
     AuthError,
@@ -28,6 +27,8 @@ from spreadlab.llm.base import (
     TransientError,
 )
 from spreadlab.validate import clean_text
+
+openai = lazy_import("openai")  # loaded by the first LLM call, not by every command
 
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema")
 

@@ -1,0 +1,178 @@
+"""Start-up times: the command line and the dashboard against ``python -c "import numpy"``.
+
+    python bench/startup.py [--repeats 5] [--no-browser]
+
+Targets (issue 13): ``spreadlab --help`` within 1.5x the time of ``python -c "import numpy"``;
+``spreadlab run --n 100000 --k 10`` <= 1.5 s whole process; on a fresh clone with the server
+started, the home page interactive in Chromium within 3 s (sample loading included) and later
+page switches <= 1 s. Commands run in fresh interpreters on this checkout, best of ``--repeats``.
+The dashboard is served from an empty temporary folder, as on a fresh clone, and driven with
+Debian's Chromium through Playwright. Exits with status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from _shared import ROOT, machine
+
+CHROMIUM = "/usr/bin/chromium"
+# The sidebar label of each page and a text its script renders last.
+PAGES = {
+    "Scenario and run": "5. Backend",
+    "Spread": "had posted after",
+    "Fit": "Goodness of fit",
+    "Compare": "Model whose fitted rates",
+    "Export": "Whole run",
+}
+HOME_MARKER = "Where to go"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def best_time(command: list[str], repeats: int, cwd: Path) -> float:
+    """Fastest wall time of ``command`` in a fresh process; fails loudly if it fails."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}")
+    return min(times)
+
+
+def command_times(repeats: int, folder: Path) -> dict[str, float]:
+    spreadlab = [sys.executable, "-m", "spreadlab"]
+    db = folder / "samples.duckdb"
+    subprocess.run([*spreadlab, "samples", "load", "--db", str(db)], env=ENV, check=True)
+    run_db = folder / "run.duckdb"
+
+    def fresh_run() -> list[str]:
+        run_db.unlink(missing_ok=True)
+        return [*spreadlab, "run", "--n", "100000", "--k", "10", "--db", str(run_db)]
+
+    runs = [best_time(fresh_run(), 1, folder) for _ in range(repeats)]
+    numpy = best_time([sys.executable, "-c", "import numpy"], repeats, folder)
+    return {
+        'python -c "import numpy"': numpy,
+        "spreadlab --help": best_time([*spreadlab, "--help"], repeats, folder),
+        "spreadlab runs (91 sample runs)": best_time(
+            [*spreadlab, "runs", "--db", str(db)], repeats, folder
+        ),
+        "spreadlab run --n 100000 --k 10": min(runs),
+    }
+
+
+def serve(folder: Path) -> tuple[subprocess.Popen, str]:
+    """The dashboard, started from ``folder`` with no database yet; returns once it answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {key: value for key, value in ENV.items() if key != "SPREADLAB_DB"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.address=127.0.0.1",
+            f"--server.port={port}",
+            "--server.headless=true",
+            "--server.fileWatcherType=none",
+            "--browser.gatherUsageStats=false",
+        ],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("streamlit did not start within 60 s")
+
+
+def dashboard_times(folder: Path) -> dict[str, float]:
+    """Seconds to an interactive home page on a fresh clone, then to each page switch."""
+    from playwright.sync_api import sync_playwright
+
+    proc, url = serve(folder)
+    out = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.set_default_timeout(120_000)
+            start = time.perf_counter()
+            page.goto(url)
+            page.get_by_text(HOME_MARKER).first.wait_for()
+            page.locator('[data-testid="stDataFrame"]').first.wait_for()
+            wait_idle(page)
+            out["home page, fresh clone (samples loaded)"] = time.perf_counter() - start
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            for label, marker in PAGES.items():
+                start = time.perf_counter()
+                sidebar.get_by_text(label, exact=True).click()
+                page.get_by_text(marker).first.wait_for()
+                wait_idle(page)
+                out[f"switch to {label}"] = time.perf_counter() - start
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return out
+
+
+def wait_idle(page) -> None:
+    """Until Streamlit's running indicator is gone (the script has finished)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-browser", action="store_true", help="Skip the dashboard timings.")
+    args = parser.parse_args()
+    print(machine())
+    with tempfile.TemporaryDirectory() as tmp:
+        times = command_times(args.repeats, Path(tmp))
+        if not args.no_browser:
+            clone = Path(tmp) / "fresh-clone"
+            clone.mkdir()
+            times |= dashboard_times(clone)
+    base = times['python -c "import numpy"']
+    limits = {
+        "spreadlab --help": 1.5 * base,
+        "spreadlab run --n 100000 --k 10": 1.5,
+        "home page, fresh clone (samples loaded)": 3.0,
+        **{f"switch to {label}": 1.0 for label in PAGES},
+    }
+    missed = []
+    for name, seconds in times.items():
+        limit = limits.get(name)
+        verdict = "" if limit is None else ("ok" if seconds <= limit else "SLOW")
+        target = "" if limit is None else f"target <= {limit:.2f} s"
+        print(f"{name:42s} {seconds:6.2f} s  {seconds / base:5.1f}x numpy  {target} {verdict}")
+        if verdict == "SLOW":
+            missed.append(name)
+    if missed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,357 @@
+"""The ``spreadlab`` commands (listed and loaded by :mod:`spreadlab.cli`).
+
+Modules a command alone needs (fitting, exchange, samples, trait effects) are imported inside it,
+so each command loads only its own share of the scientific stack.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from spreadlab.events import catalog, get_event, load_events
+from spreadlab.liveness import with_liveness
+from spreadlab.llm.command import llm_options, open_policy, resume_policy
+from spreadlab.models import MODELS
+from spreadlab.networks import NETWORK_KINDS, NetworkSpec
+from spreadlab.personas import PRESETS, parse_mix
+from spreadlab.runner import Progress, resume_run, run_scenario
+from spreadlab.simulate import Scenario
+from spreadlab.stochastic import ParameterTable
+from spreadlab.store import RunStore
+
+DB_OPTION = click.option(
+    "--db",
+    "db_path",
+    default="spreadlab.duckdb",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="DuckDB database file.",
+)
+
+
+@click.group()
+def cli() -> None:
+    """The commands of :data:`spreadlab.cli.cli`, which shows their help and runs them."""
+
+
+@cli.command()
+@click.option(
+    "--event",
+    "event_ids",
+    multiple=True,
+    default=["battle-marren-ridge"],
+    show_default=True,
+    help="Event id (repeat for several); see 'spreadlab events'.",
+)
+@click.option(
+    "--events-file",
+    type=click.Path(dir_okay=False),
+    help="Your own events (.json list or .csv with id,type,title,report).",
+)
+@click.option(
+    "--mix",
+    default="uniform",
+    show_default=True,
+    help=f"Personality mix: {', '.join(PRESETS)}, 'traits:E=0.8,N=0.3', "
+    "'weights:O+C-E+A-N+=2,...' or a .json file.",
+)
+@click.option("--n", "n_agents", default=1000, show_default=True, help="Number of agents N.")
+@click.option("--k", default=8, show_default=True, help="Degree (mean degree for non-regular).")
+@click.option(
+    "--network",
+    "network_kind",
+    type=click.Choice(NETWORK_KINDS),
+    default="random_regular",
+    show_default=True,
+)
+@click.option("--rewire", default=0.1, show_default=True, help="Watts–Strogatz rewiring prob.")
+@click.option(
+    "--edge-list", type=click.Path(dir_okay=False), help="Edge list for --network edge_list."
+)
+@click.option("--rounds", default=30, show_default=True, help="Last round R (rounds 0..R).")
+@click.option("--q", default=0.0, show_default=True, help="Offline reach probability per round.")
+@click.option("--n0", default=10, show_default=True, help="Seed agents reached at round 0.")
+@click.option("--replicates", default=1, show_default=True)
+@click.option(
+    "--seed", default=0, show_default=True, help="Scenario seed (replicates derive from it)."
+)
+@click.option(
+    "--params",
+    "params_csv",
+    type=click.Path(dir_okay=False),
+    help="Stochastic parameter table CSV (default: the illustrative table).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["stochastic", "llm"]),
+    default="stochastic",
+    show_default=True,
+    help="Who decides: the stochastic agent model, or LLM agents (docs/llm.md).",
+)
+@llm_options
+@DB_OPTION
+def run(
+    event_ids: tuple[str, ...],
+    events_file: str | None,
+    mix: str,
+    n_agents: int,
+    k: int,
+    network_kind: str,
+    rewire: float,
+    edge_list: str | None,
+    rounds: int,
+    q: float,
+    n0: int,
+    replicates: int,
+    seed: int,
+    params_csv: str | None,
+    backend: str,
+    db_path: str,
+    llm_opts: dict,
+) -> None:
+    """Simulate a scenario (per event) and store every replicate run."""
+    user_events = load_events(events_file) if events_file else {}
+    events = [get_event(e, user_events) for e in event_ids]
+    personality_mix = parse_mix(mix)
+    network = NetworkSpec(kind=network_kind, n=n_agents, k=k, rewire=rewire, edge_list=edge_list)
+    scenarios = [
+        Scenario(
+            event=e,
+            mix=personality_mix,
+            network=network,
+            rounds=rounds,
+            q=q,
+            n0=n0,
+            replicates=replicates,
+            seed=seed,
+        )
+        for e in events
+    ]
+    table = ParameterTable.from_csv(params_csv) if params_csv else ParameterTable.illustrative()
+    if backend == "stochastic":
+        click.echo(f"backend: {backend} — synthetic runs; parameters: {table.provenance}", err=True)
+    with (
+        RunStore(db_path) as store,
+        open_policy(backend, store, table, scenarios, llm_opts) as policy,
+    ):
+        for scenario in scenarios:
+            total = scenario.replicates * (scenario.rounds + 1)
+            with click.progressbar(length=total, label=scenario.event.id, file=sys.stderr) as bar:
+
+                def advance(p: Progress, bar: click._termui_impl.ProgressBar = bar) -> None:
+                    bar.update(p.replicate * (p.rounds_max + 1) + p.round + 1 - bar.pos)
+
+                run_ids = run_scenario(store, scenario, policy, on_progress=advance)
+                bar.update(total - bar.pos)
+            for run_id in run_ids:
+                rounds, informed, n_agents = store.progress(run_id)
+                click.echo(
+                    f"{run_id}\t{scenario.event.id}\trounds={rounds}\tinformed={informed}/{n_agents}"
+                )
+
+
+@cli.command()
+@click.argument("run_id")
+@llm_options
+@DB_OPTION
+def resume(run_id: str, db_path: str, llm_opts: dict) -> None:
+    """Continue an interrupted run from its last complete round, with its own settings."""
+    with RunStore(db_path, create=False) as store, resume_policy(store, run_id, llm_opts) as policy:
+        resume_run(store, run_id, policy)
+        rounds, informed, _ = store.progress(run_id)
+        click.echo(f"{run_id}\tresumed\trounds={rounds}\tinformed={informed}")
+
+
+@cli.command()
+@DB_OPTION
+def runs(db_path: str) -> None:
+    """List the stored runs."""
+    with RunStore(db_path, create=False) as store:
+        frame = with_liveness(store.con, store.list_runs())
+    if frame.empty:
+        click.echo("no runs stored yet; try 'spreadlab run'")
+        return
+    shown = frame[
+        [
+            "run_id",
+            "backend",
+            "synthetic",
+            "event_id",
+            "mix_name",
+            "n_agents",
+            "mean_degree",
+            "q",
+            "status",
+            "rounds_done",
+            "final_informed_fraction",
+        ]
+    ]
+    click.echo(shown.to_string(index=False))
+    for run_id in frame.loc[frame["status"] == "interrupted", "run_id"]:
+        click.echo(
+            f"run {run_id} stopped; continue it with: spreadlab resume {run_id} --db {db_path}"
+        )
+
+
+@cli.command()
+@click.argument("run_ids", nargs=-1, required=True)
+@DB_OPTION
+def delete(run_ids: tuple[str, ...], db_path: str) -> None:
+    """Delete runs and everything recorded about them."""
+    with RunStore(db_path, create=False) as store:
+        for run_id in run_ids:
+            store.delete_run(run_id)
+            click.echo(f"deleted {run_id}")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True
+)
+@DB_OPTION
+def export(run_id: str, out_dir: str, fmt: str, db_path: str) -> None:
+    """Export one run (metadata, agents, edges, decisions, curve) to a folder."""
+    from spreadlab.exchange import export_run
+
+    with RunStore(db_path, create=False) as store:
+        path = export_run(store, run_id, Path(out_dir), fmt=fmt)
+    click.echo(f"exported {run_id} to {path}")
+
+
+@cli.command(name="import")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@DB_OPTION
+def import_(run_dir: str, db_path: str) -> None:
+    """Import a run folder (written by 'spreadlab export' or by hand in the documented schema)."""
+    from spreadlab.exchange import import_run
+
+    with RunStore(db_path) as store:
+        run_id = import_run(store, Path(run_dir))
+    click.echo(f"imported {run_id}")
+
+
+@cli.command()
+def events() -> None:
+    """List the bundled event catalog (fictional reports written for SpreadLab)."""
+    for event in catalog().values():
+        click.echo(f"{event.id:32s} {event.type:28s} {event.title}")
+
+
+@cli.command()
+@click.argument("out_csv", type=click.Path(dir_okay=False))
+def params(out_csv: str) -> None:
+    """Write the illustrative stochastic parameter table as CSV, to edit and pass to --params."""
+    Path(out_csv).write_text(ParameterTable.illustrative().to_csv(), encoding="utf-8")
+    click.echo(f"wrote {out_csv} (illustrative values, not measured from LLM agents)")
+
+
+@cli.command(name="fit")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option(
+    "--models", default="si1,si2", show_default=True, help=f"Comma-separated: {', '.join(MODELS)}."
+)
+@click.option(
+    "--method",
+    default="binomial",
+    show_default=True,
+    help="binomial: along the model's trajectory; conditional: one round ahead from the observed "
+    "fraction (si1, si2, mf_map; honest intervals for replicates that wander); lsq: least squares.",
+)
+@click.option(
+    "--ci",
+    type=click.Choice(["profile", "bootstrap", "none"]),
+    default="profile",
+    show_default=True,
+)
+@click.option("--each", is_flag=True, help="Fit every run alone instead of as one replicate group.")
+@DB_OPTION
+def fit_runs(
+    run_ids: tuple[str, ...], models: str, method: str, ci: str, each: bool, db_path: str
+) -> None:
+    """Fit models to runs (or scenario ids) and store the fits (docs/models.md)."""
+    from spreadlab.fit_store import fit_and_save, summary
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    with RunStore(db_path, create=False) as store:
+        fitted = fit_and_save(store, run_ids, names, method=method, ci=ci, each=each)
+    for group, fits in fitted:
+        click.echo(summary(group, fits))
+
+
+@cli.command(name="export-fits")
+@click.argument("out_csv", type=click.Path(dir_okay=False))
+@DB_OPTION
+def export_fits(out_csv: str, db_path: str) -> None:
+    """Write every stored fit as CSV, one row per (run or group, model); see docs/models.md."""
+    from spreadlab.fit_store import export_fits_csv
+
+    with RunStore(db_path, create=False) as store:
+        rows = export_fits_csv(store, out_csv)
+    click.echo(f"wrote {rows} fits to {out_csv}")
+
+
+@cli.command()
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option(
+    "--out", "out_csv", type=click.Path(dir_okay=False), help="Also write the table as CSV."
+)
+@DB_OPTION
+def traits(run_ids: tuple[str, ...], out_csv: str | None, db_path: str) -> None:
+    """Which traits make an agent share: log-odds effects on a and b from the decision logs."""
+    from spreadlab.fit_store import resolve_runs, stored_decision_log
+    from spreadlab.trait_effects import fit_trait_effects
+
+    with RunStore(db_path, create=False) as store:
+        run_list = resolve_runs(store, run_ids)
+        log = stored_decision_log(store, run_list)
+        synthetic = bool(store.list_runs().set_index("run_id").loc[run_list, "synthetic"].any())
+    effects = fit_trait_effects(log)
+    table = effects.table[effects.table["estimable"]]
+    shown = table[["channel", "term", "estimate", "se", "ci_lo", "ci_hi", "odds_ratio", "p_value"]]
+    click.echo(
+        f"{effects.n_decisions} consultations from {len(run_list)} run(s), "
+        f"{effects.n_excluded} invalid excluded; baseline event: {effects.baseline_event}"
+        + ("; SYNTHETIC runs (stochastic model), not LLM agents" if synthetic else "")
+    )
+    click.echo(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    if not effects.converged:
+        click.echo(f"warning: {effects.message}", err=True)
+    if out_csv:
+        table.to_csv(out_csv, index=False)
+        click.echo(f"wrote {len(table)} rows to {out_csv}")
+
+
+@cli.group()
+def samples() -> None:
+    """The bundled sample runs (synthetic: stochastic model, illustrative parameters)."""
+
+
+@samples.command(name="build")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Folder to write [default: the bundled sample_runs/].",
+)
+def samples_build(out_dir: str | None) -> None:
+    """Regenerate the sample runs from their seeds (same content hash as the shipped set)."""
+    from spreadlab.samples import SAMPLE_DIR, build_samples
+
+    manifest = build_samples(Path(out_dir) if out_dir else SAMPLE_DIR)
+    click.echo(f"built {manifest['runs']} runs; content sha256 {manifest['content_sha256']}")
+
+
+@samples.command(name="load")
+@DB_OPTION
+def samples_load(db_path: str) -> None:
+    """Load the bundled sample runs into a database (skipping those already there)."""
+    from spreadlab.samples import load_samples
+
+    with RunStore(db_path) as store:
+        added = load_samples(store)
+    click.echo(f"loaded {added} sample runs into {db_path}")
