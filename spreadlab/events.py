@@ -131,7 +131,9 @@ def _events_from_records(records: list, where: str) -> list[Event]:
             event = Event(
                 id=str(record["id"]).strip(),
                 type=str(record["type"]).strip(),
-                title=clean_text(str(record.get("title") or record["id"]).strip(), MAX_TITLE_CHARS),
+                title=clean_text(
+                    str(record.get("title") or record["id"]).strip(), MAX_TITLE_CHARS + 1
+                ),
                 report=clean_text(str(record["report"]).strip(), MAX_REPORT_CHARS + 1),
                 source=str(record.get("source") or "user"),
             )

@@ -26,6 +26,7 @@ from spreadlab.errors import ConfigError, DataFormatError, StoreError
 from spreadlab.events import MAX_REPORT_CHARS, MAX_TITLE_CHARS, Event
 from spreadlab.networks import NETWORK_KINDS
 from spreadlab.personas import N_PROFILES
+from spreadlab.simulate import MAX_REPLICATES, MAX_ROUNDS
 from spreadlab.store import RUN_COLUMNS, RUN_STATUSES, TABLES, RunStore
 from spreadlab.validate import (
     INT32_MAX,
@@ -62,8 +63,6 @@ TABLE_SCHEMAS: dict[str, dict[str, str]] = {
 }
 OPTIONAL_COLUMNS = {"decisions": {"valid", "text", "reason"}}
 MAX_TEXT_CHARS = MAX_REPORT_CHARS  # per post, reason or report
-MAX_ROUNDS = 100_000
-MAX_REPLICATES = 100_000
 
 
 def export_run(store: RunStore, run_id: str, out_dir: Path, fmt: str = "parquet") -> Path:

@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from spreadlab import memory
 from spreadlab.errors import ConfigError, DataFormatError
 from spreadlab.lazy import lazy_import
 
 nx = lazy_import("networkx")  # only for the graph kinds it builds, not for random_regular
 
+MAX_AGENTS = 2**31 - 1  # agent ids are stored as 32-bit integers
 NETWORK_KINDS: tuple[str, ...] = (
     "random_regular",
     "erdos_renyi",
@@ -276,6 +278,16 @@ def load_edge_list(path: str | Path) -> Network:
     arr = np.array(pairs, dtype=np.int64)
     n = int(arr.max()) + 1
     _check_n(n)
+    if n > MAX_AGENTS:
+        raise DataFormatError(
+            f"{path}: agent id {n - 1:,} implies N = {n:,} agents, more than the {MAX_AGENTS:,} "
+            "SpreadLab can hold; number the agents 0..N-1"
+        )
+    memory.require(
+        memory.network_bytes(n, 2 * len(arr)),
+        f"{path}: agent id {n - 1:,} implies N = {n:,} agents, which",
+        "number the agents 0..N-1 without gaps",
+    )
     return from_edges(n, arr[:, 0], arr[:, 1], "edge_list", {"path": path.name})
 
 
@@ -294,6 +306,16 @@ class NetworkSpec:
             raise ConfigError(f"unknown network type {self.kind!r}; use one of {NETWORK_KINDS}")
         if self.kind == "edge_list" and not self.edge_list:
             raise ConfigError("network type 'edge_list' needs the path of an edge-list file")
+        if self.kind != "edge_list":
+            if self.n > MAX_AGENTS:
+                raise ConfigError(f"N = {self.n:,}: use at most {MAX_AGENTS:,} agents")
+            memory.require(
+                memory.network_bytes(
+                    self.n, self.n * self.k, self.kind in ("watts_strogatz", "barabasi_albert")
+                ),
+                f"{self.kind} network of N = {self.n:,} agents with k = {self.k}",
+                "lower N or k",
+            )
         if self.kind == "random_regular":
             if self.n < 2:
                 raise ConfigError(f"N = {self.n}: a network needs at least 2 agents")

@@ -24,6 +24,7 @@ TRAIT_NAMES: dict[str, str] = {
     "N": "neuroticism",
 }
 N_PROFILES = 32
+MAX_WEIGHT = 1e12  # mix weights are relative; larger numbers only risk overflow
 
 _DESCRIPTORS: dict[str, tuple[str, str]] = {
     "O": (
@@ -102,6 +103,16 @@ def _check_code(code: int) -> None:
         raise ConfigError(f"profile code {code} is outside 0–31")
 
 
+def _number(value: object, what: str) -> float:
+    """``value`` as a float, or a :class:`ConfigError` naming ``what``."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError
+        return float(value)
+    except (TypeError, OverflowError):
+        raise ConfigError(f"{what} = {repr(value)[:40]}: give a number") from None
+
+
 @dataclass(frozen=True)
 class PersonalityMix:
     """A probability distribution over the 32 profiles."""
@@ -113,8 +124,11 @@ class PersonalityMix:
         w = np.asarray(self.weights, dtype=float)
         if w.shape != (N_PROFILES,):
             raise ConfigError(f"mix {self.name!r} needs 32 weights, got {w.size}")
-        if not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ConfigError(f"mix {self.name!r} has a negative or non-finite weight")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or np.any(w > MAX_WEIGHT):
+            raise ConfigError(
+                f"mix {self.name!r}: weights must be non-negative numbers up to {MAX_WEIGHT:g} "
+                "(only their ratios matter)"
+            )
         if w.sum() <= 0:
             raise ConfigError(
                 f"mix {self.name!r} has all-zero weights: give some profile weight > 0"
@@ -137,7 +151,7 @@ class PersonalityMix:
         unknown = set(probabilities) - set(TRAITS)
         if unknown:
             raise ConfigError(f"unknown trait(s) {sorted(unknown)}: use O, C, E, A, N")
-        p = np.array([float(probabilities.get(t, 0.5)) for t in TRAITS])
+        p = np.array([_number(probabilities.get(t, 0.5), f"trait {t}") for t in TRAITS])
         if np.any((p < 0) | (p > 1)) or not np.all(np.isfinite(p)):
             raise ConfigError(f"trait probabilities must lie in [0, 1], got {probabilities}")
         m = trait_matrix()
@@ -151,12 +165,17 @@ class PersonalityMix:
     ) -> PersonalityMix:
         """Explicit weights, by profile code or label; profiles not named get weight 0."""
         if isinstance(weights, list):
-            return cls(name, tuple(weights))
+            return cls(name, tuple(_number(v, "weight") for v in weights))
+        if not isinstance(weights, dict):
+            raise ConfigError(
+                f"mix {name!r}: 'weights' must be a list of 32 numbers or an object mapping "
+                "profile labels (e.g. 'O+C-E+A-N+') or codes to numbers"
+            )
         w = [0.0] * N_PROFILES
         for key, value in weights.items():
             code = profile_code(key) if isinstance(key, str) and not key.isdigit() else int(key)
             _check_code(code)
-            w[code] = float(value)
+            w[code] = _number(value, f"weight of {key}")
         return cls(name, tuple(w))
 
     def assign(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -195,10 +214,16 @@ def parse_mix(spec: str) -> PersonalityMix:
     path = Path(text)
     if path.suffix == ".json":
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataFormatError(f"cannot read mix file {path}: {exc}") from exc
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataFormatError(
+                f"cannot read mix file {path}: {exc}; save it as UTF-8 JSON"
+            ) from None
         if isinstance(data, dict) and "traits" in data:
+            if not isinstance(data["traits"], dict):
+                raise DataFormatError(
+                    f"mix file {path}: 'traits' must be an object such as {{\"E\": 0.8}}"
+                )
             return PersonalityMix.from_trait_probabilities(data["traits"], name=path.stem)
         if isinstance(data, dict) and "weights" in data:
             return PersonalityMix.from_weights(data["weights"], name=path.stem)

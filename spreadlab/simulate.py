@@ -20,6 +20,10 @@ from spreadlab.events import Event
 from spreadlab.networks import Network, NetworkSpec
 from spreadlab.personas import PersonalityMix
 from spreadlab.policy import ConsultationBatch, Decisions, FeedPost, Policy
+from spreadlab.validate import INT64_MAX as MAX_SEED
+
+MAX_ROUNDS = 100_000
+MAX_REPLICATES = 100_000
 
 
 @dataclass(frozen=True)
@@ -37,18 +41,22 @@ class Scenario:
     stop_fraction: float | None = None
 
     def __post_init__(self) -> None:
-        if self.rounds < 0:
-            raise ConfigError(f"rounds = {self.rounds}: give 0 or more rounds")
+        if not 0 <= self.rounds <= MAX_ROUNDS:
+            raise ConfigError(
+                f"rounds = {self.rounds}: give 0 or more rounds, at most {MAX_ROUNDS:,}"
+            )
         if not 0 <= self.q <= 1:
             raise ConfigError(f"q = {self.q} is not a probability: use a value in [0, 1]")
         if self.n0 < 1:
             raise ConfigError(f"n0 = {self.n0}: at least one seed agent must read the report")
         if self.network.kind != "edge_list" and self.n0 > self.network.n:
             raise ConfigError(f"n0 = {self.n0} seeds exceed N = {self.network.n} agents")
-        if self.replicates < 1:
-            raise ConfigError(f"replicates = {self.replicates}: run at least one")
-        if self.seed < 0:
-            raise ConfigError(f"seed = {self.seed}: use a non-negative integer")
+        if not 1 <= self.replicates <= MAX_REPLICATES:
+            raise ConfigError(
+                f"replicates = {self.replicates}: run at least one, at most {MAX_REPLICATES:,}"
+            )
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed = {self.seed}: use a whole number from 0 to {MAX_SEED}")
         if self.stop_fraction is not None and not 0 < self.stop_fraction <= 1:
             raise ConfigError(f"stop fraction {self.stop_fraction} must lie in (0, 1]")
 

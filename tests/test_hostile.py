@@ -298,3 +298,105 @@ def test_any_run_json_value_is_stored_valid_or_refused_cleanly(work, field, valu
         finally:
             store.delete_run(run_id)
             shutil.rmtree(area / "again", ignore_errors=True)
+
+
+MIX_CASES = [
+    ("weights a number", b'{"weights": 5}', "'weights'", "list of 32 numbers"),
+    ("trait as a word", b'{"traits": {"E": "high"}}', "trait E", "give a number"),
+    ("weights 1e308", json.dumps({"weights": [1e308] * 32}).encode(), "weights", "up to 1e+12"),
+    ("weight 1e400", b'{"weights": {"O+C-E+A-N+": 1e400}}', "weights", "up to 1e+12"),
+    ("not UTF-8", b"\xff\xfe{}", "mix file", "UTF-8"),
+    ("traits a list", b'{"traits": [1]}', "'traits'", "object"),
+    ("unknown trait", b'{"traits": {"X": 0.5}}', "trait", "use O, C, E, A, N"),
+    ("probability 2", b'{"traits": {"E": 2}}', "trait probabilities", "[0, 1]"),
+    ("profile code 99", b'{"weights": {"99": 1}}', "profile code 99", "0–31"),
+    ("neither key", b'{"mix": 1}', "mix file", "'traits' or 'weights'"),
+    ("all zero", json.dumps({"weights": [0] * 32}).encode(), "all-zero", "weight > 0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "field", "fix"), [c[1:] for c in MIX_CASES], ids=[c[0] for c in MIX_CASES]
+)
+def test_mix_file(work, content, field, fix):
+    db, _, area = work
+    mix = area / "mix.json"
+    mix.write_bytes(content)
+    refused(["run", "--mix", str(mix), "--n", "40", "--k", "4"], db, area, field, fix)
+
+
+EVENT_CASES = [
+    ("id escape", [{"id": "../../x", "type": "riots", "report": "r"}], "event id", "letters"),
+    ("unknown type", [{"id": "e1", "type": "coup", "report": "r"}], "event type", "use one of"),
+    (
+        "long title",
+        [{"id": "e1", "type": "riots", "title": "t" * 400, "report": "r"}],
+        "title",
+        "shorten",
+    ),
+    ("long report", [{"id": "e1", "type": "riots", "report": "r" * 5000}], "report", "shorten"),
+    ("not a list", {"id": "e1"}, "events.json", "JSON list"),
+    ("duplicate id", [{"id": "e1", "type": "riots", "report": "r"}] * 2, "e1", "duplicate"),
+]
+
+
+@pytest.mark.parametrize(
+    ("records", "field", "fix"), [c[1:] for c in EVENT_CASES], ids=[c[0] for c in EVENT_CASES]
+)
+def test_events_file(work, records, field, fix):
+    db, _, area = work
+    events = area / "events.json"
+    events.write_text(json.dumps(records))
+    args = ["run", "--events-file", str(events), "--event", "e1", "--n", "40", "--k", "4"]
+    refused(args, db, area, field, fix)
+
+
+def test_events_file_not_utf8(work):
+    db, _, area = work
+    (area / "events.csv").write_bytes(b"id,type,report\n\xff,riots,r\n")
+    args = ["run", "--events-file", str(area / "events.csv"), "--n", "40", "--k", "4"]
+    refused(args, db, area, "events file", "utf-8")
+
+
+EDGE_CASES = [
+    ("node 999999999", "0 1\n1 999999999\n", "999,999,999", "0..N-1"),
+    ("node 2^40", f"0 1\n1 {2**40}\n", "implies N", "0..N-1"),
+    ("words", "a b\nc d\n", "line 2", "integers"),
+    ("negative id", "0 1\n1 -4\n", "line 2", "negative agent id"),
+    ("self-loop", "0 1\n1 1\n", "line 2", "not allowed"),
+    ("repeated edge", "0 1\n1 0\n", "line 2", "appears twice"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "fix"), [c[1:] for c in EDGE_CASES], ids=[c[0] for c in EDGE_CASES]
+)
+def test_edge_list(work, text, field, fix):
+    db, _, area = work
+    (area / "edges.txt").write_text(text)
+    args = ["run", "--network", "edge_list", "--edge-list", str(area / "edges.txt"), "--n0", "1"]
+    refused(args, db, area, field, fix)
+
+
+CLI_CASES = [
+    ("seed 2^64", ["--seed", str(2**64)], "seed", "from 0 to"),
+    ("N 1e9 k 2", ["--n", "1000000000", "--k", "2"], "GB of memory", "lower N or k"),
+    ("N 2.5e8 k 8", ["--n", "250000000", "--k", "8"], "GB of memory", "lower N or k"),
+    ("ER N 1e9", ["--network", "erdos_renyi", "--n", "1000000000"], "GB", "lower N or k"),
+    ("BA N 1e7", ["--network", "barabasi_albert", "--n", "10000000", "--k", "40"], "GB", "lower"),
+    ("N 2^40", ["--n", str(2**40)], "N = ", "at most"),
+    ("rounds 1e12", ["--rounds", str(10**12)], "rounds", "at most 100,000"),
+    ("replicates 1e9", ["--replicates", str(10**9)], "replicates", "at most 100,000"),
+    ("q 2", ["--q", "2"], "q = 2", "[0, 1]"),
+    ("n0 0", ["--n0", "0"], "n0", "at least one"),
+    ("unknown mix", ["--mix", "bogus"], "unknown mix", "use one of"),
+    ("odd stubs", ["--n", "41", "--k", "3"], "odd", "change N or k"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "fix"), [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES]
+)
+def test_cli_value(work, args, field, fix):
+    db, _, area = work
+    refused(["run", *args], db, area, field, fix)
