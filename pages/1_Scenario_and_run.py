@@ -178,7 +178,8 @@ with new_tab:
                 st.warning(dd.md_escape(f"No estimate yet: {exc}"))
             else:
                 st.info(
-                    f"Estimate before you run: {estimate.summary()}.", icon=":material/payments:"
+                    dd.md_escape(f"Estimate before you run: {estimate.summary()}."),
+                    icon=":material/payments:",
                 )
 
     if st.button("Run", type="primary"):

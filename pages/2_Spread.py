@@ -34,9 +34,11 @@ curve = ui.curves([run_id]).assign(label=run_id)
 st.plotly_chart(viz.informed_figure(curve, title="Informed fraction of all agents"))
 final = int(run.curve["informed"].iloc[-1]) if len(run.curve) else 0
 st.caption(
-    f"{final:,} of {run.network.n:,} agents ({final / run.network.n:.0%}) had posted after "
-    f"{len(run.curve)} rounds. Network: {meta['network_kind']}, mean degree "
-    f"{run.network.mean_degree:g}; q = {meta['q']:g} per round; n0 = {meta['n0']}."
+    dd.md_escape(
+        f"{final:,} of {run.network.n:,} agents ({final / run.network.n:.0%}) had posted after "
+        f"{len(run.curve)} rounds. Network: {meta['network_kind']}, mean degree "
+        f"{run.network.mean_degree:g}; q = {meta['q']:g} per round; n0 = {meta['n0']}."
+    )
 )
 posts = run.decisions[run.decisions["post"] & run.decisions["text"].notna()]
 if len(posts):

@@ -67,13 +67,17 @@ def _backend(row: Mapping[str, Any]) -> str:
 
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+# Streamlit turns bare URLs and e-mail addresses into links after unescaping (GFM autolink
+# literals); an invisible word joiner after the scheme, 'www' or '@' stops that.
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|www)(?=\\[:.])|(@)")
+WORD_JOINER = "\u2060"
 
 
 def md_escape(text: str) -> str:
-    """``text`` with every Markdown (and Streamlit emoji / LaTeX) character backslash-escaped,
-    so run data shown in a Streamlit message renders as the literal text: no link, image or
-    formatting can come from a report, a post or an imported file."""
-    return _MARKDOWN.sub(r"\\\1", text)
+    """``text`` with every Markdown (and Streamlit emoji / LaTeX) character backslash-escaped and
+    automatic links broken, so run data shown in a Streamlit message renders as the literal text:
+    no link, image or formatting can come from a report, a post or an imported file."""
+    return _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, _MARKDOWN.sub(r"\\\1", text))
 
 
 def run_label(row: Mapping[str, Any]) -> str:

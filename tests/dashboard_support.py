@@ -22,7 +22,7 @@ MARKDOWN_PAYLOAD = "![pixel](http://203.0.113.9/pixel.png) [click](javascript:al
 XSS_EVENT = Event(
     id="xss-riot",
     type="riots",
-    title=f"Riot {PAYLOAD} {MARKDOWN_PAYLOAD}",
+    title=f"Riot {PAYLOAD} {MARKDOWN_PAYLOAD} see www.example.org or mail@example.org",
     report=f"Crowds gathered downtown. {PAYLOAD} Police made arrests.",
 )
 

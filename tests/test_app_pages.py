@@ -58,8 +58,10 @@ def by_label(widgets, label: str):
 
 
 def texts(elements) -> str:
-    """The elements' text as shown (Markdown backslash escapes removed)."""
-    return re.sub(r"\\(.)", r"\1", "\n".join(str(e.value) for e in elements))
+    """The elements' text as shown (Markdown backslash escapes and link-breaking word joiners
+    removed)."""
+    shown = re.sub(r"\\(.)", r"\1", "\n".join(str(e.value) for e in elements))
+    return shown.replace("\u2060", "")
 
 
 def counts(path: Path) -> dict[str, int]:

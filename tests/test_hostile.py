@@ -7,6 +7,7 @@ to fix it, leave every table's row count unchanged, and write no file outside th
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spreadlab.cli import cli
-from spreadlab.dashboard_data import run_archive
+from spreadlab.dashboard_data import WORD_JOINER, md_escape, run_archive
 from spreadlab.errors import SpreadLabError
 from spreadlab.exchange import export_run, import_run
 from spreadlab.networks import NetworkSpec
@@ -400,3 +401,24 @@ CLI_CASES = [
 def test_cli_value(work, args, field, fix):
     db, _, area = work
     refused(["run", *args], db, area, field, fix)
+
+
+# GFM autolink literals, as Streamlit's Markdown finds them in text after escapes are resolved
+AUTOLINKS = re.compile(r"(?i)(https?://|www(?=\.))[-.\w]+|[-.+\w]+@[-\w]+(\.[-\w]+)+")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(st.sampled_from(list("htpsw.:/@ax-_[]()!*<>#`\\ ")) | st.characters(), max_size=60)
+)
+def test_escaped_text_shows_literally_with_no_link(text):
+    shown = re.sub(r"\\(.)", r"\1", md_escape(text))
+    assert shown.replace(WORD_JOINER, "") == text
+    assert not AUTOLINKS.search(shown)
+
+
+@pytest.mark.parametrize(
+    "text", ["http://203.0.113.9/b.png", "see www.example.org", "mail@example.org", "HTTPS://X.Y"]
+)
+def test_bare_links_are_broken(text):
+    assert AUTOLINKS.search(text) and not AUTOLINKS.search(re.sub(r"\\(.)", r"\1", md_escape(text)))
