@@ -1,11 +1,11 @@
-"""llama.cpp's OpenAI-compatible server (``python -m llama_cpp.server``) running the tiny model.
+"""llama.cpp's OpenAI-compatible server (the prebuilt ``xllamacpp`` wheel) running the tiny model.
 
 :func:`running_llama_server` writes the seeded tiny model (:mod:`tiny_llama`) into a folder,
-starts the server on a free 127.0.0.1 port, waits until ``GET /v1/models`` answers and stops the
-process afterwards. The session fixture :func:`llama_server` wraps it: when ``llama_cpp`` is not
-installed the tests that use it skip with the reason, except under ``CI=1``, where they fail
-(``.ci/install-llama.sh`` installs it). Requests are counted from the server's own access log
-(uvicorn logs one line per request).
+starts the server (:mod:`llama_serve`) on a free 127.0.0.1 port, waits until ``GET /v1/models``
+answers and stops the process afterwards. The session fixture :func:`llama_server` wraps it;
+``requirements-dev.txt`` installs ``xllamacpp`` and ``gguf``, and where they are missing the tests
+that use it skip with the reason, except under ``CI=1``, where they fail. Requests are counted
+from the access log that :mod:`llama_serve` writes (one line per request).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ MODEL_ALIAS = "spreadlab-tiny"
 MODEL_SEED = 20261127
 START_TIMEOUT_S = 60.0
 N_CTX = 8192
-# gguf (to write the model), llama_cpp and the modules its [server] extra brings.
-REQUIRED_MODULES = ("gguf", "llama_cpp", "fastapi", "uvicorn", "sse_starlette", "starlette_context")
+# gguf (to write the model) and llama.cpp's server.
+REQUIRED_MODULES = ("gguf", "xllamacpp")
+SERVE = Path(__file__).resolve().parent / "llama_serve.py"
 
 
 @dataclass
@@ -93,22 +94,12 @@ def running_llama_server(
     log_path = folder / "llama-server.log"
     command = [
         sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
+        str(SERVE),
         str(model_path),
-        "--model_alias",
         MODEL_ALIAS,
-        "--host",
-        "127.0.0.1",
-        "--port",
         str(port),
-        "--n_ctx",
-        str(N_CTX),
-        "--n_threads",
-        "1",
-        "--seed",
         str(seed),
+        str(N_CTX),
     ]
     t0 = time.perf_counter()
     with log_path.open("wb") as log:
@@ -135,8 +126,8 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
     missing = [m for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
     if missing:
         reason = (
-            f"llama-cpp-python[server] / gguf not installed (missing {', '.join(missing)}); "
-            "run .ci/install-llama.sh"
+            f"llama.cpp's server / gguf not installed (missing {', '.join(missing)}); "
+            "pip install -r requirements-dev.txt"
         )
         if os.environ.get("CI"):
             pytest.fail(reason)

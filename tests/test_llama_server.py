@@ -1,20 +1,18 @@
-"""The quirks of llama.cpp's OpenAI-compatible server, pinned down with the real ``openai`` client.
+"""The quirks of llama.cpp's own OpenAI-compatible server (``xllamacpp``), pinned down with the
+real ``openai`` client and the tiny random model.
 
 What the LLM policy's response-format negotiation and parsing must cope with on this server:
 
-- ``response_format={"type": "json_schema", ...}`` (the OpenAI standard) is refused with HTTP 500
-  and a pydantic validation message ("Input should be 'text' or 'json_object'"), not a 400;
-  the ``openai`` client retries 500s by default, so one refusal costs three requests unless
-  retries are off.
-- ``{"type": "json_object", "schema": {...}}`` is accepted and decoding is constrained to the
-  schema by a grammar; the reply may still be cut at ``max_tokens`` (finish reason ``length``).
-- The random model's JSON strings carry raw control characters (even under the schema grammar),
-  which strict ``json.loads`` rejects and ``json.loads(..., strict=False)`` accepts.
-- ``usage.completion_tokens`` can exceed ``max_tokens`` by a few: llama-cpp-python does not stop
-  inside a multi-byte UTF-8 character, so a token budget must not assume the limit holds.
-- ``max_completion_tokens`` (OpenAI's newer name) is ignored: only ``max_tokens`` limits a reply.
-- Any model name is answered by the one loaded model (and echoed back); only ``/v1/models``
-  tells the served name.
+- ``response_format={"type": "json_schema", ...}`` (the OpenAI standard) is accepted, and decoding
+  is constrained to the schema by a grammar; so is ``{"type": "json_object", "schema": ...}``.
+- A reply cut at ``max_tokens`` (finish reason ``length``) is truncated JSON, unparseable.
+- For some requests the server answers HTTP 500 "The model produced output that does not match
+  the expected ... format": the same request (same seed) fails the same way every time, so it is a
+  failure of that request, not of the server. The ``openai`` client retries 500s by default, so
+  one such answer costs three requests unless retries are off.
+- ``usage.completion_tokens`` never exceeds ``max_tokens``, and ``max_completion_tokens`` (OpenAI's
+  newer name) limits a reply too.
+- Any model name is answered by the one loaded model, and the reply names the served model.
 """
 
 from __future__ import annotations
@@ -33,8 +31,14 @@ SCHEMA = {
     "required": ["post", "text"],
     "additionalProperties": False,
 }
-# A request seed whose schema-constrained reply ends by itself well within 256 tokens.
+# Request seeds (temperature 0.7, 256 tokens) whose schema-constrained reply ends by itself, and
+# one for which the server answers HTTP 500 instead.
 STOPPING_SEED = 0
+FORMAT_ERROR_SEED = 3
+JSON_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {"name": "d", "schema": SCHEMA, "strict": True},
+}
 MESSAGES = [
     {"role": "system", "content": "You are a person on a social network."},
     {"role": "user", "content": 'Do you post about the news? Answer {"post": ..., "text": ...}.'},
@@ -84,121 +88,108 @@ def test_same_seed_same_answer(client: openai.OpenAI, llama_server: LlamaServer)
     assert len(texts) == 1
 
 
-def test_json_schema_response_format_is_refused_with_500(
+def ask(client: openai.OpenAI, server: LlamaServer, **request):
+    """One chat completion of the test prompt (temperature 0.7 unless given)."""
+    return client.chat.completions.create(
+        model=server.model, messages=MESSAGES, **{"temperature": 0.7, **request}
+    )
+
+
+@pytest.mark.parametrize(
+    "response_format", [JSON_SCHEMA, {"type": "json_object", "schema": SCHEMA}]
+)
+def test_both_schema_formats_constrain_decoding(
+    client: openai.OpenAI, llama_server: LlamaServer, response_format: dict
+) -> None:
+    finished = []
+    for seed in range(8):
+        try:
+            reply = ask(
+                client, llama_server, max_tokens=256, seed=seed, response_format=response_format
+            )
+        except openai.InternalServerError:
+            continue  # the format error, pinned below
+        if reply.choices[0].finish_reason == "stop":
+            finished.append(json.loads(reply.choices[0].message.content))
+    assert len(finished) >= 3
+    for decision in finished:
+        assert set(decision) == {"post", "text"}
+        assert isinstance(decision["post"], bool) and isinstance(decision["text"], str)
+
+
+def test_a_reply_cut_at_max_tokens_is_truncated_json(
+    client: openai.OpenAI, llama_server: LlamaServer
+) -> None:
+    replies = [
+        ask(client, llama_server, max_tokens=12, seed=seed, response_format=JSON_SCHEMA).choices[0]
+        for seed in range(8)
+    ]
+    cut = [r.message.content for r in replies if r.finish_reason == "length"]
+    assert cut
+    for text in cut:
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(text, strict=False)
+
+
+def ask_format_error(client: openai.OpenAI, server: LlamaServer):
+    """The request the server answers with its HTTP 500 format error."""
+    return ask(client, server, max_tokens=256, seed=FORMAT_ERROR_SEED, response_format=JSON_SCHEMA)
+
+
+def test_some_requests_get_a_reproducible_http_500_format_error(
     client: openai.OpenAI, llama_server: LlamaServer
 ) -> None:
     before = llama_server.requests()
-    with pytest.raises(openai.InternalServerError) as refused:
-        client.chat.completions.create(
-            model=llama_server.model,
-            messages=MESSAGES,
-            max_tokens=32,
-            response_format={
-                "type": "json_schema",
-                "json_schema": {"name": "decision", "schema": SCHEMA, "strict": True},
-            },
-        )
-    assert refused.value.status_code == 500
-    assert "Input should be 'text' or 'json_object'" in str(refused.value)
-    assert llama_server.requests() == before + 1
+    for _ in range(2):
+        with pytest.raises(openai.InternalServerError) as failed:
+            ask_format_error(client, llama_server)
+        assert failed.value.status_code == 500
+        assert "does not match the expected" in str(failed.value)
+        assert "format" in str(failed.value)
+    assert llama_server.requests() == before + 2
+    reply = ask(
+        client, llama_server, max_tokens=256, seed=STOPPING_SEED, response_format=JSON_SCHEMA
+    )
+    assert reply.choices[0].finish_reason == "stop", "the server itself is fine"
 
 
-def test_default_client_retries_the_refusal(llama_server: LlamaServer) -> None:
-    """With the ``openai`` defaults (2 retries) one refused request is three HTTP requests."""
+def test_default_client_retries_the_format_error(llama_server: LlamaServer) -> None:
+    """With the ``openai`` defaults (2 retries) one such answer costs three HTTP requests."""
     before = llama_server.requests()
     with (
         openai.OpenAI(base_url=llama_server.base_url, api_key="unused", timeout=30) as client,
         pytest.raises(openai.InternalServerError),
     ):
-        client.chat.completions.create(
-            model=llama_server.model,
-            messages=MESSAGES,
-            max_tokens=8,
-            response_format={"type": "json_schema", "json_schema": {"name": "d", "schema": SCHEMA}},
-        )
+        ask_format_error(client, llama_server)
     assert llama_server.requests() == before + 3
 
 
-def test_json_object_with_schema_constrains_decoding(
+def test_completion_tokens_stay_within_max_tokens(
     client: openai.OpenAI, llama_server: LlamaServer
 ) -> None:
-    replies = [
-        client.chat.completions.create(
-            model=llama_server.model,
-            messages=MESSAGES,
-            max_tokens=256,
-            temperature=0.7,
-            seed=seed,
-            response_format={"type": "json_object", "schema": SCHEMA},
-        ).choices[0]
-        for seed in range(8)
+    used = [
+        ask(client, llama_server, max_tokens=8, temperature=1.0, seed=seed).usage.completion_tokens
+        for seed in range(20)
     ]
-    complete = [r for r in replies if r.finish_reason == "stop"]
-    assert complete, "every reply was cut at max_tokens"
-    for reply in complete:
-        decision = json.loads(reply.message.content, strict=False)
-        assert set(decision) == {"post", "text"}
-        assert isinstance(decision["post"], bool)
-        assert isinstance(decision["text"], str)
+    assert max(used) == 8
 
 
-def test_strings_carry_raw_control_characters(
+def test_max_completion_tokens_limits_a_reply(
     client: openai.OpenAI, llama_server: LlamaServer
 ) -> None:
-    """Schema-constrained replies that strict JSON rejects and lenient JSON reads."""
-    lenient_only = 0
-    for seed in range(8):
-        reply = client.chat.completions.create(
-            model=llama_server.model,
-            messages=MESSAGES,
-            max_tokens=256,
-            temperature=0.7,
-            seed=seed,
-            response_format={"type": "json_object", "schema": SCHEMA},
-        ).choices[0]
-        if reply.finish_reason != "stop":
-            continue
-        try:
-            json.loads(reply.message.content)
-        except json.JSONDecodeError as exc:
-            assert "Invalid control character" in str(exc)
-            json.loads(reply.message.content, strict=False)
-            lenient_only += 1
-    assert lenient_only > 0
+    request = {"seed": STOPPING_SEED, "response_format": JSON_SCHEMA}
+    free = ask(client, llama_server, max_tokens=256, **request)
+    assert free.choices[0].finish_reason == "stop" and free.usage.completion_tokens > 4
+    limited = ask(client, llama_server, max_completion_tokens=4, **request)
+    assert limited.choices[0].finish_reason == "length"
+    assert limited.usage.completion_tokens == 4
 
 
-def test_completion_tokens_can_exceed_max_tokens(
+def test_any_model_name_is_answered_by_the_served_model(
     client: openai.OpenAI, llama_server: LlamaServer
 ) -> None:
-    overshoot = [
-        client.chat.completions.create(
-            model=llama_server.model, messages=MESSAGES, max_tokens=8, temperature=1.0, seed=seed
-        ).usage.completion_tokens
-        - 8
-        for seed in range(40)
-    ]
-    assert max(overshoot) > 0
-
-
-def test_max_completion_tokens_is_ignored(client: openai.OpenAI, llama_server: LlamaServer) -> None:
-    """A reply under ``max_completion_tokens=4`` is the same as one under ``max_tokens=256``."""
-    request = {
-        "model": llama_server.model,
-        "messages": MESSAGES,
-        "temperature": 0.7,
-        "seed": STOPPING_SEED,
-        "response_format": {"type": "json_object", "schema": SCHEMA},
-    }
-    free = client.chat.completions.create(max_tokens=256, **request)
-    assert free.choices[0].finish_reason == "stop"
-    limited = client.chat.completions.create(max_completion_tokens=4, **request)
-    assert limited.choices[0].message.content == free.choices[0].message.content
-    assert limited.usage.completion_tokens == free.usage.completion_tokens > 4
-
-
-def test_any_model_name_is_answered(client: openai.OpenAI, llama_server: LlamaServer) -> None:
     reply = client.chat.completions.create(
         model="no-such-model", messages=MESSAGES, max_tokens=4, seed=1
     )
-    assert reply.model == "no-such-model"
+    assert reply.model == llama_server.model
     assert reply.choices[0].message.content

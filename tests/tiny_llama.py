@@ -51,7 +51,7 @@ Metadata written (``llama.*`` keys are per architecture, read by llama.cpp's ``l
 ``tokenizer.ggml.add_bos_token``
     False: chatml prompts start with ``<|im_start|>``, not a BOS token.
 ``tokenizer.chat_template``
-    The chatml Jinja template (the one llama-cpp-python recognises as its ``chatml`` format).
+    The chatml Jinja template (llama.cpp recognises it as its ``chatml`` format).
 
 Tensors (numpy shapes; GGUF stores them reversed): ``token_embd.weight`` (vocab, embed),
 ``output_norm.weight`` (embed), ``output.weight`` (vocab, embed), and per block ``blk.N.``

@@ -243,6 +243,10 @@ class OpenAIChat:
                 f"{where} refused response format "
                 f"{request.response_format!r} (HTTP {status}: {said})"
             )
+        if request is not None and status == 500 and "does not match the expected" in said:
+            # llama.cpp: this reply broke its response-format parser; the same request (same
+            # seed) fails the same way, so it is this request's failure, not the server's
+            return PromptRejected(f"HTTP 500 ({said})")
         if status == 429 or status >= 500 or status == 408:
             return TransientError(
                 f"{where}: HTTP {status} ({said})",
