@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -34,6 +35,7 @@ from spreadlab.validate import (
     check_id,
     check_int,
     clean_text,
+    generator_state,
     inside,
     slug,
 )
@@ -454,14 +456,7 @@ def _rng_state(value: Any) -> str | None:
     """The generator state, parsed and loaded into a generator now rather than at resume."""
     if value in (None, ""):
         return None
-    try:
-        state = json.loads(value) if isinstance(value, str) else value
-        np.random.default_rng().bit_generator.state = state
-    except (TypeError, ValueError, KeyError, OverflowError):
-        raise ConfigError(
-            "'rng_state' is not a numpy PCG64 generator state; export the run again, or leave "
-            "it out for a complete run"
-        ) from None
+    state = generator_state(value, "'rng_state'")
     return value if isinstance(value, str) else json.dumps(state)
 
 
@@ -491,6 +486,16 @@ def import_run(store: RunStore, folder: Path, run_id: str | None = None) -> str:
         raise StoreError(
             f"run {rid} already exists in {store.path}; delete it or import it under another id"
         )
+    try:
+        _write_run(store, rid, row, data)
+    except duckdb.Error as exc:
+        raise DataFormatError(
+            f"{folder}: the run cannot be stored ({str(exc).splitlines()[0]})"
+        ) from None
+    return rid
+
+
+def _write_run(store: RunStore, rid: str, row: dict[str, Any], data: dict[str, Any]) -> None:
     with store.transaction():
         store.insert_arrow("runs", pa.Table.from_pylist([row]))
         for name in ("agents", "edges", "decisions", "curves"):
@@ -498,4 +503,3 @@ def import_run(store: RunStore, folder: Path, run_id: str | None = None) -> str:
             frame.insert(0, "run_id", rid)
             table = pa.Table.from_pandas(frame, preserve_index=False)
             store.insert_arrow(name, table.select(list(TABLES[name])))
-    return rid

@@ -26,6 +26,7 @@ from spreadlab.simulate import (
     replicate_streams,
 )
 from spreadlab.store import RunMeta, RunStore, new_scenario_id
+from spreadlab.validate import generator_state
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def resume_run(
     rng = np.random.default_rng()
     params = json.loads(meta["network_params"])
     if meta["rng_state"] is not None:
-        rng.bit_generator.state = json.loads(meta["rng_state"])
+        rng.bit_generator.state = generator_state(meta["rng_state"], f"run {run_id}'s rng_state")
     elif done > 0:
         raise StoreError(f"run {run_id} has no stored generator state; it cannot be resumed")
     else:

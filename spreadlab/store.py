@@ -8,6 +8,7 @@ another, so an interrupted run loses at most the round in flight and can be resu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator, Mapping
@@ -232,7 +233,8 @@ class RunStore:
                 [] if run_id is None else [run_id],
             )
         finally:
-            self.con.unregister("_incoming")
+            with contextlib.suppress(duckdb.Error):  # an aborted transaction keeps its own error
+                self.con.unregister("_incoming")
 
     def _insert_columns(self, table: str, run_id: str, columns: dict[str, np.ndarray]) -> None:
         self._insert(table, columns, list(columns), run_id)

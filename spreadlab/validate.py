@@ -7,8 +7,11 @@ field and the fix.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+
+import numpy as np
 
 from spreadlab.errors import ConfigError
 
@@ -53,6 +56,19 @@ def check_int(value: object, field: str, low: int, high: int) -> int:
             f"{field} = {repr(value)[:40]}: use a whole number from {low} to {high:,}"
         )
     return value
+
+
+def generator_state(value: object, field: str) -> dict:
+    """``value`` (JSON text or an object) as a state that numpy's PCG64 generator accepts."""
+    try:
+        state = json.loads(value) if isinstance(value, str) else value
+        np.random.default_rng().bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError):
+        raise ConfigError(
+            f"{field} is not a numpy PCG64 generator state; export the run again, or leave it "
+            "out for a complete run"
+        ) from None
+    return state  # type: ignore[return-value]
 
 
 def inside(root: Path, *parts: str) -> Path:

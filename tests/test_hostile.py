@@ -422,3 +422,15 @@ def test_escaped_text_shows_literally_with_no_link(text):
 )
 def test_bare_links_are_broken(text):
     assert AUTOLINKS.search(text) and not AUTOLINKS.search(re.sub(r"\\(.)", r"\1", md_escape(text)))
+
+
+@pytest.mark.parametrize("state", ["garbage", '{"bit_generator": "PCG64"}', "[1, 2]"])
+def test_a_damaged_stored_generator_state_ends_resume_in_one_line(work, state):
+    db, _, area = work
+    with RunStore(db) as store:
+        store.con.execute(
+            "UPDATE runs SET rng_state = ?, status = 'interrupted', rounds_done = 2", [state]
+        )
+        store.con.execute("DELETE FROM decisions WHERE round >= 2")
+        store.con.execute("DELETE FROM curves WHERE round >= 2")
+    refused(["resume", RUN_ID], db, area, "rng_state", "generator state")
