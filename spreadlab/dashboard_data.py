@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spreadlab import memory
 from spreadlab.errors import ConfigError, DataFormatError
 from spreadlab.events import Event, catalog
 from spreadlab.exchange import export_run, import_run
@@ -39,6 +40,7 @@ from spreadlab.trait_effects import TraitEffects
 
 DB_ENV = "SPREADLAB_DB"
 MAX_UPLOAD_FILES = 20
+MAX_UNPACKED_BYTES = 2 * 1024**3  # a zip that would unpack to more is refused before unpacking
 SYNTHETIC_NOTE = (
     "Synthetic runs on screen: {count} of the {total} runs shown were made by {makers}, not by "
     "LLM agents. Read them as a demonstration of the method, not as measurements of how people "
@@ -349,6 +351,12 @@ def import_archive(store: RunStore, data: bytes, name: str) -> str:
         members = [m for m in archive.infolist() if not m.is_dir()]
         if len(members) > MAX_UPLOAD_FILES:
             raise DataFormatError(f"{name} holds {len(members)} files; a run folder has at most 6")
+        unpacked = sum(m.file_size for m in members)
+        if unpacked > min(MAX_UNPACKED_BYTES, memory.available_bytes()):
+            raise DataFormatError(
+                f"{name} would unpack to {unpacked / memory.GB:.1f} GB, more than this machine "
+                "can take; import the run folder with 'spreadlab import' instead"
+            )
         root = Path(tmp).resolve()
         for member in members:
             target = (root / member.filename).resolve()

@@ -434,3 +434,24 @@ def test_a_damaged_stored_generator_state_ends_resume_in_one_line(work, state):
         store.con.execute("DELETE FROM decisions WHERE round >= 2")
         store.con.execute("DELETE FROM curves WHERE round >= 2")
     refused(["resume", RUN_ID], db, area, "rng_state", "generator state")
+
+
+def test_a_zip_declaring_a_huge_member_is_refused_before_unpacking(work):
+    import io
+    import zipfile
+
+    from spreadlab.dashboard_data import import_archive
+
+    db, folder, _ = work
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(folder / "run.json", "run/run.json")
+        archive.writestr("run/decisions.csv", b"0" * (5 * 1024**2))
+    data = bytearray(buffer.getvalue())
+    # declare 4 GB uncompressed in the central directory entry of the large member
+    entry = data.rfind(b"PK\x01\x02")
+    data[entry + 24 : entry + 28] = (2**32 - 1).to_bytes(4, "little")
+    before = counts(db)
+    with RunStore(db) as store, pytest.raises(SpreadLabError, match="would unpack to"):
+        import_archive(store, bytes(data), "bomb.zip")
+    assert counts(db) == before
