@@ -385,8 +385,15 @@ def main() -> int:
     parser.add_argument(
         "--whole-only", action="store_true", help="only the whole-process comparison"
     )
+    parser.add_argument(
+        "--equivalence-only", action="store_true", help="only the NDlib equivalence check"
+    )
     args = parser.parse_args()
     print(f"# SpreadLab vs NDlib vs EoN — {machine()}")
+    if args.equivalence_only:
+        eq = equivalence()
+        print(eq.report())
+        return 0 if eq.agrees else 1
     whole, whole_met = whole_report(WHOLE_N, whole_process(WHOLE_N, args.repeats))
     print(whole + "\n", flush=True)
     if args.whole_only:

@@ -30,7 +30,7 @@ def rng():
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """In CI (env CI=1) a skipped test is a failure: browser, peer and llama.cpp tests must run."""
+    """In CI (env CI=1) a skipped test is a failure: browser and llama.cpp tests must run."""
     outcome = yield
     report = outcome.get_result()
     if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
