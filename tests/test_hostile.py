@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from spreadlab.cli import cli
 from spreadlab.dashboard_data import WORD_JOINER, md_escape, run_archive
 from spreadlab.errors import SpreadLabError
-from spreadlab.exchange import export_run, import_run
+from spreadlab.exchange import export_run, import_run, read_run_folder
 from spreadlab.networks import NetworkSpec
 from spreadlab.personas import PRESETS
 from spreadlab.runner import run_scenario
@@ -276,11 +276,11 @@ JSON_VALUES = st.recursive(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(field=RUN_FIELDS, value=JSON_VALUES)
-def test_any_run_json_value_is_stored_valid_or_refused_cleanly(work, field, value):
+def test_any_run_json_value_is_stored_valid_or_refused_cleanly(template, work, field, value):
     """Whatever a run.json field holds, import either stores a run that can be listed, read and
     exported again under the target folder, or refuses with a project error; never a crash."""
     db, folder, area = work
-    meta = json.loads((folder / "run.json").read_text())
+    meta = json.loads((template[1] / "run.json").read_text())
     meta.update({"run_id": "prop-run", field: value})
     (folder / "run.json").write_text(json.dumps(meta))
     with RunStore(db) as store:
@@ -455,3 +455,31 @@ def test_a_zip_declaring_a_huge_member_is_refused_before_unpacking(work):
     with RunStore(db) as store, pytest.raises(SpreadLabError, match="would unpack to"):
         import_archive(store, bytes(data), "bomb.zip")
     assert counts(db) == before
+
+
+INT_FIELDS = {  # field: (low, high) as the import must accept them (N = 30, rounds_max = 5)
+    "replicate": (0, 100_000),
+    "seed": (0, 2**63 - 1),
+    "rounds_done": (0, 6),
+    "n0": (0, 30),
+}
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    field=st.sampled_from(sorted(INT_FIELDS)),
+    value=st.integers(-(2**70), 2**70) | st.integers(-3, 100_003),
+)
+def test_integer_run_json_fields_are_accepted_exactly_in_range(template, work, field, value):
+    _, folder, _ = work
+    meta = json.loads((template[1] / "run.json").read_text())
+    meta.update({"run_id": "prop-int", field: value})
+    (folder / "run.json").write_text(json.dumps(meta))
+    low, high = INT_FIELDS[field]
+    if low <= value <= high:
+        assert read_run_folder(folder)["run"][field] == value
+    else:
+        with pytest.raises(SpreadLabError, match=f"'{field}' = .*whole number from {low}"):
+            read_run_folder(folder)
