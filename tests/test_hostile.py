@@ -483,3 +483,25 @@ def test_integer_run_json_fields_are_accepted_exactly_in_range(template, work, f
     else:
         with pytest.raises(SpreadLabError, match=f"'{field}' = .*whole number from {low}"):
             read_run_folder(folder)
+
+
+@pytest.mark.parametrize(
+    ("provenance", "field", "fix"),
+    [
+        ({"backend": "stochastic"}, "stored policy settings", "import it again"),
+        ({"backend": "stochastic", "a": "x", "b": [1], "parameter_table": 3}, "settings", "again"),
+        ({"backend": "llm", "endpoint": 5, "model": "m"}, "base URL '5'", "OPENAI_BASE_URL"),
+        (
+            {"backend": "llm", "endpoint": "http://127.0.0.1:9/v1", "temperature": "hot"},
+            "stored policy settings",
+            "import it again",
+        ),
+        ({"backend": "quantum"}, "backend 'quantum'", "only stochastic and llm"),
+    ],
+    ids=["no table", "garbage table", "endpoint a number", "temperature a word", "backend"],
+)
+def test_damaged_stored_provenance_ends_resume_in_one_line(work, provenance, field, fix):
+    db, folder, area = work
+    edit_meta(folder, provenance=json.dumps(provenance), status="interrupted")
+    assert CliRunner().invoke(cli, ["import", str(folder), "--db", str(db)]).exit_code == 0
+    refused(["resume", "imported-1"], db, area, field, fix)

@@ -158,9 +158,10 @@ def resume_policy(store: RunStore, run_id: str, llm_opts: dict[str, Any]) -> Ite
     provenance = json.loads(store.run_meta(run_id)["provenance"])
     backend = provenance.get("backend")
     if backend == "stochastic":
-        table = ParameterTable(
-            np.array(provenance["a"]), np.array(provenance["b"]), provenance["parameter_table"]
-        )
+        with _stored_settings(run_id, checked_too=True):
+            table = ParameterTable(
+                np.array(provenance["a"]), np.array(provenance["b"]), provenance["parameter_table"]
+            )
         yield StochasticPolicy(table)
         return
     if backend != "llm":
@@ -185,12 +186,28 @@ def resume_policy(store: RunStore, run_id: str, llm_opts: dict[str, Any]) -> Ite
     if provenance.get("response_format_setting", "auto") != "auto":
         settings["response_format"] = provenance["response_format_setting"]
     given = {k: v for k, v in llm_opts.items() if k not in _SCIENCE and k != "prices"}
-    config = LLMConfig.from_env(
-        **{**given, **{k: v for k, v in settings.items() if given.get(k) is None}}
-    )
+    with _stored_settings(run_id):
+        config = LLMConfig.from_env(
+            **{**given, **{k: v for k, v in settings.items() if given.get(k) is None}}
+        )
     with _llm_session(store, config, llm_opts.get("prices"), run_id) as policy:
         click.echo(f"backend: llm — {policy.describe()}", err=True)
         yield policy
+
+
+@contextmanager
+def _stored_settings(run_id: str, checked_too: bool = False) -> Iterator[None]:
+    """Settings read from a run's provenance that cannot be used end in one line, not a crash;
+    ``checked_too``: also the :class:`ConfigError` of a check that refused them."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, ConfigError) and not checked_too:
+            raise
+        raise ConfigError(
+            f"run {run_id}: its stored policy settings are damaged ({type(exc).__name__}: "
+            f"{str(exc)[:80]}); import it again from a good export"
+        ) from None
 
 
 def resume_endpoint(
