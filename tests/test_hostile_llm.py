@@ -70,9 +70,11 @@ def test_a_fault_mix_run_completes_and_resume_and_replay_ask_nothing(event, tmp_
         )
         assert usage["refused"] == refused.sum() and 0 < usage["invalid_rate"] < 0.25
         assert decisions.loc[refused, "reason"].str.contains("HTTP 400|no choices").all()
+        assert (~decisions["valid"]).sum() == refused.sum(), "odd replies stay valid decisions"
         texts = decisions["text"].dropna()
         assert texts.str.contains("\ufffd").any(), "surrogates and NULs replaced, still valid"
-        assert texts.str.len().max() <= 1000 and not texts.str.contains("\x00").any()
+        assert texts.str.len().max() == 1000, "a 100 KB reply is a valid post, its text capped"
+        assert not texts.str.contains("\x00").any()
 
         requests = server.requests
 
