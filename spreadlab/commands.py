@@ -134,7 +134,7 @@ def run(
     if backend == "stochastic":
         click.echo(f"backend: {backend} — synthetic runs; parameters: {table.provenance}", err=True)
     with (
-        RunStore(db_path) as store,
+        RunStore(db_path, release_when_idle=backend == "llm") as store,
         open_policy(backend, store, table, scenarios, llm_opts) as policy,
     ):
         for scenario in scenarios:
@@ -159,7 +159,10 @@ def run(
 @DB_OPTION
 def resume(run_id: str, db_path: str, llm_opts: dict) -> None:
     """Continue an interrupted run from its last complete round, with its own settings."""
-    with RunStore(db_path, create=False) as store, resume_policy(store, run_id, llm_opts) as policy:
+    with (
+        RunStore(db_path, create=False, release_when_idle=True) as store,
+        resume_policy(store, run_id, llm_opts) as policy,
+    ):
         resume_run(store, run_id, policy)
         rounds, informed, _ = store.progress(run_id)
         click.echo(f"{run_id}\tresumed\trounds={rounds}\tinformed={informed}")

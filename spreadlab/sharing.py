@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -92,3 +94,143 @@ def connect(
                 on_wait(f"database {path} is in use by {who}; retrying for up to {lock_wait():g} s")
                 noted = True
             time.sleep(0.1)
+
+
+# Statements whose rows are fetched afterwards: the file is not let go in between.
+_READS = {"SELECT", "WITH", "FROM", "PRAGMA", "DESCRIBE", "SHOW", "SUMMARIZE", "EXPLAIN", "CALL"}
+_FETCHES = {"fetchall", "fetchone", "fetchmany", "fetchnumpy", "fetchdf", "df", "arrow", "pl"}
+
+
+class SharedConnection:
+    """A DuckDB connection for a slow writer (an LLM run): it lets go of the file whenever it has
+    been idle for ``idle_s`` seconds outside a transaction and between a query and its rows, and
+    opens it again (waiting like :func:`connect`) at the next statement. So while an LLM run waits
+    for its endpoint, the dashboard and other commands can use the database.
+
+    Calls go through one lock; :meth:`cursor` gives cursors that follow the reopened file."""
+
+    def __init__(self, path: str, on_wait: WaitNote | None = stderr_note, idle_s: float = 0.5):
+        self._path, self._on_wait, self._idle_s = path, on_wait, idle_s
+        self._lock = threading.RLock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._cursors: list[SharedCursor] = []
+        self._in_transaction = False
+        self._busy = False  # in a transaction, or between a query and its rows
+        self._last = time.monotonic()
+        self._closed = threading.Event()
+        self.releases = 0
+        self.live()
+        threading.Thread(target=self._watch, name="spreadlab-db-release", daemon=True).start()
+
+    def live(self) -> duckdb.DuckDBPyConnection:
+        """The open connection (reopened if it was let go); call with the lock held."""
+        if self._closed.is_set():
+            raise duckdb.ConnectionException("connection already closed")
+        if self._con is None:
+            self._con = connect(self._path, on_wait=self._on_wait)
+        self._last = time.monotonic()
+        return self._con
+
+    def track(self, query: str) -> None:
+        """Note whether ``query`` leaves work in flight (a transaction, rows to fetch)."""
+        word = query.lstrip().split(None, 1)[0].upper() if query.strip() else ""
+        if word in ("BEGIN", "START"):
+            self._in_transaction = True
+        elif word in ("COMMIT", "ROLLBACK", "ABORT", "END"):
+            self._in_transaction = False
+        self._busy = self._in_transaction or word in _READS
+
+    def execute(self, query: str, parameters: object = None) -> SharedConnection:
+        with self._lock:
+            con = self.live()
+            con.execute(query) if parameters is None else con.execute(query, parameters)
+            self.track(query)
+        return self
+
+    def cursor(self) -> SharedCursor:
+        with self._lock:
+            cursor = SharedCursor(self)
+            self._cursors.append(cursor)
+            return cursor
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: object, **kwargs: object) -> Any:
+            with self._lock:
+                con = self.live()
+                result = getattr(con, name)(*args, **kwargs)
+                if name in _FETCHES:
+                    self.fetched()
+            return self if result is con else result
+
+        return call
+
+    def fetched(self) -> None:
+        """The rows of the last query have been read."""
+        self._busy = self._in_transaction
+
+    def release(self) -> None:
+        """Let go of the file now (unless work is in flight)."""
+        with self._lock:
+            if self._con is None or self._busy:
+                return
+            for cursor in self._cursors:
+                cursor.drop()
+            self._con.close()
+            self._con = None
+            self.releases += 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._busy = False
+            self.release()
+            self._closed.set()
+
+    def _watch(self) -> None:
+        while not self._closed.wait(self._idle_s / 2):
+            with self._lock:
+                if time.monotonic() - self._last >= self._idle_s:
+                    self.release()
+
+
+class SharedCursor:
+    """A cursor of a :class:`SharedConnection`, made afresh on it after it reopens."""
+
+    def __init__(self, parent: SharedConnection) -> None:
+        self._parent = parent
+        self._cursor: duckdb.DuckDBPyConnection | None = None
+
+    def _live(self) -> duckdb.DuckDBPyConnection:
+        con = self._parent.live()
+        if self._cursor is None:
+            self._cursor = con.cursor()
+        return self._cursor
+
+    def drop(self) -> None:
+        """Close the underlying cursor (its connection is about to be let go)."""
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
+
+    def execute(self, query: str, parameters: object = None) -> SharedCursor:
+        with self._parent._lock:
+            cursor = self._live()
+            cursor.execute(query) if parameters is None else cursor.execute(query, parameters)
+            self._parent.track(query)
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: object, **kwargs: object) -> Any:
+            with self._parent._lock:
+                cursor = self._live()
+                result = getattr(cursor, name)(*args, **kwargs)
+                if name in _FETCHES:
+                    self._parent.fetched()
+            return self if result is cursor else result
+
+        return call
+
+    def close(self) -> None:
+        with self._parent._lock:
+            self.drop()
+            if self in self._parent._cursors:
+                self._parent._cursors.remove(self)

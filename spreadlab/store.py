@@ -25,7 +25,7 @@ from spreadlab import __version__
 from spreadlab.errors import StoreError
 from spreadlab.liveness import record_writer
 from spreadlab.networks import Network, from_edges
-from spreadlab.sharing import WaitNote, connect, stderr_note
+from spreadlab.sharing import SharedConnection, WaitNote, connect, stderr_note
 from spreadlab.simulate import RoundRecord
 
 if TYPE_CHECKING:
@@ -157,9 +157,11 @@ class RunStore:
         *,
         create: bool = True,
         on_wait: WaitNote | None = stderr_note,
+        release_when_idle: bool = False,
     ) -> None:
         """Open (``create``: or create) the database; a lock held by another process is waited
-        for, with ``on_wait`` told once (see :mod:`spreadlab.sharing`)."""
+        for, with ``on_wait`` told once. ``release_when_idle`` (for LLM runs) lets go of the file
+        while the run waits for its endpoint (see :mod:`spreadlab.sharing`)."""
         self.path = str(path)
         if self.path != ":memory:":
             file = Path(self.path).expanduser().resolve()
@@ -174,7 +176,11 @@ class RunStore:
                     "creates one, or choose another --db path"
                 )
         try:
-            self.con = connect(self.path, on_wait=on_wait)
+            self.con: duckdb.DuckDBPyConnection | SharedConnection = (
+                SharedConnection(self.path, on_wait)
+                if release_when_idle and self.path != ":memory:"
+                else connect(self.path, on_wait=on_wait)
+            )
         except (duckdb.Error, OSError) as exc:
             raise StoreError(
                 f"cannot open database {self.path} ({exc}); check that the path is writable and "

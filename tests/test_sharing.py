@@ -9,11 +9,12 @@ import time
 import pytest
 import streamlit as st
 from dashboard_support import build_db
+from llm_server import llm_server_fixture  # noqa: F401  (the llm_server fixture)
 from streamlit.testing.v1 import AppTest
 from test_app_pages import ROOT, TIMEOUT
 
 from spreadlab.errors import StoreError
-from spreadlab.sharing import LOCK_WAIT_ENV
+from spreadlab.sharing import LOCK_WAIT_ENV, SharedConnection
 from spreadlab.store import RunStore
 
 # Holds the database (as the program named by the script's file name) for argv[3] seconds.
@@ -135,3 +136,54 @@ def test_commands_that_need_runs_do_not_create_a_database(tmp_path, args):
     assert result.returncode == 2
     assert f"error: no database at {db}" in result.stderr
     assert not db.exists()
+
+
+def test_an_llm_run_lets_go_of_the_database_while_it_waits_for_its_endpoint(
+    tmp_path, llm_server, monkeypatch
+):
+    """Replies take 0.4 s, so the run spends most of its time waiting: meanwhile other commands,
+    allowed to wait only 2 s for the lock, read the database."""
+    llm_server.config.latency = 0.4
+    db = tmp_path / "llm.duckdb"
+    args = "run --backend llm --model sim-1 --n 30 --k 4 --rounds 3 --q 0.3 --max-concurrency 2"
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "spreadlab", *args.split(), "--base-url", llm_server.base_url,
+         "--db", str(db)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    monkeypatch.setenv(LOCK_WAIT_ENV, "2")
+    seen_running = 0
+    try:
+        deadline = time.monotonic() + 120
+        while writer.poll() is None and time.monotonic() < deadline:
+            if db.exists():
+                listed = spreadlab("runs", "--db", str(db))
+                assert listed.returncode == 0, listed.stderr
+                seen_running += "running" in listed.stdout
+            time.sleep(0.5)
+        _, err = writer.communicate(timeout=60)
+    finally:
+        writer.kill()
+    assert writer.returncode == 0, err
+    assert seen_running >= 2, "the listing ran while the LLM run was in progress"
+    final = spreadlab("runs", "--db", str(db))
+    assert final.returncode == 0 and "complete" in final.stdout
+
+
+def test_a_shared_connection_holds_the_file_only_while_busy(tmp_path):
+    db = tmp_path / "s.duckdb"
+    RunStore(db).close()
+    con = SharedConnection(str(db), on_wait=None, idle_s=0.2)
+    cursor = con.cursor()
+    con.execute("CREATE TABLE t (x INTEGER)")
+    con.execute("BEGIN TRANSACTION")
+    con.execute("INSERT INTO t VALUES (1)")
+    time.sleep(0.5)
+    assert con.releases == 0, "never inside a transaction"
+    con.execute("COMMIT")
+    time.sleep(0.5)
+    assert con.releases == 1
+    other = spreadlab("runs", "--db", str(db))  # another process can open it now
+    assert other.returncode == 0, other.stderr
+    assert cursor.execute("SELECT count(*) FROM t").fetchone() == (1,)  # reopened on use
+    con.close()
