@@ -48,6 +48,19 @@ def with_liveness(con: duckdb.DuckDBPyConnection, runs: pd.DataFrame) -> pd.Data
 
 def dead_writers(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[str]:
     """Those of ``run_ids`` whose recorded writer on this host is no longer alive."""
+    return [r for r, pid, host, started in _writers(con, run_ids) if not _alive(pid, host, started)]
+
+
+def other_live_writer(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """'pid N on HOST' when another process that still lives (or cannot be checked) is the
+    recorded writer of ``run_id``; None otherwise."""
+    for _, pid, host, started in _writers(con, [run_id]):
+        if (pid, host) != (os.getpid(), socket.gethostname()) and _alive(pid, host, started):
+            return f"pid {pid} on {host}"
+    return None
+
+
+def _writers(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[tuple]:
     if not run_ids:
         return []
     known = con.execute(
@@ -55,11 +68,10 @@ def dead_writers(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[str
     ).fetchone()
     if not known or not known[0]:
         return []
-    rows = con.execute(
+    return con.execute(
         f"SELECT run_id, pid, host, started FROM {TABLE} WHERE list_contains(?, run_id)",
         [run_ids],
     ).fetchall()
-    return [run_id for run_id, pid, host, started in rows if not _alive(pid, host, started)]
 
 
 def _alive(pid: int, host: str, started: str | None) -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 
 from spreadlab.errors import StoreError
 from spreadlab.events import Event
-from spreadlab.liveness import record_writer
+from spreadlab.liveness import other_live_writer, record_writer
 from spreadlab.policy import Policy
 from spreadlab.simulate import (
     ReplicatePlan,
@@ -139,6 +139,11 @@ def resume_run(
     meta = stored.meta
     if meta["status"] == "complete":
         raise StoreError(f"run {run_id} is already complete; nothing to resume")
+    if meta["status"] == "running" and (writer := other_live_writer(store.con, run_id)):
+        raise StoreError(
+            f"run {run_id} is still being written by {writer}; let it finish, or stop that "
+            "process and resume then"
+        )
     done = int(meta["rounds_done"])
     decisions = stored.decisions
     posts = decisions[decisions["post"]]

@@ -505,3 +505,30 @@ def test_damaged_stored_provenance_ends_resume_in_one_line(work, provenance, fie
     edit_meta(folder, provenance=json.dumps(provenance), status="interrupted")
     assert CliRunner().invoke(cli, ["import", str(folder), "--db", str(db)]).exit_code == 0
     refused(["resume", "imported-1"], db, area, field, fix)
+
+
+def test_a_run_whose_writer_still_lives_is_not_resumed_by_another_process(work):
+    import socket
+    import subprocess
+    import sys
+
+    db, _, area = work
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        start = Path(f"/proc/{sleeper.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        with RunStore(db) as store:
+            store.con.execute("UPDATE runs SET status = 'running', rounds_done = 2")
+            store.con.execute("DELETE FROM decisions WHERE round >= 2")
+            store.con.execute("DELETE FROM curves WHERE round >= 2")
+            store.con.execute(
+                "UPDATE run_writers SET pid = ?, host = ?, started = ?",
+                [sleeper.pid, socket.gethostname(), start],
+            )
+        refused(["resume", RUN_ID], db, area, f"pid {sleeper.pid}", "let it finish")
+        listed = CliRunner().invoke(cli, ["runs", "--db", str(db)]).output
+        assert "running" in listed and "spreadlab resume" not in listed
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    listed = CliRunner().invoke(cli, ["runs", "--db", str(db)]).output
+    assert "interrupted" in listed and f"spreadlab resume {RUN_ID}" in listed

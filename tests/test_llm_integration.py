@@ -411,7 +411,9 @@ def test_unusable_replies_become_counted_invalid_decisions_that_replay(event, st
         seed=8,
     )
     with running_server(ServerConfig(faults={"bad_content": 0.5}, seed=3)) as server:
-        with LLMPolicy(llm_config(server.base_url, parse_attempts=2), store.con) as policy:
+        with LLMPolicy(
+            llm_config(server.base_url, parse_attempts=2, max_invalid_rate=1.0), store.con
+        ) as policy:
             (run_id,) = run_scenario(store, spec, policy)
             usage = policy.usage()
         requests = server.requests
@@ -421,7 +423,9 @@ def test_unusable_replies_become_counted_invalid_decisions_that_replay(event, st
         assert usage["invalid"] == len(invalid) == curve["invalid"].sum()
         assert invalid["reason"].str.startswith("unparseable reply after 2 attempt(s)").all()
         assert not invalid["post"].any()
-        with LLMPolicy(llm_config(server.base_url, parse_attempts=2), store.con) as policy:
+        with LLMPolicy(
+            llm_config(server.base_url, parse_attempts=2, max_invalid_rate=1.0), store.con
+        ) as policy:
             (replay_id,) = run_scenario(store, spec, policy)
         assert server.requests == requests
         assert store.decisions(replay_id)[DECISION_COLUMNS].equals(decisions[DECISION_COLUMNS])
