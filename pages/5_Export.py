@@ -64,9 +64,14 @@ st.download_button(
 st.subheader("Whole run")
 run_id = ui.pick_run(selected, "Run to export (metadata, agents, edges, decisions, curve)")
 if run_id is not None:
-    st.download_button(
-        "Download run folder (.zip of CSV files)",
-        ui.run_archive(run_id),
-        file_name=f"{run_id}.zip",
-        mime="application/zip",
-    )
+    try:
+        archive = ui.run_archive(run_id)
+    except SpreadLabError as exc:
+        ui.show_error(exc)
+    else:
+        st.download_button(
+            "Download run folder (.zip of CSV files)",
+            archive,
+            file_name=f"{run_id}.zip",
+            mime="application/zip",
+        )

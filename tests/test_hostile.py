@@ -532,3 +532,17 @@ def test_a_run_whose_writer_still_lives_is_not_resumed_by_another_process(work):
         sleeper.wait()
     listed = CliRunner().invoke(cli, ["runs", "--db", str(db)]).output
     assert "interrupted" in listed and f"spreadlab resume {RUN_ID}" in listed
+
+
+def test_export_page_refuses_a_stored_hostile_id(work, monkeypatch):
+    import streamlit
+    from test_app_pages import app, texts
+
+    db, _, _ = work
+    plant_run(db, "../../PWNED")
+    monkeypatch.setenv("SPREADLAB_DB", str(db))
+    streamlit.cache_data.clear()
+    at = app("pages/5_Export.py")
+    assert not at.exception
+    assert "safe id" in texts(at.error)
+    assert [b.label for b in at.get("download_button")] == ["Download informed curves (CSV)"]
