@@ -30,6 +30,7 @@ EVENT_TYPE_LABELS: dict[str, str] = {
 }
 MAX_REPORT_CHARS = 4000
 MAX_TITLE_CHARS = 300
+MAX_EVENTS_FILE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,11 @@ def load_events(path: str | Path) -> dict[str, Event]:
     """
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_EVENTS_FILE_BYTES:
+            raise DataFormatError(
+                f"events file {path} is larger than {MAX_EVENTS_FILE_BYTES // 2**20} MB; split it "
+                "and load only the events you run"
+            )
         raw = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataFormatError(f"cannot read events file {path}: {exc}") from exc

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from spreadlab import __version__
-from spreadlab.errors import ConfigError, DataFormatError, StoreError
+from spreadlab import __version__, memory
+from spreadlab.errors import ConfigError, DataFormatError, SpreadLabError, StoreError
 from spreadlab.events import MAX_REPORT_CHARS, MAX_TITLE_CHARS, Event
 from spreadlab.networks import NETWORK_KINDS
 from spreadlab.personas import N_PROFILES
@@ -138,10 +138,13 @@ def _read_table(folder: Path, name: str, required: bool = True) -> pd.DataFrame 
         return None
     path = found[0]
     try:
+        memory.require(_table_bytes(path), f"{path}", "import a smaller run")
         if path.suffix == ".parquet":
             frame = pq.read_table(path).to_pandas()
         else:
             frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=str)
+    except SpreadLabError:
+        raise
     except Exception as exc:
         raise DataFormatError(f"{path}: cannot be read as {path.suffix[1:]} ({exc})") from exc
     schema = TABLE_SCHEMAS[name]
@@ -155,6 +158,14 @@ def _read_table(folder: Path, name: str, required: bool = True) -> pd.DataFrame 
             continue
         frame[column] = _coerce(frame[column], kind, path, column)
     return frame[list(schema)]
+
+
+def _table_bytes(path: Path) -> int:
+    """Estimated bytes to read and check a table file: ~40 per cell, ~20 per byte of CSV."""
+    if path.suffix == ".parquet":
+        meta = pq.ParquetFile(path).metadata
+        return 40 * meta.num_rows * meta.num_columns
+    return 20 * path.stat().st_size
 
 
 def _coerce(series: pd.Series, kind: str, path: Path, column: str) -> pd.Series:

@@ -244,6 +244,7 @@ def load_edge_list(path: str | Path) -> Network:
     """
     path = Path(path)
     try:
+        memory.require(30 * path.stat().st_size, f"edge list {path}", "use a smaller file")
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataFormatError(f"cannot read edge list {path}: {exc}") from exc

@@ -352,6 +352,18 @@ def test_events_file(work, records, field, fix):
     refused(args, db, area, field, fix)
 
 
+def test_events_file_too_large(work, monkeypatch):
+    from spreadlab import events
+
+    db, _, area = work
+    monkeypatch.setattr(events, "MAX_EVENTS_FILE_BYTES", 100)
+    (area / "events.json").write_text(
+        json.dumps([{"id": "e1", "type": "riots", "report": "r"}] * 9)
+    )
+    args = ["run", "--events-file", str(area / "events.json"), "--n", "40", "--k", "4"]
+    refused(args, db, area, "events file", "split it")
+
+
 def test_events_file_not_utf8(work):
     db, _, area = work
     (area / "events.csv").write_bytes(b"id,type,report\n\xff,riots,r\n")
@@ -546,3 +558,18 @@ def test_export_page_refuses_a_stored_hostile_id(work, monkeypatch):
     assert not at.exception
     assert "safe id" in texts(at.error)
     assert [b.label for b in at.get("download_button")] == ["Download informed curves (CSV)"]
+
+
+@pytest.mark.parametrize("what", ["edge list", "run table"])
+def test_files_too_large_for_memory_are_refused_before_reading(work, monkeypatch, what):
+    from spreadlab import memory
+
+    db, folder, area = work
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1000)
+    if what == "edge list":
+        (area / "edges.txt").write_text("0 1\n1 2\n" * 10)
+        args = ["run", "--network", "edge_list", "--edge-list", str(area / "edges.txt")]
+        refused([*args, "--n0", "1"], db, area, "edge list", "GB is available")
+    else:
+        edit_meta(folder)
+        refused(["import", str(folder)], db, area, "agents.csv", "GB is available")
