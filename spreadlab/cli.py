@@ -56,10 +56,11 @@ def cli() -> None:
     """SpreadLab: news of an offline event spreading through a network of agents."""
 
 
-def main() -> None:
-    """Console entry point: project errors become one clear line and exit status 2."""
+def main(args: list[str] | None = None) -> None:
+    """Console entry point (``args`` default to the command line): project errors become one
+    clear line and exit status 2."""
     try:
-        cli.main(standalone_mode=False)
+        cli.main(args, standalone_mode=False)
     except SpreadLabError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

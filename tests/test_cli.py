@@ -1,23 +1,11 @@
-"""The command line, run as a user runs it (a subprocess)."""
-
-import subprocess
-import sys
+"""The command line, through its console entry point (in this process: tests/cli_runner.py)."""
 
 import duckdb
 import pandas as pd
 import pytest
+from cli_runner import spreadlab
 
 from spreadlab.store import RunStore
-
-
-def spreadlab(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "spreadlab", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def curves(db):

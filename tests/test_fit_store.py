@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pandas as pd
 import pytest
+from cli_runner import spreadlab
 
 from spreadlab.errors import StoreError
 from spreadlab.fit import FitError
@@ -112,22 +110,14 @@ def test_fit_and_export_commands(tmp_path, event):
     with RunStore(db) as store:
         add_runs(store, event, "sc")
 
-    def spreadlab(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "spreadlab", *args, "--db", str(db)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    done = spreadlab("fit", "sc", "--models", "si1,si2")
+    done = spreadlab("fit", "sc", "--models", "si1,si2", "--db", str(db))
     assert done.returncode == 0, done.stderr
     assert "si1 vs si2" in done.stdout and "chi-bar-squared" in done.stdout
     assert "per round per informed neighbour" in done.stdout
-    bad = spreadlab("fit", "sc", "--models", "si1,sir")
+    bad = spreadlab("fit", "sc", "--models", "si1,sir", "--db", str(db))
     assert bad.returncode == 2 and "unknown model 'sir'" in bad.stderr
     out = tmp_path / "fits.csv"
-    exported = spreadlab("export-fits", str(out))
+    exported = spreadlab("export-fits", str(out), "--db", str(db))
     assert exported.returncode == 0, exported.stderr
     assert len(pd.read_csv(out)) == 2
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import streamlit as st
+from cli_runner import spreadlab as in_process
 from dashboard_support import build_db
 from llm_server import llm_server_fixture  # noqa: F401  (the llm_server fixture)
 from streamlit.testing.v1 import AppTest
@@ -28,6 +29,7 @@ with RunStore(sys.argv[2]) as store:
 
 
 def spreadlab(*args: str) -> subprocess.CompletedProcess:
+    """The command in its own process (the point of these tests)."""
     return subprocess.run(
         [sys.executable, "-m", "spreadlab", *args], capture_output=True, text=True, timeout=120
     )
@@ -119,7 +121,7 @@ def test_cli_names_the_holder_and_exits_2(tmp_path, hold, monkeypatch):
     RunStore(db).close()
     pid = hold("streamlit", db, 60).pid
     monkeypatch.setenv(LOCK_WAIT_ENV, "0.5")
-    result = spreadlab("runs", "--db", str(db))
+    result = in_process("runs", "--db", str(db))
     assert result.returncode == 2
     assert "retrying for up to 0.5 s" in result.stderr
     assert f"error: database {db} is in use by the SpreadLab dashboard (pid {pid})" in result.stderr
@@ -132,7 +134,7 @@ def test_cli_names_the_holder_and_exits_2(tmp_path, hold, monkeypatch):
 )  # fmt: skip
 def test_commands_that_need_runs_do_not_create_a_database(tmp_path, args):
     db = tmp_path / "missing.duckdb"
-    result = spreadlab(*args, "--db", str(db))
+    result = in_process(*args, "--db", str(db))
     assert result.returncode == 2
     assert f"error: no database at {db}" in result.stderr
     assert not db.exists()
