@@ -32,6 +32,7 @@ from spreadlab.store import RUN_COLUMNS, RUN_STATUSES, TABLES, RunStore
 from spreadlab.validate import (
     INT32_MAX,
     INT64_MAX,
+    check_endpoint,
     check_id,
     check_int,
     clean_text,
@@ -406,6 +407,8 @@ def _provenance(meta: dict[str, Any], native: bool, folder: str) -> str:
     given = _parse_json(meta.get("provenance") or {}, "'provenance'", "an object")
     if not isinstance(given, dict):
         raise ConfigError("'provenance' must be a JSON object")
+    if "endpoint" in given:
+        check_endpoint(given["endpoint"], "the provenance's 'endpoint'")
     if native:
         return meta["provenance"] if isinstance(meta["provenance"], str) else json.dumps(given)
     return json.dumps(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -20,6 +21,7 @@ _SAFE_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID_CHARS - 1}}}")
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 # C0 controls except tab, newline and carriage return, DEL, C1 controls, lone UTF-16 surrogates
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_HOST = re.compile(r"[A-Za-z0-9._-]{1,253}|[0-9A-Fa-f:.]{2,45}")
 MAX_REPLY_CHARS = 200_000  # an LLM reply is cut here before it is parsed or stored
 REPLACEMENT = "\ufffd"
 INT32_MAX = 2**31 - 1
@@ -69,6 +71,23 @@ def generator_state(value: object, field: str) -> dict:
             "out for a complete run"
         ) from None
     return state  # type: ignore[return-value]
+
+
+def check_endpoint(value: object, field: str) -> str:
+    """``value`` if it is a plain http(s) URL: printable, a host name or IP address, no spaces."""
+    if isinstance(value, str) and len(value) <= 2000 and not _BAD_CHARS.search(value):
+        parts = urlsplit(value)
+        try:
+            host_ok = parts.hostname is not None and _HOST.fullmatch(parts.hostname) is not None
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:
+            host_ok = port_ok = False
+        if parts.scheme in ("http", "https") and host_ok and port_ok and " " not in value:
+            return value
+    raise ConfigError(
+        f"{field} {repr(value)[:60]} is not an http(s) endpoint URL such as "
+        "http://localhost:11434/v1"
+    )
 
 
 def inside(root: Path, *parts: str) -> Path:
