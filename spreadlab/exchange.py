@@ -35,6 +35,7 @@ from spreadlab.validate import (
     check_endpoint,
     check_id,
     check_int,
+    check_printable,
     clean_text,
     generator_state,
     inside,
@@ -409,6 +410,7 @@ def _provenance(meta: dict[str, Any], native: bool, folder: str) -> str:
         raise ConfigError("'provenance' must be a JSON object")
     if "endpoint" in given:
         check_endpoint(given["endpoint"], "the provenance's 'endpoint'")
+    check_printable(given, "'provenance'")
     if native:
         return meta["provenance"] if isinstance(meta["provenance"], str) else json.dumps(given)
     return json.dumps(

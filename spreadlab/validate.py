@@ -51,6 +51,21 @@ def clean_text(text: str, max_chars: int) -> str:
     return _BAD_CHARS.sub(REPLACEMENT, text[:max_chars])
 
 
+def check_printable(value: object, field: str) -> None:
+    """Refuse control characters or lone surrogates in any string inside ``value`` (JSON data)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_printable(key, field)
+            check_printable(item, field)
+    elif isinstance(value, list):
+        for item in value:
+            check_printable(item, field)
+    elif isinstance(value, str) and _BAD_CHARS.search(value):
+        raise ConfigError(
+            f"{field} holds control characters or broken Unicode ({repr(value)[:40]}); remove them"
+        )
+
+
 def check_int(value: object, field: str, low: int, high: int) -> int:
     """``value`` as an integer in [low, high] (JSON integers only, no floats or strings)."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

@@ -154,6 +154,7 @@ RUN_JSON_CASES: list[tuple[str, dict, str, str]] = [
         "http(s) endpoint",
     ),
     ("endpoint ftp", {"provenance": '{"endpoint": "ftp://x/v1"}'}, "'endpoint'", "localhost"),
+    ("ESC in model", {"provenance": '{"model": "m\\u001b[2J"}'}, "'provenance'", "remove them"),
 ]
 
 
