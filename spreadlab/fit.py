@@ -48,7 +48,10 @@ METHODS: tuple[str, ...] = ("binomial", "conditional", "lsq")
 CONDITIONAL_MODELS: tuple[str, ...] = ("si1", "si2", "mf_map")
 """Models whose whole state is the informed fraction, so one round can be predicted from the
 observed fraction alone (the ``conditional`` likelihood)."""
-CIMethod = Literal["profile", "bootstrap", "none"]
+CIMethod = Literal["auto", "jackknife", "profile", "bootstrap", "none"]
+CI_METHODS: tuple[str, ...] = ("auto", "jackknife", "profile", "bootstrap", "none")
+MIN_JACKKNIFE_RUNS = 3
+"""Fewest replicate runs for the replicate jackknife (the calibrated default)."""
 _PENALTY = 1e12  # objective value standing in for an impossible parameter point
 
 
@@ -63,13 +66,22 @@ class Curves:
     counts: np.ndarray
     n: int
     k: float
+    degrees: np.ndarray | None = None
+    """``degrees[d]``: agents of degree d over the networks (for degree-based models)."""
 
     @classmethod
-    def from_runs(cls, curves: np.ndarray | Sequence[Sequence[float]], n: int, k: float) -> Curves:
+    def from_runs(
+        cls,
+        curves: np.ndarray | Sequence[Sequence[float]],
+        n: int,
+        k: float,
+        degrees: np.ndarray | None = None,
+    ) -> Curves:
         """Check and stack curves (one per replicate) of informed *counts*.
 
         A replicate that stopped early because everybody was informed is complete: it is
-        extended with N. Any other difference in length is an error.
+        extended with N. Any other difference in length is an error. ``degrees`` (optional) is
+        the degree histogram of the networks, ``degrees[d]`` agents of degree d.
         """
         if not (isinstance(n, int | np.integer) and n >= 2):
             raise FitError(f"N = {n}: give the number of agents (an integer >= 2)")
@@ -116,7 +128,11 @@ class Curves:
             raise FitError(
                 f"the curve never moves (informed stays at {counts[0, 0]}): no rate is estimable"
             )
-        return cls(counts, int(n), float(k))
+        if degrees is not None:
+            degrees = np.asarray(degrees, dtype=np.int64)
+            if degrees.ndim != 1 or degrees.sum() <= 0 or np.any(degrees < 0):
+                raise FitError("degrees: give the number of agents of each degree 0, 1, 2, ...")
+        return cls(counts, int(n), float(k), degrees)
 
     @property
     def replicates(self) -> int:
@@ -170,10 +186,13 @@ class FitResult:
     rounds: int = 0
     n0: float = 0.0
     units: dict[str, str] = field(default_factory=dict)
+    degrees: np.ndarray | None = None
 
     def predict(self, rounds: int | None = None) -> np.ndarray:
         """Fitted informed fraction for rounds 0..rounds, from the mean round-0 count."""
         model = get_model(self.model)
+        if self.degrees is not None:
+            model = model.bind(self.degrees)
         r = self.rounds if rounds is None else rounds
         return model.predict(self.params, r, self.n, self.k, self.n0)
 
@@ -331,7 +350,7 @@ def fit(
     n: int | None = None,
     k: float | None = None,
     method: Method = "binomial",
-    ci: CIMethod = "profile",
+    ci: CIMethod = "auto",
     level: float = 0.95,
     n_boot: int = 200,
     seed: int = 0,
@@ -362,6 +381,13 @@ def _fit(
     try:
         mdl = get_model(model)
         mdl.check_k(data.k)
+        if mdl.needs_degrees:
+            if data.degrees is None:
+                raise FitError(
+                    f"{mdl.name} needs the networks' degree sequence; fit stored runs (their "
+                    "edges are stored) or give the degrees with the curves"
+                )
+            mdl = mdl.bind(data.degrees)
     except ConfigError as exc:
         raise FitError(str(exc)) from None
     if method not in METHODS:
@@ -372,8 +398,15 @@ def _fit(
             f"from the observed curve alone; fit it with 'binomial', or use the conditional "
             f"method with {', '.join(CONDITIONAL_MODELS)}"
         )
-    if ci not in ("profile", "bootstrap", "none"):
-        raise FitError(f"unknown interval method {ci!r}; use 'profile', 'bootstrap' or 'none'")
+    if ci not in CI_METHODS:
+        raise FitError(f"unknown interval method {ci!r}; use one of {', '.join(CI_METHODS)}")
+    if ci == "auto":
+        ci = "jackknife" if data.replicates >= MIN_JACKKNIFE_RUNS else "profile"
+    if ci == "jackknife" and data.replicates < MIN_JACKKNIFE_RUNS:
+        raise FitError(
+            f"jackknife intervals need at least {MIN_JACKKNIFE_RUNS} replicate runs, got "
+            f"{data.replicates}; run the scenario with more replicates or choose 'profile'"
+        )
     if not 0 < level < 1:
         raise FitError(f"level = {level}: give a coverage level strictly between 0 and 1")
     if data.rounds < len(mdl.params) + 1:
@@ -381,8 +414,14 @@ def _fit(
             f"too few rounds for {mdl.name}: {data.rounds} after round 0 for "
             f"{len(mdl.params)} parameters"
         )
-    offline = any(p.scale == "linear" for p in mdl.params)
-    if not offline and np.any(data.counts[:, 0] == 0):
+    usable = int(((data.n - data.counts[:, :-1]) > 0).any(axis=0).sum())
+    if usable < len(mdl.params) + 1:
+        raise FitError(
+            f"too little data for {mdl.name}: only {usable} round(s) had anyone left to inform, "
+            f"fewer than its {len(mdl.params)} parameter(s) + 1; the spread was over too fast "
+            "to tell rates apart"
+        )
+    if not mdl.has_offline_term and np.any(data.counts[:, 0] == 0):
         r = int(np.flatnonzero(data.counts[:, 0] == 0)[0])
         raise FitError(
             f"replicate {r} has nobody informed after round 0 and model {mdl.name} has no offline "
@@ -408,6 +447,8 @@ def _fit(
             raise FitError(f"{mdl.name}: the likelihood maximum could not be located reliably")
     elif ci == "bootstrap":
         intervals, note = _bootstrap_intervals(mdl, data, method, theta, level, n_boot, seed)
+    elif ci == "jackknife":
+        intervals, note = _jackknife_intervals(mdl, data, method, theta, transform, level)
     else:
         intervals, note = {}, ""
     fitted = objective.fitted(theta)
@@ -434,6 +475,7 @@ def _fit(
         rounds=data.rounds,
         n0=float(data.counts[:, 0].mean()),
         units={p.name: p.unit for p in mdl.params},
+        degrees=data.degrees if mdl.needs_degrees else None,
     )
 
 
@@ -779,7 +821,7 @@ def _bootstrap_intervals(
             ]
         )
         try:
-            boot = Curves.from_runs(counts, data.n, data.k)
+            boot = Curves.from_runs(counts, data.n, data.k, data.degrees)
         except FitError:
             failed += 1
             continue
@@ -798,6 +840,46 @@ def _bootstrap_intervals(
     intervals = {p.name: (float(lo[j]), float(hi[j])) for j, p in enumerate(model.params)}
     note = f"bootstrap: {failed} of {n_boot} replicates failed and were dropped" if failed else ""
     return intervals, note
+
+
+def _jackknife_intervals(
+    model: Model,
+    data: Curves,
+    method: Method,
+    theta: np.ndarray,
+    transform: _Transform,
+    level: float,
+) -> tuple[dict[str, tuple[float, float]], str]:
+    """Delete-one-replicate jackknife: refit leaving out each replicate run in turn, and take
+    estimate ± t(R-1)·SE in the fitting coordinates (log rates, logit fractions).
+
+    Replicates are the independent units of a scenario: their spread (a random onset, network
+    and agent draws) is what the binomial likelihood misses, so this interval is calibrated on
+    agent-based replicates where the likelihood-based ones are not (docs/models.md, "Coverage").
+    """
+    r = data.replicates
+    x_hat = transform.to_x(theta)
+    leave_out = []
+    for i in range(r):
+        keep = np.delete(data.counts, i, axis=0)
+        if np.all(keep == keep[:, :1]):
+            raise FitError(f"jackknife: without run {i} the curves never move; no interval")
+        part = Curves(keep, data.n, data.k, data.degrees)
+        theta_i, _, _, _ = _maximise(model, _Objective(model, part, method), part, theta)
+        leave_out.append(transform.to_x(theta_i))
+    xs = np.array(leave_out)
+    se = np.sqrt((r - 1) / r * np.sum((xs - xs.mean(axis=0)) ** 2, axis=0))
+    half = float(stats.t.ppf((1 + level) / 2, r - 1)) * se
+    lo_b, hi_b = np.array(transform.bounds).T
+    intervals, notes = {}, []
+    for j, p in enumerate(model.params):
+        lo_x, hi_x = x_hat[j] - half[j], x_hat[j] + half[j]
+        if lo_x <= lo_b[j] or hi_x >= hi_b[j]:
+            notes.append(f"{p.name} interval reaches the parameter bound")
+        lo = transform.to_theta(_put(x_hat, j, max(lo_x, lo_b[j])))[j]
+        hi = transform.to_theta(_put(x_hat, j, min(hi_x, hi_b[j])))[j]
+        intervals[p.name] = (float(lo), float(hi))
+    return intervals, "; ".join(notes)
 
 
 def fit_models(

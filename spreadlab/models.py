@@ -34,6 +34,10 @@ _GL_X, _GL_W = (_GL_X + 1) / 2, _GL_W / 2
 _CLOCK_CELLS = 240
 
 
+OFFLINE_PARAMS = ("alpha", "qa")
+"""Parameters of the offline channel: 0 means spread through the network only."""
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One model parameter: its name, unit, admissible range and how the fitter transforms it.
@@ -61,6 +65,18 @@ class Model:
     params: ClassVar[tuple[Parameter, ...]]
     min_k: ClassVar[float] = 0.0
     """Smallest admissible degree (inclusive); every model also needs k > 0."""
+    needs_degrees: ClassVar[bool] = False
+    """Whether the model needs the network's degree sequence (:meth:`bind`) besides k."""
+
+    @property
+    def has_offline_term(self) -> bool:
+        """Whether news can reach agents from outside the network (an alpha or qa parameter)."""
+        return any(p.name in OFFLINE_PARAMS for p in self.params)
+
+    def bind(self, degree_counts: np.ndarray) -> Model:
+        """This model for a network with ``degree_counts[d]`` agents of degree d (most models
+        need only the mean degree and ignore it)."""
+        return self
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -499,15 +515,194 @@ def _iterate_map(
     return out[inverse.reshape(-1)]
 
 
+_V = Parameter(
+    "v",
+    "squared coefficient of variation (dimensionless)",
+    0.0,
+    50.0,
+    "linear",
+    "spread of susceptibility between agents (variance / mean^2 of a gamma distribution)",
+)
+
+
+class SI2Gamma(Model):
+    """SI-2g, offline + online rates with gamma-distributed susceptibility (a rival, no network).
+
+    Agent j's hazard is x_j·(alpha + beta·k·i), x ~ Gamma(mean 1, variance v): agents differ in
+    how readily they share (personality, or degree seen as susceptibility). With the cumulative
+    force Λ(t) = ∫(alpha + beta·k·i)dt, s = (1 - i0)·(1 + v·Λ)^(-1/v) (v = 0: e^(-Λ)) and
+    dΛ/dt = alpha + beta·k·(1 - s(Λ)), solved by the clock inversion of SI-2h. The depletion of
+    the most susceptible bends the curve as an offline rate does, which is why a curve alone
+    cannot tell the two apart (docs/models.md, "Identifiability").
+    """
+
+    name = "si2g"
+    title = "SI-2g: offline + online, agents differ in susceptibility"
+    time = "continuous"
+    equations = "s = (1-i0)(1 + v*L)^(-1/v),  dL/dt = alpha + beta*k*i"
+    params = (_ALPHA, _BETA, _V)
+
+    def log_susceptible(
+        self, theta: np.ndarray, rounds: int, i0: np.ndarray, k: float
+    ) -> np.ndarray:
+        alpha, beta, v = theta
+        return _frailty_log_s(alpha, beta * k, v, rounds, i0)
+
+    def start_values(self, intercept: float, slope: float, k: float) -> list[np.ndarray]:
+        beta = max(slope / k, 1e-4)
+        alpha = max(intercept, 1e-5)
+        return [np.array([alpha, beta * f, v]) for f, v in ((1.0, 0.5), (1.5, 2.0), (1.0, 0.0))]
+
+
+class SI1Gamma(SI2Gamma):
+    """SI-1g, one online rate with gamma-distributed susceptibility: SI-2g with alpha = 0.
+
+    The rival that mimics a second rate: network spread only, among agents who differ.
+    """
+
+    name = "si1g"
+    title = "SI-1g: one online rate, agents differ in susceptibility"
+    equations = "s = (1-i0)(1 + v*L)^(-1/v),  dL/dt = beta*k*i"
+    params = (_BETA, _V)
+
+    def log_susceptible(
+        self, theta: np.ndarray, rounds: int, i0: np.ndarray, k: float
+    ) -> np.ndarray:
+        beta, v = theta
+        return _frailty_log_s(0.0, beta * k, v, rounds, i0)
+
+    def start_values(self, intercept: float, slope: float, k: float) -> list[np.ndarray]:
+        rate = max(slope, 2 * intercept + slope, 1e-4) / k
+        return [np.array([rate * f, v]) for f, v in ((1.0, 0.5), (2.0, 2.0), (1.0, 0.0))]
+
+
+def _frailty_log_s(alpha: float, r: float, v: float, rounds: int, i0: np.ndarray) -> np.ndarray:
+    """log s(t) of the gamma-frailty SI model: offline rate ``alpha``, online ``r = beta·k``."""
+    t_out = _times(rounds)[0]
+    unique, inverse = np.unique(i0, return_inverse=True)
+    rows = []
+    for x0 in unique:
+        if x0 == 0 and alpha == 0:  # nobody to pass the news on, and no offline channel
+            rows.append(np.zeros(t_out.size))
+            continue
+
+        def log_g(lam: np.ndarray, x0: float = x0) -> np.ndarray:
+            decay = np.log1p(v * lam) / v if v > 1e-9 else lam
+            return math.log1p(-x0) - decay
+
+        def speed(lam: np.ndarray) -> np.ndarray:
+            return alpha - r * np.expm1(log_g(lam))
+
+        rows.append(log_g(_invert_clock(speed, t_out, (alpha + r) * max(rounds, 1))))
+    return np.vstack(rows)[inverse.reshape(-1)]
+
+
+class DegreeMap(Model):
+    """Degree-based mean-field map with an offline term (a rival for a known network).
+
+    Agents of degree d stay quiet in a round with probability (1 - qa)(1 - b·theta)^d, where
+    theta = sum_d d·P(d)·i_d / <d> is the chance that a neighbour (reached along an edge) has
+    posted (Pastor-Satorras & Vespignani 2001, in the simulator's discrete rounds). Hubs hear
+    early and pass it on widely, which bends the curve as an offline rate does. Needs the network's
+    degree sequence (:meth:`bind`); the parameters are per-round probabilities, like the maps.
+    """
+
+    name = "dbmf2"
+    title = "Degree-based map with offline term"
+    time = "discrete"
+    equations = "s_d' = s_d*(1-qa)*(1-b*theta)^d,  theta = sum_d d P(d) i_d / <d>"
+    params = (_QA, _B)
+    needs_degrees: ClassVar[bool] = True
+
+    def __init__(self, degree_counts: np.ndarray | None = None) -> None:
+        self.degree_counts = degree_counts
+
+    def bind(self, degree_counts: np.ndarray) -> DegreeMap:
+        """This model on a network whose ``degree_counts[d]`` agents have degree d."""
+        counts = np.asarray(degree_counts, dtype=float)
+        if counts.ndim != 1 or counts.sum() <= 0 or np.any(counts < 0):
+            raise ConfigError(f"model {self.name}: give the number of agents of each degree")
+        return type(self)(counts)
+
+    def _classes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.degree_counts is None:
+            raise ConfigError(
+                f"model {self.name} needs the network's degree sequence; fit stored runs (their "
+                "edges are stored) or give the degrees"
+            )
+        d = np.flatnonzero(self.degree_counts).astype(float)
+        share = self.degree_counts[d.astype(int)] / self.degree_counts.sum()
+        return d, share, d * share / max(float(d @ share), 1e-300)
+
+    def log_susceptible(
+        self, theta: np.ndarray, rounds: int, i0: np.ndarray, k: float
+    ) -> np.ndarray:
+        qa, b = theta
+        return self._iterate(float(qa), float(b), rounds, i0)
+
+    def _iterate(self, qa: float, b: float, rounds: int, i0: np.ndarray) -> np.ndarray:
+        _times(rounds)
+        d, share, edge_share = self._classes()
+        log_s = np.repeat(np.log1p(-i0)[:, None], d.size, axis=1)
+        out = np.empty((i0.size, rounds + 1))
+        out[:, 0] = np.log1p(-i0)
+        log_q = math.log1p(-qa)
+        for t in range(1, rounds + 1):
+            theta = -np.expm1(log_s) @ edge_share
+            log_s = log_s + log_q + np.log1p(-b * theta)[:, None] * d[None, :]
+            out[:, t] = np.log(np.exp(log_s) @ share)
+        return out
+
+    def start_values(self, intercept: float, slope: float, k: float) -> list[np.ndarray]:
+        return MeanFieldMap.start_values(self, intercept, slope, k)  # type: ignore[arg-type]
+
+
+class DegreeMap1(DegreeMap):
+    """Degree-based mean-field map without offline term: network spread over unequal degrees."""
+
+    name = "dbmf"
+    title = "Degree-based map, online only"
+    equations = "s_d' = s_d*(1-b*theta)^d"
+    params = (_B,)
+
+    def log_susceptible(
+        self, theta: np.ndarray, rounds: int, i0: np.ndarray, k: float
+    ) -> np.ndarray:
+        (b,) = theta
+        return self._iterate(0.0, float(b), rounds, i0)
+
+    def start_values(self, intercept: float, slope: float, k: float) -> list[np.ndarray]:
+        rate = max(slope, 2 * intercept + slope, 1e-4) / k
+        return [np.array([min(rate, 0.5)]), np.array([min(rate / 2, 0.5)])]
+
+
 MODELS: dict[str, Model] = {
-    m.name: m for m in (SI1(), SI2(), SI2h(), Pair1(), PairApprox(), MeanFieldMap(), PairMap())
+    m.name: m
+    for m in (
+        SI1(),
+        SI2(),
+        SI2h(),
+        Pair1(),
+        PairApprox(),
+        MeanFieldMap(),
+        PairMap(),
+        SI1Gamma(),
+        SI2Gamma(),
+        DegreeMap1(),
+        DegreeMap(),
+    )
 }
-NESTED: dict[tuple[str, str], str] = {("si1", "si2"): "alpha", ("pair", "pair2"): "alpha"}
+NESTED: dict[tuple[str, str], str] = {
+    ("si1", "si2"): "alpha",
+    ("pair", "pair2"): "alpha",
+    ("si1g", "si2g"): "alpha",
+    ("dbmf", "dbmf2"): "qa",
+}
 """(one-rate model, two-rate model) -> the parameter fixed at 0 on the boundary."""
 
 
 def get_model(name: str | Model) -> Model:
-    """A model by its name: si1, si2, si2h, pair, pair2, mf_map or pair_map."""
+    """A model by its name (a key of :data:`MODELS`)."""
     if isinstance(name, Model):
         return name
     try:
