@@ -37,12 +37,15 @@ method = c2.selectbox(
 )
 ci = c3.selectbox(
     "Intervals",
-    ["profile", "bootstrap", "none"],
+    ["auto", "profile", "bootstrap", "none"],
     format_func={
-        "profile": "Profile likelihood",
-        "bootstrap": "Parametric bootstrap",
+        "auto": "Calibrated (jackknife over runs)",
+        "profile": "Profile likelihood (not calibrated)",
+        "bootstrap": "Parametric bootstrap (not calibrated)",
         "none": "None",
     }.__getitem__,
+    help="Calibrated intervals leave out one replicate run at a time; they need 3 or more runs. "
+    "With fewer, the profile likelihood is used and labelled with its measured coverage.",
 )
 
 run_ids = list(group["run_id"])
@@ -56,17 +59,40 @@ except SpreadLabError as exc:
 for name, reason in failures.items():
     st.warning(dd.md_escape(f"{MODELS[name].title} was not fitted: {reason}"))
 
-st.success(dd.md_escape(dd.verdict(fits)), icon=":material/lightbulb:")
+try:
+    answer = ui.verdict(run_ids)
+except SpreadLabError as exc:
+    ui.show_error(exc)
+else:
+    box = {"offline": st.success, "network-only": st.success, "no-fit": st.warning}
+    box.get(answer.code, st.info)(
+        dd.md_escape(dd.verdict_text(answer)), icon=":material/lightbulb:"
+    )
+    with st.expander("The evidence behind this answer"):
+        st.markdown(
+            "\n".join(f"- {dd.md_escape(line)}" for line in answer.evidence)
+            + "\n\nWhere the runs have decision logs, they settle it: a post by an agent who read "
+            "the report offline and had no posting neighbour is the offline channel itself. A "
+            "curve alone cannot tell an offline channel from agents who differ or from unequal "
+            "degrees, so the curve models below are compared with rivals that bend the curve "
+            "without any offline channel (docs/models.md, Identifiability)."
+        )
+st.caption(dd.md_escape(dd.ranking_text(fits)))
 st.plotly_chart(viz.fit_figure(observed, dd.fitted_curves(fits)))
 st.plotly_chart(viz.residuals_figure(dd.residual_curves(fits), "Residuals (mean over replicates)"))
 
 st.subheader("Parameters")
 st.dataframe(dd.parameter_table(fits), hide_index=True, width="stretch")
+for label in sorted({f.interval_label() for f in fits.values()}):
+    st.caption(dd.md_escape(f"Intervals: {label}."))
 st.caption(
     "Units matter: the continuous models (SI-1, SI-2, SI-2h, pair approximation) give effective "
     "rates per round, which are not the simulator's probabilities (a new poster cannot pass the "
     "news on within its own round, and many of its neighbours already know). The discrete maps "
-    "estimate the simulator's own per-round probabilities q·a and b."
+    "are in the simulator's own units (per-round probabilities q·a and b); the pair map recovers "
+    "the simulator's values when agents are alike on a regular graph, the mean-field map "
+    "underestimates b there, and where agents differ both give averages, not any one agent's "
+    "values."
 )
 st.subheader("Goodness of fit")
 st.dataframe(dd.criteria_table(fits), hide_index=True, width="stretch")
@@ -76,7 +102,8 @@ st.caption(
 )
 test = dd.lrt_text(fits)
 if test:
-    st.caption(dd.md_escape(test))
+    with st.expander("Technical: one- versus two-rate likelihood-ratio test"):
+        st.caption(dd.md_escape(test))
 problems = [f"{MODELS[m].title}: {f.message}" for m, f in fits.items() if not f.converged]
 for problem in problems:
     st.warning(dd.md_escape(f"Did not converge. {problem}"))
@@ -92,6 +119,9 @@ if st.toggle("Learn the equation from the data (weak SINDy)"):
         st.dataframe(equation.comparison, hide_index=True)
         st.caption(
             "Sparse regression of di/dt on 1, i and i², next to the same terms implied by the "
-            "fitted SI-1 and SI-2 (rates per round). A constant term points to an offline "
-            "channel, its absence to spread through the network alone."
+            "fitted SI-1 and SI-2 (rates per round). Terms smaller than the threshold "
+            f"({equation.threshold:g} per round) are dropped, so an offline rate below it goes "
+            "undetected: a missing constant term is not evidence against an offline channel. "
+            "A constant term, when found, may equally stand for agents who differ. The verdict "
+            "above weighs the evidence."
         )

@@ -38,11 +38,14 @@ st.plotly_chart(viz.informed_figure(mean_curves, "Mean informed fraction per sce
 rows, failures = [], []
 for scenario_id, run_ids in zip(chosen["scenario_id"], chosen["run_ids"], strict=True):
     try:
-        table = dd.parameter_table(ui.fits(list(run_ids), [model])[0])
+        fitted = ui.fits(list(run_ids), [model])[0]
     except SpreadLabError as exc:
         failures.append(f"{labels[scenario_id]}: {exc}")
         continue
-    rows.append(table.assign(scenario=labels[scenario_id]))
+    calibrated = fitted[model].ci_method == "jackknife"
+    rows.append(
+        dd.parameter_table(fitted).assign(scenario=labels[scenario_id], calibrated=calibrated)
+    )
 for failure in failures:
     st.warning(dd.md_escape(f"Not fitted. {failure}"))
 if rows:
@@ -63,6 +66,26 @@ if rows:
         hide_index=True,
         width="stretch",
     )
+    differences, uncalibrated = dd.clear_differences(
+        rates.rename(columns={low: "low", high: "high"})
+    )
+    if differences:
+        st.markdown(
+            "**Differences larger than replicate noise** (their calibrated intervals do not "
+            "overlap):\n" + "\n".join(f"- {dd.md_escape(d)}" for d in differences)
+        )
+    elif len(rows) > 1:
+        st.info(
+            "No difference between these scenarios is larger than the replicate-to-replicate "
+            "noise: every pair of calibrated intervals overlaps."
+        )
+    if uncalibrated:
+        st.caption(
+            dd.md_escape(
+                "Not compared (fewer than 3 replicate runs, so no calibrated interval): "
+                + ", ".join(uncalibrated)
+            )
+        )
 
 st.subheader("Which traits make an agent share?")
 st.markdown(

@@ -267,9 +267,11 @@ def params(out_csv: str) -> None:
 )
 @click.option(
     "--ci",
-    type=click.Choice(["profile", "bootstrap", "none"]),
-    default="profile",
+    type=click.Choice(["auto", "jackknife", "profile", "bootstrap", "none"]),
+    default="auto",
     show_default=True,
+    help="auto: jackknife over replicate runs (calibrated; needs 3+ runs), else profile "
+    "likelihood (not calibrated for agent-based runs; see docs/models.md, Coverage).",
 )
 @click.option("--each", is_flag=True, help="Fit every run alone instead of as one replicate group.")
 @DB_OPTION
@@ -277,13 +279,17 @@ def fit_runs(
     run_ids: tuple[str, ...], models: str, method: str, ci: str, each: bool, db_path: str
 ) -> None:
     """Fit models to runs (or scenario ids) and store the fits (docs/models.md)."""
-    from spreadlab.fit_store import fit_and_save, summary
+    from spreadlab.fit_store import fit_and_save, group_verdict, summary
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     with RunStore(db_path, create=False) as store:
         fitted = fit_and_save(store, run_ids, names, method=method, ci=ci, each=each)
-    for group, fits in fitted:
+        verdicts = [group_verdict(store, group, fits) for group, fits in fitted]
+    for (group, fits), verdict in zip(fitted, verdicts, strict=True):
         click.echo(summary(group, fits))
+        click.echo(verdict.line())
+        for line in verdict.evidence:
+            click.echo(f"  evidence: {line}")
 
 
 @cli.command(name="export-fits")

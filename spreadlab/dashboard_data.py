@@ -37,6 +37,7 @@ from spreadlab.simulate import Scenario
 from spreadlab.stochastic import ParameterTable
 from spreadlab.store import RunStore, StoredRun
 from spreadlab.trait_effects import TraitEffects
+from spreadlab.verdict import Verdict
 
 DB_ENV = "SPREADLAB_DB"
 MAX_UPLOAD_FILES = 20
@@ -378,7 +379,7 @@ def fit_group(
     models: list[str],
     *,
     method: str = "binomial",
-    ci: str = "profile",
+    ci: str = "auto",
 ) -> tuple[dict[str, FitResult], dict[str, str]]:
     """Fit each model to a run or a group of replicate runs (see :func:`spreadlab.fit.fit`).
 
@@ -447,6 +448,9 @@ def parameter_table(fits: dict[str, FitResult]) -> pd.DataFrame:
                     f"upper {f.level:.0%}": high,
                     "unit": p.unit,
                     "meaning": p.description,
+                    "note": "interval reaches the parameter's bound"
+                    if p.name in f.at_bound
+                    else "",
                 }
             )
     return pd.DataFrame(rows)
@@ -466,45 +470,53 @@ def _strength(delta_bic: float) -> str:
     return next(word for limit, word in _EVIDENCE if delta_bic >= limit)
 
 
-def verdict(fits: dict[str, FitResult]) -> str:
-    """Which model wins, in words a teacher can read aloud (BIC on Kass & Raftery's scale:
-    a difference above 10 is very strong evidence, below 2 barely worth mentioning)."""
+def ranking_text(fits: dict[str, FitResult]) -> str:
+    """Which fitted model draws the curve best by BIC, in words (Kass & Raftery's scale: a
+    difference above 10 is very strong evidence, below 2 barely worth mentioning). A ranking of
+    curve shapes, not of mechanisms: the verdict (spreadlab.verdict) says what it means."""
     table = compare(fits).set_index("model")
-    sentences = []
-    if {"si1", "si2"} <= set(fits):
-        gap = float(table.loc["si1", "bic"] - table.loc["si2", "bic"])
-        alpha = fits["si2"].params["alpha"]
-        if abs(gap) < 2:
-            sentences.append(
-                f"One rate or two? The data cannot tell: SI-1 (online only) and SI-2 (offline + "
-                f"online) fit about equally well (their BIC differs by {abs(gap):.1f}, weak "
-                "evidence), so the simpler one-rate model is enough to describe this spread."
-            )
-        elif gap > 0:
-            sentences.append(
-                f"One rate or two? Two: SI-2 (offline + online) fits better than SI-1 (online "
-                f"only), with a BIC {gap:.1f} lower, which is {_strength(gap)} evidence. Its "
-                f"offline rate alpha = {alpha:.3g} per round says news keeps arriving from "
-                "outside the network, not only through neighbours' posts."
-            )
-        else:
-            sentences.append(
-                f"One rate or two? One: SI-1 (online only) is enough. Adding an offline rate "
-                f"(SI-2) does not improve the fit enough to pay for the extra parameter; SI-1's "
-                f"BIC is {-gap:.1f} lower ({_strength(-gap)} evidence). Neighbours' posts alone "
-                "explain the spread."
-            )
-    if len(table) > 2 or not sentences:
-        best = str(table.index[0])
-        text = f"Of the {len(table)} models fitted, {get_model(best).title} has the lowest BIC"
-        if len(table) > 1:
-            gap = float(table["delta_bic"].iloc[1])
-            text += (
-                f", {gap:.1f} below {get_model(str(table.index[1])).title} "
-                f"({_strength(gap)} evidence)"
-            )
-        sentences.append(text + ".")
-    return " ".join(sentences)
+    best = str(table.index[0])
+    if len(table) == 1:
+        return f"{get_model(best).title} was fitted alone; add models to compare."
+    gap = float(table["delta_bic"].iloc[1])
+    return (
+        f"Of the {len(table)} models fitted, {get_model(best).title} draws the curve best (lowest "
+        f"BIC), {gap:.1f} below {get_model(str(table.index[1])).title} ({_strength(gap)} "
+        "evidence). A better-fitting curve is not proof of a mechanism: see the verdict above."
+    )
+
+
+VERDICT_TITLES = {
+    "offline": "Two: an offline channel as well as the network.",
+    "network-only": "One: spread through the network.",
+    "heterogeneous-or-offline": "Cannot tell from the curve alone.",
+    "no-fit": "No model fits.",
+}
+
+
+def verdict_text(verdict: Verdict) -> str:
+    """The verdict as the Fit page shows it: a one-line answer, then its words."""
+    return f"One rate or two? {VERDICT_TITLES[verdict.code]} {verdict.words}"
+
+
+def clear_differences(rates: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Pairs of scenarios whose calibrated intervals for a parameter do not overlap, in words,
+    and the scenarios left out for want of calibrated intervals. ``rates`` has columns scenario,
+    parameter, estimate, low, high, unit, calibrated."""
+    found = []
+    usable = rates[rates["calibrated"]]
+    for parameter, part in usable.groupby("parameter", sort=False):
+        rows = list(part.itertuples(index=False))
+        for i, one in enumerate(rows):
+            for two in rows[i + 1 :]:
+                lower, higher = sorted((one, two), key=lambda r: r.estimate)
+                if lower.high < higher.low:
+                    found.append(
+                        f"{parameter}: {higher.scenario} ({higher.estimate:.3g}) above "
+                        f"{lower.scenario} ({lower.estimate:.3g}) {higher.unit}"
+                    )
+    left_out = sorted(set(rates.loc[~rates["calibrated"], "scenario"]))
+    return found, left_out
 
 
 def curves_csv_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:

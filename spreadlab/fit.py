@@ -196,6 +196,21 @@ class FitResult:
         r = self.rounds if rounds is None else rounds
         return model.predict(self.params, r, self.n, self.k, self.n0)
 
+    @property
+    def at_bound(self) -> tuple[str, ...]:
+        """Parameters whose interval reaches the edge of the model's parameter space."""
+        model = get_model(self.model)
+        return tuple(
+            p.name
+            for p in model.params
+            if p.name in self.ci
+            and (self.ci[p.name][0] <= p.lower * (1 + 1e-9) or self.ci[p.name][1] >= p.upper)
+        )
+
+    def interval_label(self) -> str:
+        """What the intervals are and how far to trust them, in words."""
+        return interval_label(self.ci_method, self.n_runs, self.level)
+
     def row(self) -> dict[str, object]:
         """Flat summary (one column per parameter, interval limit and criterion)."""
         out: dict[str, object] = {"model": self.model, "method": self.method}
@@ -212,6 +227,32 @@ class FitResult:
             converged=self.converged,
         )
         return out
+
+
+MEASURED_COVERAGE: dict[str, str] = {
+    "jackknife": "91-98%",
+    "profile": "",
+    "bootstrap": "",
+}
+"""Coverage of nominal 95% intervals measured on agent-based replicates (bench/validity.py and
+docs/models.md, "Coverage"); filled in from the latest validation run."""
+
+
+def interval_label(ci_method: str, n_runs: int, level: float = 0.95) -> str:
+    """The interval method in words, with its measured coverage where it is not calibrated."""
+    if ci_method == "none":
+        return "no intervals"
+    if ci_method == "jackknife":
+        return (
+            f"{level:.0%} jackknife over {n_runs} replicate runs (calibrated: covered the truth in "
+            f"{MEASURED_COVERAGE['jackknife']} of simulated groups)"
+        )
+    name = {"profile": "profile likelihood", "bootstrap": "parametric bootstrap"}[ci_method]
+    return (
+        f"{name}, nominal {level:.0%} — not calibrated for agent-based runs: it covered the truth "
+        f"in only {MEASURED_COVERAGE[ci_method]} of simulated cases; fit 3+ replicate runs for "
+        "calibrated intervals"
+    )
 
 
 class _BetterOptimum(Exception):

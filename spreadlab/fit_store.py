@@ -22,9 +22,17 @@ import pyarrow as pa
 
 from spreadlab import __version__
 from spreadlab.errors import StoreError
-from spreadlab.fit import Curves, FitError, FitResult, fit_models, likelihood_ratio_test
+from spreadlab.fit import (
+    Curves,
+    FitError,
+    FitResult,
+    fit_models,
+    interval_label,
+    likelihood_ratio_test,
+)
 from spreadlab.models import MODELS, NESTED, get_model
 from spreadlab.store import RunStore
+from spreadlab.verdict import OfflineEvidence, Verdict, decide, susceptible_rounds
 
 FIT_COLUMNS: dict[str, str] = {
     "group_id": "VARCHAR NOT NULL",
@@ -125,7 +133,9 @@ def load_group(store: RunStore, ids: Sequence[str]) -> RunGroup:
         if curve.empty:
             raise FitError(f"run {run_id} has no completed round to fit")
         curves.append(curve["informed"].to_numpy(np.int64))
-    data = Curves.from_runs(curves, sizes.pop(), float(degrees.mean()))
+    data = Curves.from_runs(
+        curves, sizes.pop(), float(degrees.mean()), store.degree_histogram(run_ids)
+    )
     scenarios = {str(m["scenario_id"]) for m in metas}
     if len(run_ids) == 1:
         kind, group_id = "run", run_ids[0]
@@ -170,8 +180,24 @@ def stored_decision_log(store: RunStore, ids: Sequence[str]) -> pd.DataFrame:
     ).df()
 
 
+def offline_evidence(store: RunStore, group: RunGroup) -> OfflineEvidence | None:
+    """What the group's decision logs say about the offline channel; None without decisions."""
+    alone, alone_posts, posts, offline, total = store.offline_tally(list(group.run_ids))
+    if total == 0:
+        return None
+    return OfflineEvidence(alone, alone_posts, posts, offline, susceptible_rounds(group.data))
+
+
+def group_verdict(
+    store: RunStore, group: RunGroup, fits: Sequence[FitResult] | None = None
+) -> Verdict:
+    """One rate or two for the group: decision log first, curves second (spreadlab.verdict)."""
+    given = {f.model: f for f in fits or ()}
+    return decide(group.data, given, offline_evidence(store, group))
+
+
 def fit_group(
-    group: RunGroup, models: Sequence[str], method: str = "binomial", ci: str = "profile"
+    group: RunGroup, models: Sequence[str], method: str = "binomial", ci: str = "auto"
 ) -> list[FitResult]:
     """Fit every model to the group; any failure raises before anything can be saved."""
     if not models:
@@ -235,7 +261,7 @@ def fit_and_save(
     models: Sequence[str],
     *,
     method: str = "binomial",
-    ci: str = "profile",
+    ci: str = "auto",
     each: bool = False,
 ) -> list[tuple[RunGroup, list[FitResult]]]:
     """Fit the runs as one group of replicates (or ``each`` on its own) and store the fits.
@@ -266,6 +292,7 @@ def summary(group: RunGroup, fits: Sequence[FitResult]) -> str:
         for name, value in f.params.items():
             interval = f" [{f.ci[name][0]:.4g}, {f.ci[name][1]:.4g}]" if name in f.ci else ""
             lines.append(f"    {name} = {value:.4g}{interval} {f.units[name]}")
+        lines.append(f"    intervals: {f.interval_label()}")
         if f.message:
             lines.append(f"    note: {f.message}")
     by_model = {f.model: f for f in fits}
@@ -302,6 +329,8 @@ def fits_table(raw: pd.DataFrame) -> pd.DataFrame:
             out[f"{name}_lo"] = entry.get("lo")
             out[f"{name}_hi"] = entry.get("hi")
         out["units"] = "; ".join(f"{n}: {e['unit']}" for n, e in params.items())
+        out["interval_method"] = interval_label(row["ci_method"], int(row["n_runs"]), row["level"])
+        out["interval_at_bound"] = ";".join(_at_bound(row["model"], params))
         out["data_source"] = (
             f"synthetic ({row['backend']} model, not LLM agents)"
             if row["synthetic"]
@@ -315,8 +344,29 @@ def fits_table(raw: pd.DataFrame) -> pd.DataFrame:
     ]
     param_cols = [c for n in PARAM_NAMES for c in (n, f"{n}_lo", f"{n}_hi")]
     insert_at = order.index("level") + 1
-    order = [*order[:insert_at], *param_cols, "units", *order[insert_at:], "data_source"]
+    order = [
+        *order[:insert_at],
+        *param_cols,
+        "units",
+        "interval_method",
+        "interval_at_bound",
+        *order[insert_at:],
+        "data_source",
+    ]
     return pd.DataFrame(wide, columns=order)
+
+
+def _at_bound(model: str, params: dict[str, dict]) -> list[str]:
+    """Parameters whose stored interval reaches the edge of the model's parameter space."""
+    if model not in MODELS:
+        return []
+    out = []
+    for p in get_model(model).params:
+        entry = params.get(p.name, {})
+        lo, hi = entry.get("lo"), entry.get("hi")
+        if lo is not None and (lo <= p.lower * (1 + 1e-9) or hi >= p.upper):
+            out.append(p.name)
+    return out
 
 
 def export_fits_csv(store: RunStore, path: str | Path) -> int:

@@ -423,6 +423,53 @@ class RunStore:
             [run_id],
         ).df()
 
+    def degree_histogram(self, run_ids: list[str]) -> np.ndarray | None:
+        """``h[d]``: agents of degree d over the runs' networks (None when a run has no edges)."""
+        rows = self.con.execute(
+            """
+            WITH ends AS (
+                SELECT run_id, u AS agent FROM edges WHERE run_id IN (SELECT unnest(?::VARCHAR[]))
+                UNION ALL
+                SELECT run_id, v FROM edges WHERE run_id IN (SELECT unnest(?::VARCHAR[]))
+            ), degree AS (SELECT run_id, agent, count(*) AS d FROM ends GROUP BY run_id, agent)
+            SELECT d, count(*) FROM degree GROUP BY d ORDER BY d
+            """,
+            [run_ids, run_ids],
+        ).fetchall()
+        with_edges = self.con.execute(
+            "SELECT count(DISTINCT run_id) FROM edges "
+            "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+            [run_ids],
+        ).fetchone()
+        if not rows or with_edges is None or with_edges[0] < len(run_ids):
+            return None
+        agents = self.con.execute(
+            "SELECT sum(n_agents) FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+            [run_ids],
+        ).fetchone()
+        hist = np.zeros(int(rows[-1][0]) + 1, dtype=np.int64)
+        for d, count in rows:
+            hist[int(d)] = count
+        hist[0] = int(agents[0] if agents and agents[0] else 0) - int(hist.sum())
+        return hist if hist[0] >= 0 else None
+
+    def offline_tally(self, run_ids: list[str]) -> tuple[int, int, int, int, int]:
+        """Decisions in rounds >= 1: (offline with m = 0, of those posted, posts, offline,
+        all decisions of any round), valid decisions only except the last count."""
+        row = self.con.execute(
+            """
+            SELECT
+                count(*) FILTER (WHERE round >= 1 AND valid AND offline AND m = 0),
+                count(*) FILTER (WHERE round >= 1 AND valid AND offline AND m = 0 AND post),
+                count(*) FILTER (WHERE round >= 1 AND valid AND post),
+                count(*) FILTER (WHERE round >= 1 AND valid AND offline),
+                count(*)
+            FROM decisions WHERE run_id IN (SELECT unnest(?::VARCHAR[]))
+            """,
+            [run_ids],
+        ).fetchone()
+        return tuple(int(v or 0) for v in row) if row else (0, 0, 0, 0, 0)  # type: ignore[return-value]
+
     def scenario_runs(self, scenario_id: str) -> list[str]:
         rows = self.con.execute(
             "SELECT run_id FROM runs WHERE scenario_id = ? ORDER BY replicate", [scenario_id]

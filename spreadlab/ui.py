@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from spreadlab.equations import LearnedEquation
     from spreadlab.fit import FitResult
     from spreadlab.trait_effects import TraitEffects
+    from spreadlab.verdict import Verdict
 
 # Imported by the pages that use them, so the home page starts without the scientific stack.
 equations = lazy_import("spreadlab.equations")
@@ -281,11 +282,23 @@ def _fits(
 
 
 def fits(
-    run_ids: list[str], models: list[str], method: str = "binomial", ci: str = "profile"
+    run_ids: list[str], models: list[str], method: str = "binomial", ci: str = "auto"
 ) -> tuple[dict[str, FitResult], dict[str, str]]:
     """Models fitted to a group of replicate runs, and the reason for each model that could not
     be fitted (cached per runs, models and methods)."""
     return _fits(database_path(), tuple(run_ids), tuple(models), method, ci, revision())
+
+
+@st.cache_data(max_entries=64, show_spinner="Weighing the evidence: one rate or two?")
+def _verdict(path: str, run_ids: tuple[str, ...], rev: str) -> Verdict:
+    with open_store() as store:
+        group = fit_store.load_group(store, list(run_ids))
+        return fit_store.group_verdict(store, group)
+
+
+def verdict(run_ids: list[str]) -> Verdict:
+    """One rate or two for a group of runs: decision log first, then the curves (cached)."""
+    return _verdict(database_path(), tuple(run_ids), revision())
 
 
 @st.cache_data(max_entries=4, show_spinner="Packing the run...")

@@ -107,7 +107,7 @@ def verdict_counts(cell: Cell, groups: int, seed: int = 0) -> tuple[Counter, Cou
     return with_log, curves_only
 
 
-def _curves(cell: Cell, seed: int) -> Curves:
+def simulate_curves(cell: Cell, seed: int) -> Curves:
     """A group's curves alone (no decision log: the fast batch engine)."""
     result = simulate_replicates(cell.scenario(seed), parameter_table(cell.table))
     return Curves.from_runs(result.counts, cell.n, float(cell.k))
@@ -135,7 +135,7 @@ def coverage(
     """Fit ``model`` with its default intervals to ``groups`` replicate groups and count how
     often each interval holds the truth: ``truth`` where the simulator's own value is the
     model's parameter, else the pseudo-true value (the fit to every replicate pooled)."""
-    datas = [_curves(cell, seed * 100_003 + g) for g in range(groups)]
+    datas = [simulate_curves(cell, seed * 100_003 + g) for g in range(groups)]
     if truth is None:
         width = max(d.counts.shape[1] for d in datas)
         pooled = np.vstack(

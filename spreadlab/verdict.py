@@ -218,6 +218,21 @@ def curve_fits(
     return out, failures
 
 
+def decide_counts(
+    curves: np.ndarray | Sequence[Sequence[float]],
+    n: int,
+    k: float,
+    decisions: OfflineEvidence | None = None,
+) -> Verdict:
+    """:func:`decide` on raw informed counts: data that cannot be fitted at all (flat, falling,
+    too short) get ``no-fit`` with the reason instead of an error."""
+    try:
+        data = Curves.from_runs(curves, n, k)
+    except FitError as exc:
+        return Verdict("no-fit", f"no model can be fitted: {exc}", (str(exc),), "curves")
+    return decide(data, decisions=decisions)
+
+
 def decide(
     data: Curves,
     fits: Mapping[str, FitResult] | None = None,

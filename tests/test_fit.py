@@ -28,7 +28,13 @@ TRUTH = {
     "pair2": [0.003, 0.06],
     "mf_map": [0.002, 0.05],
     "pair_map": [0.002, 0.05],
+    "si1g": [0.05, 0.6],
+    "si2g": [0.002, 0.05, 0.6],
+    "dbmf": [0.05],
+    "dbmf2": [0.002, 0.05],
 }
+DEGREES = np.bincount(np.random.default_rng(1).poisson(10, 10**6))
+"""Degree histogram (Poisson, mean about 10) for the degree-based models."""
 
 
 def assert_no_nan(result) -> None:
@@ -49,9 +55,10 @@ def test_recovery_and_interval_coverage_on_data_from_the_model(name):
     rng = np.random.default_rng(2026)
     covered = np.zeros(truth.size)
     errors = []
+    model = MODELS[name].bind(DEGREES)
     for _ in range(trials):
-        counts = simulate_counts(name, truth, 40, n, k, n // 200, rng)
-        result = fit(counts, name, n=n, k=k)
+        counts = simulate_counts(model, truth, 40, n, k, n // 200, rng)
+        result = fit(Curves.from_runs(counts, n, k, DEGREES), name)
         assert result.converged, result.message
         estimate = np.array(list(result.params.values()))
         errors.append(np.abs(estimate / truth - 1))

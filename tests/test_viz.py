@@ -18,6 +18,7 @@ from spreadlab.errors import ConfigError, DataFormatError
 from spreadlab.fit import FitResult
 from spreadlab.networks import random_regular
 from spreadlab.store import RunStore
+from spreadlab.verdict import Verdict
 
 
 @pytest.fixture(scope="module")
@@ -168,27 +169,23 @@ def fake_fit(model: str, bic: float, **params: float) -> FitResult:
     )
 
 
-@pytest.mark.parametrize(
-    ("si1_bic", "si2_bic", "start"),
-    [
-        (130.0, 100.0, "One rate or two? Two: SI-2"),
-        (100.0, 101.0, "One rate or two? The data cannot tell"),
-        (100.0, 108.0, "One rate or two? One: SI-1"),
-    ],
-)
-def test_verdict_in_plain_words(si1_bic, si2_bic, start):
+def test_ranking_names_the_best_curve_without_claiming_a_mechanism():
     fits = {
-        "si1": fake_fit("si1", si1_bic, beta=0.05),
-        "si2": fake_fit("si2", si2_bic, alpha=0.01, beta=0.04),
+        "si1": fake_fit("si1", 130.0, beta=0.05),
+        "si2": fake_fit("si2", 100.0, alpha=0.01, beta=0.04),
     }
-    text = dd.verdict(fits)
-    assert text.startswith(start)
-    if start.endswith("SI-2"):
-        assert "30.0 lower, which is very strong evidence" in text and "0.01 per round" in text
+    text = dd.ranking_text(fits)
+    assert text.startswith("Of the 2 models fitted, SI-2: offline + online rates draws the curve")
+    assert "30.0 below SI-1: one online rate (very strong evidence)" in text
+    assert "not proof of a mechanism" in text and "outside the network" not in text
     fits["pair_map"] = fake_fit("pair_map", 90.0, qa=0.01, b=0.05)
-    assert "Of the 3 models fitted, Discrete pair-approximation map has the lowest BIC" in (
-        dd.verdict(fits)
-    )
+    assert "Of the 3 models fitted, Discrete pair-approximation map draws" in dd.ranking_text(fits)
+
+
+@pytest.mark.parametrize("code", ["offline", "network-only", "heterogeneous-or-offline", "no-fit"])
+def test_verdict_text_leads_with_the_answer(code):
+    text = dd.verdict_text(Verdict(code, "because.", ("evidence",), "curves"))
+    assert text.startswith("One rate or two? ") and text.endswith(" because.")
 
 
 def test_figure_labels_from_data_are_literal():
