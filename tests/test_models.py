@@ -146,9 +146,7 @@ def test_predictions_are_fractions_that_never_fall(name, u, n0, k):
         elif p.scale == "logit":
             theta.append(0.01 + 0.98 * x)
         else:
-            theta.append(
-                10 ** (-4 + 3.5 * x) if model.time == "continuous" else 0.9 * x + 1e-4
-            )
+            theta.append(10 ** (-4 + 3.5 * x) if model.time == "continuous" else 0.9 * x + 1e-4)
     out = model.predict(theta, 30, N, k, n0)
     assert out[0] == pytest.approx(n0 / N)
     assert np.all(np.isfinite(out)) and np.all((out >= 0) & (out <= 1))
