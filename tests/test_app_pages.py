@@ -248,6 +248,8 @@ def test_fit_page_verdict_table_and_empty_models(db):
     assert by_label(at.selectbox, "Scenario").value == "t-uniform"
     verdict = texts(at.success)
     assert verdict.startswith("One rate or two?")
+    assert "The evidence behind this answer" in [e.label for e in at.expander]
+    assert "decision log:" in texts(at.markdown)
     params = at.dataframe[0].value
     assert list(params["parameter"]) == ["beta", "alpha", "beta"]
     assert (params["lower 95%"] <= params["estimate"]).all()
@@ -265,7 +267,7 @@ def test_fit_page_verdict_table_and_empty_models(db):
     assert list(at.dataframe[2].value["term"]) == ["1", "i", "i^2"]
     by_label(at.multiselect, "Models").set_value(["si1", "si2", "pair_map"])
     at.run()
-    assert "Of the 3 models fitted" in texts(at.success)
+    assert "Of the 3 models fitted" in texts(at.caption)
     assert len(at.dataframe[1].value) == 3
     by_label(at.multiselect, "Models").set_value([])
     at.run()
@@ -302,6 +304,9 @@ def test_compare_page_rates_side_by_side(db):
     }
     assert len(at.get("plotly_chart")) == 4  # mean curves, alpha, beta, trait effects
     assert "decisions (0 invalid ones left out)" in texts(at.caption)
+    # two replicates each: no calibrated interval, so no difference is claimed
+    assert "Not compared (fewer than 3 replicate runs" in texts(at.caption)
+    assert "Differences larger than replicate noise" not in texts(at.markdown)
 
 
 def test_export_page_fits_and_curves(db):

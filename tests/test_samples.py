@@ -5,6 +5,7 @@ import math
 
 import duckdb
 import pytest
+from scipy import stats
 
 from spreadlab.exchange import export_run
 from spreadlab.samples import (
@@ -68,7 +69,8 @@ def fitted_values(folder):
     rows = (
         duckdb.connect()
         .execute(
-            f"SELECT group_id, model, params, loglik FROM read_parquet('{folder}/fits.parquet') "
+            "SELECT group_id, model, params, loglik, ci_method, n_runs "
+            f"FROM read_parquet('{folder}/fits.parquet') "
             "ORDER BY group_id, model"
         )
         .fetchall()
@@ -77,8 +79,10 @@ def fitted_values(folder):
         (group, model): (
             loglik,
             {n: (v["estimate"], v["lo"], v["hi"]) for n, v in json.loads(params).items()},
+            ci_method,
+            n_runs,
         )
-        for group, model, params, loglik in rows
+        for group, model, params, loglik, ci_method, n_runs in rows
     }
 
 
@@ -93,13 +97,22 @@ Z95 = 1.96
 
 
 def assert_same_fit(rebuilt: tuple, shipped: tuple, key: tuple) -> None:
-    (ll, params), (ll_shipped, params_shipped) = rebuilt, shipped
+    ll, params, *_ = rebuilt
+    ll_shipped, params_shipped, ci_method, n_runs = (*shipped, "profile", 1)[:4]
     assert abs(ll - ll_shipped) <= 2 * LL_EPS + 1e-12 * abs(ll_shipped), (key, ll, ll_shipped)
     assert params.keys() == params_shipped.keys(), key
+    step = math.sqrt(2 * LL_EPS)  # an optimum's error, in standard errors
     for name, (estimate, lo, hi) in params_shipped.items():
-        se = (hi - lo) / (2 * Z95)
-        estimate_tol = 2 * math.sqrt(2 * LL_EPS) * se + 1e-12
-        limit_tol = 2 * ROOT_EPS * se + estimate_tol
+        if ci_method == "jackknife":
+            # estimate ± t·SE from n_runs leave-one-out fits, each within `step` of its optimum
+            t = stats.t.ppf(0.975, n_runs - 1)
+            se = max(hi - estimate, estimate - lo) / t
+            estimate_tol = 2 * step * se + 1e-12
+            limit_tol = 2 * t * math.sqrt(n_runs) * 1.2 * step * se + estimate_tol
+        else:
+            se = (hi - lo) / (2 * Z95)
+            estimate_tol = 2 * step * se + 1e-12
+            limit_tol = 2 * ROOT_EPS * se + estimate_tol
         got = params[name]
         assert abs(got[0] - estimate) <= estimate_tol, (key, name, got[0], estimate)
         assert abs(got[1] - lo) <= limit_tol, (key, name, "lo", got[1], lo)

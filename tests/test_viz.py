@@ -182,6 +182,26 @@ def test_ranking_names_the_best_curve_without_claiming_a_mechanism():
     assert "Of the 3 models fitted, Discrete pair-approximation map draws" in dd.ranking_text(fits)
 
 
+def test_only_differences_beyond_calibrated_intervals_are_flagged():
+    rates = pd.DataFrame(
+        {
+            "scenario": ["A", "B", "C", "D"],
+            "parameter": ["beta"] * 4,
+            "estimate": [0.05, 0.052, 0.08, 0.2],
+            "low": [0.045, 0.047, 0.07, 0.1],
+            "high": [0.055, 0.057, 0.09, 0.3],
+            "unit": ["per round"] * 4,
+            "calibrated": [True, True, True, False],
+        }
+    )
+    found, left_out = dd.clear_differences(rates)
+    assert found == [
+        "beta: C (0.08) above A (0.05) per round",
+        "beta: C (0.08) above B (0.052) per round",
+    ]
+    assert left_out == ["D"]
+
+
 @pytest.mark.parametrize("code", ["offline", "network-only", "heterogeneous-or-offline", "no-fit"])
 def test_verdict_text_leads_with_the_answer(code):
     text = dd.verdict_text(Verdict(code, "because.", ("evidence",), "curves"))
