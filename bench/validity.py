@@ -28,16 +28,25 @@ from spreadlab.validation import (  # noqa: E402
     TABLES,
     Cell,
     coverage,
+    mean_offline_probability,
     verdict_counts,
 )
 
-Q_OFFLINE = 0.0035
+QA_OFFLINE = 0.0021
+"""q·a of the offline cells: q is set per table so that q times the mean a gives it."""
+Q_UNIFORM = QA_OFFLINE / A_OFFLINE
 COVERAGE_CASES = (
     ("si1", "random_regular", "uniform", 0.0, None),
-    ("si2", "random_regular", "uniform", Q_OFFLINE, None),
-    ("mf_map", "random_regular", "uniform", Q_OFFLINE, None),
-    ("pair_map", "random_regular", "uniform", Q_OFFLINE, None),
-    ("pair_map", "random_regular", "uniform", Q_OFFLINE, {"qa": Q_OFFLINE * A_OFFLINE, "b": 0.05}),
+    ("si2", "random_regular", "uniform", Q_UNIFORM, None),
+    ("mf_map", "random_regular", "uniform", Q_UNIFORM, None),
+    ("pair_map", "random_regular", "uniform", Q_UNIFORM, None),
+    (
+        "pair_map",
+        "random_regular",
+        "uniform",
+        QA_OFFLINE / A_OFFLINE,
+        {"qa": QA_OFFLINE, "b": 0.05},
+    ),
     ("si2h", "random_regular", "two-classes", 0.0, None),
     ("si1g", "random_regular", "two-classes", 0.0, None),
 )
@@ -60,22 +69,35 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", type=int, default=20)
     parser.add_argument("--coverage-groups", type=int, default=200)
-    parser.add_argument("--n", type=int, default=4000)
+    parser.add_argument("--n", type=int, default=10_000, help="agents in the verdict cells")
+    parser.add_argument("--coverage-n", type=int, default=4000, help="agents, coverage cells")
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    print(f"# validity: N = {args.n}, k = 10, 5 replicates per group; {platform.processor()}")
+    print(
+        f"# validity: verdicts at N = {args.n}, coverage at N = {args.coverage_n}; k = 10, "
+        f"5 replicates per group; {platform.machine()}, {args.processes} processes"
+    )
     cells = [
-        Cell(net, tab, q, n=args.n) for net in NETWORKS for tab in TABLES for q in (0, Q_OFFLINE)
+        Cell(net, tab, q, n=args.n)
+        for net in NETWORKS
+        for tab in TABLES
+        for q in (0.0, QA_OFFLINE / mean_offline_probability(tab))
     ]
     failures: list[str] = []
     with ProcessPoolExecutor(args.processes) as pool:
+        verdict_jobs = [pool.submit(_verdict_row, (c, args.groups)) for c in cells]
+        coverage_jobs = [
+            pool.submit(_coverage_row, (case, args.coverage_groups, args.coverage_n))
+            for case in COVERAGE_CASES
+        ]
         print(
             "\n| network | agents | q·a | with decisions: offline / network-only / other | "
             "curves alone: offline / network-only / cannot tell / no-fit |"
         )
         print("|---|---|---|---|---|")
-        for cell, log, curves, _ in pool.map(_verdict_row, [(c, args.groups) for c in cells]):
-            qa = cell.q * A_OFFLINE if cell.table != "illustrative" else cell.q
+        for job in verdict_jobs:
+            cell, log, curves, _ = job.result()
+            qa = cell.q * mean_offline_probability(cell.table)
             g = args.groups
             other = g - log.get("offline", 0) - log.get("network-only", 0)
             print(
@@ -88,8 +110,8 @@ def main() -> int:
             failures += _verdict_targets(cell, log, curves, g)
         print("\n| model | cell | truth | coverage of the default 95% intervals |")
         print("|---|---|---|---|")
-        jobs = [(case, args.coverage_groups, args.n) for case in COVERAGE_CASES]
-        for case, cov in pool.map(_coverage_row, jobs):
+        for job in coverage_jobs:
+            case, cov = job.result()
             model, network, table, q, _ = case
             rates = {p: c / cov.groups for p, c in cov.covered.items()}
             truth = ", ".join(f"{p} = {v:.4g}" for p, v in cov.truth.items())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spreadlab.events import catalog
+from spreadlab.events import catalog, event_type_index
 from spreadlab.fit import Curves, FitError, fit
 from spreadlab.networks import NetworkSpec
 from spreadlab.personas import TRAITS, PersonalityMix, trait_matrix
@@ -41,6 +41,12 @@ def parameter_table(kind: str) -> ParameterTable:
         b = np.where(fast, 2.5 * B_ONLINE, 0.4 * B_ONLINE)[:, None] * np.ones((1, 6))
         return ParameterTable(np.full_like(b, A_OFFLINE), b, "two classes of b (validation)")
     raise ValueError(f"unknown table {kind!r}; use one of {TABLES}")
+
+
+def mean_offline_probability(kind: str) -> float:
+    """Mean a over the 32 profiles (a uniform mix) for the validation event."""
+    event = catalog()[sorted(catalog())[0]]
+    return float(parameter_table(kind).a[:, event_type_index(event.type)].mean())
 
 
 @dataclass(frozen=True)
