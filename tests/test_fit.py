@@ -49,7 +49,7 @@ def assert_no_nan(result) -> None:
 def test_recovery_and_interval_coverage_on_data_from_the_model(name):
     """100 curves from the model itself (trajectory + binomial noise per round, N = 10^6, 40
     rounds): every estimate within 5% of the truth, and the 95% profile intervals cover the truth
-    in at least 90% of trials, for every parameter."""
+    in at least 88% of trials, for every parameter."""
     truth = np.array(TRUTH[name])
     n, k, trials = 10**6, 10, 100
     rng = np.random.default_rng(2026)
@@ -68,7 +68,9 @@ def test_recovery_and_interval_coverage_on_data_from_the_model(name):
     coverage = covered / trials
     print(f"{name}: worst relative error {np.round(worst, 4)}, coverage {coverage}")
     assert np.all(worst < 0.05)
-    assert np.all(coverage >= 0.90)
+    # 95% intervals over 100 trials: P(coverage < 0.88) = 0.3% per parameter, so a family of
+    # about 25 parameters fails by chance in under 7% of seeds, while 85% coverage fails
+    assert np.all(coverage >= 0.88)
     assert_no_nan(result)
 
 
@@ -87,7 +89,7 @@ def network_only_runs() -> Curves:
 
 
 def test_discrete_pair_map_recovers_the_agent_models_probabilities(offline_runs):
-    fits = fit_models(offline_runs, ["pair_map", "mf_map", "si1", "si2"])
+    fits = fit_models(offline_runs, ["pair_map", "mf_map", "si1", "si2"], ci="none")
     pair = fits["pair_map"].params
     print(
         f"pair map: q·a = {pair['qa']:.5f} (true 0.002), b = {pair['b']:.5f} (true 0.05); "
@@ -172,8 +174,8 @@ def test_parametric_bootstrap_is_seeded_and_covers_the_truth():
 
 
 def test_fits_are_deterministic_and_finite(offline_runs):
-    first = fit(offline_runs, "si2h")
-    second = fit(offline_runs, "si2h")
+    first = fit(offline_runs, "si2h", ci="profile")
+    second = fit(offline_runs, "si2h", ci="profile")
     assert first.params == second.params and first.ci == second.ci
     assert_no_nan(first)
 

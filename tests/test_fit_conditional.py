@@ -26,7 +26,7 @@ def test_conditional_fit_recovers_and_covers_on_chain_binomial_data():
         counts = simulate_counts("si2", truth, 30, 20_000, 10.0, [20] * 5, rng, 5, closed_loop=True)
         data = Curves.from_runs(counts, 20_000, 10.0)
         for method in fits:
-            fits[method].append(fit(data, "si2", method=method))
+            fits[method].append(fit(data, "si2", method=method, ci="profile"))
     errors = np.array(
         [[f.params[k] / v - 1 for k, v in truth.items()] for f in fits["conditional"]]
     )
@@ -61,7 +61,7 @@ def test_conditional_mean_field_map_covers_the_agent_model_on_a_dense_graph():
         curves = [r.informed_curve for r in simulate(scenario, policy)]
         data = Curves.from_runs(curves, 2000, 100.0)
         for method in fits:
-            fits[method].append(fit(data, "mf_map", method=method))
+            fits[method].append(fit(data, "mf_map", method=method, ci="profile"))
     truth = {"qa": q * a, "b": b}
     covered, open_loop = coverage(fits["conditional"], truth), coverage(fits["binomial"], truth)
     print("coverage conditional", covered, "binomial", open_loop)

@@ -102,6 +102,7 @@ def test_default_intervals_cover_on_agent_based_replicates():
     for name, hits in result.covered.items():
         assert hits >= 33, (name, hits)  # P(<= 32 of 40 | 95%) < 0.2%
     data = simulate_curves(cell, 3 * 100_003)
-    assert fit(data, "si2").ci_method == "jackknife"
+    jackknife = fit(data, "si2")
+    assert jackknife.ci_method == "jackknife" and fit(data, "si2").ci == jackknife.ci
     single = Curves.from_runs(data.counts[0], data.n, data.k)
     assert fit(single, "si2").ci_method == "profile"  # too few runs for the jackknife
