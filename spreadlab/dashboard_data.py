@@ -495,8 +495,10 @@ VERDICT_TITLES = {
 
 
 def verdict_text(verdict: Verdict) -> str:
-    """The verdict as the Fit page shows it: a one-line answer, then its words."""
-    return f"One rate or two? {VERDICT_TITLES[verdict.code]} {verdict.words}"
+    """The verdict as the Fit page shows it: a one-line answer, then its reason (the words
+    without their lead, which the answer already states)."""
+    reason = verdict.words.partition(": ")[2] or verdict.words
+    return f"One rate or two? {VERDICT_TITLES[verdict.code]} {reason[:1].upper()}{reason[1:]}"
 
 
 def clear_differences(rates: pd.DataFrame) -> tuple[list[str], list[str]]:

@@ -298,7 +298,12 @@ def _from_decisions(
         words = (
             f"offline channel: {ev.offline_only_posts:,} agents posted on the offline report "
             f"alone, with no posting neighbour ({ev.share():.0%} of the posts after round 0); "
-            "news reached agents from outside the network as well as through it."
+            "news reached agents from outside the network as well as through it"
+            + (
+                ", though neighbours carried almost all of the spread."
+                if ev.share() < 0.05
+                else "."
+            )
         )
         return Verdict("offline", words, tuple(lines), "decisions")
     reach = (

@@ -204,8 +204,9 @@ def test_only_differences_beyond_calibrated_intervals_are_flagged():
 
 @pytest.mark.parametrize("code", ["offline", "network-only", "heterogeneous-or-offline", "no-fit"])
 def test_verdict_text_leads_with_the_answer(code):
-    text = dd.verdict_text(Verdict(code, "because.", ("evidence",), "curves"))
-    assert text.startswith("One rate or two? ") and text.endswith(" because.")
+    text = dd.verdict_text(Verdict(code, "lead: because.", ("evidence",), "curves"))
+    assert text.startswith("One rate or two? ") and text.endswith(" Because.")
+    assert "lead" not in text
 
 
 def test_figure_labels_from_data_are_literal():
