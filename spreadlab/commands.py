@@ -279,11 +279,16 @@ def fit_runs(
     run_ids: tuple[str, ...], models: str, method: str, ci: str, each: bool, db_path: str
 ) -> None:
     """Fit models to runs (or scenario ids) and store the fits (docs/models.md)."""
+    from spreadlab.fit import FitError
     from spreadlab.fit_store import fit_and_save, group_verdict, summary
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     with RunStore(db_path, create=False) as store:
-        fitted = fit_and_save(store, run_ids, names, method=method, ci=ci, each=each)
+        try:
+            fitted = fit_and_save(store, run_ids, names, method=method, ci=ci, each=each)
+        except FitError as exc:
+            click.echo(f"verdict: no-fit — no model can be fitted: {exc}")
+            raise
         verdicts = [group_verdict(store, group, fits) for group, fits in fitted]
     for (group, fits), verdict in zip(fitted, verdicts, strict=True):
         click.echo(summary(group, fits))

@@ -1,10 +1,13 @@
 """The command line, through its console entry point (in this process: tests/cli_runner.py)."""
 
+import re
+
 import duckdb
 import pandas as pd
 import pytest
 from cli_runner import spreadlab
 
+from spreadlab.stochastic import ParameterTable
 from spreadlab.store import RunStore
 
 
@@ -210,7 +213,26 @@ def test_fit_command_with_the_conditional_likelihood(tmp_path):
     )
     assert fitted.returncode == 0, fitted.stderr
     assert "conditional" in fitted.stdout
+    # the decision log settles it: q = 0.02 reached agents offline, and some posted on it alone
+    assert re.search(r"^verdict: offline — .+$", fitted.stdout, re.M), fitted.stdout
+    assert "evidence: decision log:" in fitted.stdout
     refused = spreadlab(
         "fit", scenario, "--models", "pair_map", "--method", "conditional", "--db", db
     )
     assert refused.returncode == 2 and "tracks more than the informed fraction" in refused.stderr
+
+
+def test_fit_of_a_curve_that_never_moves_says_no_fit(tmp_path):
+    db = str(tmp_path / "flat.duckdb")
+    table = tmp_path / "quiet.csv"
+    table.write_text(ParameterTable.uniform(0.5, 0.0).to_csv(), encoding="utf-8")
+    made = spreadlab("run", "--n", "100", "--k", "4", "--params", str(table), "--db", db)
+    assert made.returncode == 0, made.stderr
+    with RunStore(db) as store:
+        scenario = store.list_runs()["scenario_id"].iloc[0]
+    fitted = spreadlab("fit", scenario, "--db", db)
+    assert fitted.returncode == 2 and "Traceback" not in fitted.stderr
+    assert re.search(r"^verdict: no-fit — no model can be fitted: .+", fitted.stdout, re.M)
+    with RunStore(db) as store:
+        tables = store.con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    assert ("fits",) not in tables  # nothing was written
