@@ -562,6 +562,7 @@ def test_export_page_refuses_a_stored_hostile_id(work, monkeypatch):
     plant_run(db, "../../PWNED")
     monkeypatch.setenv("SPREADLAB_DB", str(db))
     streamlit.cache_data.clear()
+    streamlit.cache_resource.clear()
     at = app("pages/5_Export.py")
     assert not at.exception
     assert "safe id" in texts(at.error)

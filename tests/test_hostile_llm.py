@@ -219,6 +219,7 @@ def test_a_run_whose_writer_was_killed_shows_interrupted_and_resumes(tmp_path, m
 
         monkeypatch.setenv("SPREADLAB_DB", str(db))
         streamlit.cache_data.clear()
+        streamlit.cache_resource.clear()
         at = app("pages/1_Scenario_and_run.py", run=run_id)
         assert not at.exception
         by_label(at.button, "Resume this run")  # offered, as for any interrupted run
