@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -21,6 +22,17 @@ def event():
 def store(tmp_path):
     with RunStore(tmp_path / "runs.duckdb") as s:
         yield s
+
+
+@pytest.fixture(autouse=True)
+def _no_streamlit_cache_between_tests():
+    """Streamlit's caches live for the process (an xdist worker runs many dashboard tests): clear
+    them after each test, so no test sees another's database path or data."""
+    yield
+    st = sys.modules.get("streamlit")
+    if st is not None:
+        st.cache_data.clear()
+        st.cache_resource.clear()
 
 
 @pytest.fixture
