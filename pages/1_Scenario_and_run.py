@@ -10,7 +10,7 @@ from spreadlab import dashboard_data as dd
 from spreadlab import ui
 from spreadlab.errors import SpreadLabError
 from spreadlab.events import EVENT_TYPE_LABELS, EVENT_TYPES, MAX_REPORT_CHARS, catalog
-from spreadlab.llm.command import resume_policy, stored_endpoint
+from spreadlab.llm.command import resume_policy, stored_endpoint, usage_report
 from spreadlab.personas import PRESETS, TRAIT_NAMES, TRAITS
 from spreadlab.runner import Progress, resume_run, run_scenario
 from spreadlab.stochastic import ILLUSTRATIVE, StochasticPolicy
@@ -224,6 +224,8 @@ with new_tab:
         st.success(
             f"Stored {len(run_ids)} run(s): {', '.join(run_ids)}. Open **Spread** to watch it."
         )
+        if backend == "llm":  # invalid and refused decisions, calls, cache, tokens
+            st.caption(dd.md_escape(usage_report(policy, policy.config.model)))
         st.page_link("pages/2_Spread.py", label="Watch the spread", icon=":material/hub:")
     elif st.session_state.get("run_in_flight"):
         st.session_state["run_in_flight"] = False

@@ -405,6 +405,7 @@ def test_llm_run_through_a_local_endpoint_replays_and_keeps_no_key(db):
         at = run_llm_scenario(app("pages/1_Scenario_and_run.py"), url, secret)
         assert not at.exception and not at.error, texts(at.error)
         assert "Stored 1 run(s)" in texts(at.success)
+        assert "0 invalid (0.0%; 0 refused by the endpoint)" in texts(at.caption)
         requests = server.requests
         assert requests > 0
         at = run_llm_scenario(app("pages/1_Scenario_and_run.py"), url, secret)
