@@ -400,6 +400,7 @@ def test_edge_list(work, text, field, fix):
     refused(args, db, area, field, fix)
 
 
+LLM_ARGS = ["--backend", "llm", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"]
 CLI_CASES = [
     ("seed 2^64", ["--seed", str(2**64)], "seed", "from 0 to"),
     ("N 1e9 k 2", ["--n", "1000000000", "--k", "2"], "GB of memory", "lower N or k"),
@@ -413,6 +414,9 @@ CLI_CASES = [
     ("n0 0", ["--n0", "0"], "n0", "at least one"),
     ("unknown mix", ["--mix", "bogus"], "unknown mix", "use one of"),
     ("odd stubs", ["--n", "41", "--k", "3"], "odd", "change N or k"),
+    ("max invalid 2", [*LLM_ARGS, "--max-invalid", "2"], "--max-invalid 2.0", "[0, 1]"),
+    ("base URL ftp", ["--backend", "llm", "--base-url", "ftp://x/v1"], "ftp://x/v1", "http://"),
+    ("no concurrency", [*LLM_ARGS, "--max-concurrency", "0"], "--max-concurrency 0", "1 or more"),
 ]
 
 
