@@ -37,6 +37,7 @@ from spreadlab.simulate import Scenario
 from spreadlab.stochastic import ParameterTable
 from spreadlab.store import RunStore, StoredRun
 from spreadlab.trait_effects import TraitEffects
+from spreadlab.validate import slug
 from spreadlab.verdict import Verdict
 
 DB_ENV = "SPREADLAB_DB"
@@ -177,9 +178,8 @@ def build_event(
         if catalog_id not in events:
             raise ConfigError(f"unknown catalog event {catalog_id!r}; pick one from the list")
         return events[catalog_id]
-    slug = "".join(c if c.isalnum() else "-" for c in title.strip().lower()).strip("-")
     return Event(
-        id=f"user-{slug[:40] or 'event'}",
+        id=f"user-{slug(title.strip().lower() or 'event')[:40]}",
         type=event_type,
         title=title.strip() or "Your event",
         report=report.strip(),

@@ -17,10 +17,11 @@ import numpy as np
 from spreadlab import memory
 from spreadlab.errors import ConfigError, DataFormatError
 from spreadlab.lazy import lazy_import
+from spreadlab.validate import INT32_MAX
 
 nx = lazy_import("networkx")  # only for the graph kinds it builds, not for random_regular
 
-MAX_AGENTS = 2**31 - 1  # agent ids are stored as 32-bit integers
+MAX_AGENTS = INT32_MAX  # agent ids are stored as 32-bit integers
 NETWORK_KINDS: tuple[str, ...] = (
     "random_regular",
     "erdos_renyi",

@@ -1,8 +1,8 @@
 """Checks for values that cross a trust boundary: ids, text, paths and numbers read from run
 folders, events files, mix files, edge lists or LLM replies.
 
-Each check returns the value it accepts or raises a :class:`ConfigError` whose one line names the
-field and the fix.
+The ``check_*`` functions return the value they accept or raise a :class:`ConfigError` whose one
+line names the field and the fix; ``clean_text`` and ``slug`` repair instead of refusing.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def check_id(value: object, field: str) -> str:
 
 def slug(text: str) -> str:
     """A safe id made from any text (e.g. a folder name), for runs imported without one."""
-    made = _UNSAFE_ID_CHARS.sub("-", text).strip(".-_").replace("..", ".")
+    made = re.sub(r"\.{2,}", ".", _UNSAFE_ID_CHARS.sub("-", text)).strip(".-_")
     return (made or "run")[:MAX_ID_CHARS]
 
 

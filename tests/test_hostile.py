@@ -586,3 +586,12 @@ def test_files_too_large_for_memory_are_refused_before_reading(work, monkeypatch
     else:
         edit_meta(folder)
         refused(["import", str(folder)], db, area, "agents.csv", "GB is available")
+
+
+@pytest.mark.parametrize("title", ["Überfall in Köln", "....", "東京", "../../x", "a" * 300, ""])
+def test_a_dashboard_headline_of_any_kind_makes_a_safe_event_id(title):
+    from spreadlab.dashboard_data import build_event
+    from spreadlab.validate import check_id
+
+    event = build_event(title=title, event_type="riots", report="Crowds gathered.")
+    assert check_id(event.id, "event id") == event.id
