@@ -157,7 +157,7 @@ def test_retry_after_never_shortens_the_backoff(retry_after):
     with running_server(server_config) as server:
         retry = Retry(
             OpenAIChat(base_url=server.base_url, api_key="k"),
-            max_attempts=8,
+            max_attempts=20,  # a 50% 429 rate must not exhaust them (0.5^20)
             base_delay=base,
             max_delay=1.0,
         )
