@@ -25,6 +25,13 @@ def store(tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _in_a_temporary_folder(tmp_path, monkeypatch):
+    """Every test runs in its own temporary folder, so a default database path
+    (``./spreadlab.duckdb``) never reaches the clone, where a dashboard may be using it."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
 def _no_streamlit_cache_between_tests():
     """Streamlit's caches live for the process (an xdist worker runs many dashboard tests): clear
     them after each test, so no test sees another's database path or data."""

@@ -107,8 +107,9 @@ def test_bad_files_and_paths(tmp_path):
         (["--db", str(tmp_path / "no" / "dir.duckdb")], "does not exist"),
         (["--params", str(tmp_path / "nope.csv")], "cannot read parameter table"),
     ]
+    db = tmp_path / "runs.duckdb"
     for args, message in cases:
-        result = spreadlab("run", *args)
+        result = spreadlab("run", "--db", str(db), *args)
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
 
