@@ -87,6 +87,10 @@ def test_cli_resume_sends_the_key_only_to_the_configured_endpoint(servers, tmp_p
     done = invoke([*resume, "--base-url", a.base_url], OPENAI_API_KEY=KEY)
     assert done.exit_code == 0, done.output
     assert a.requests > before and b.requests == 0 and not b.keys_seen
+    assert f"its remaining rounds ask {a.base_url}" in done.stderr
+    with RunStore(db) as store:
+        provenance = json.loads(store.run_meta("hostile-0")["provenance"])
+    assert provenance["endpoint"] == b.base_url and provenance["resumed_endpoints"] == [a.base_url]
 
 
 def test_dashboard_resume_shows_the_host_and_sends_the_key_there_only(

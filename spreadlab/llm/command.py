@@ -190,9 +190,30 @@ def resume_policy(store: RunStore, run_id: str, llm_opts: dict[str, Any]) -> Ite
         config = LLMConfig.from_env(
             **{**given, **{k: v for k, v in settings.items() if given.get(k) is None}}
         )
+    _record_endpoint(store, run_id, provenance, endpoint_url(config.base_url))
     with _llm_session(store, config, llm_opts.get("prices"), run_id) as policy:
         click.echo(f"backend: llm — {policy.describe()}", err=True)
         yield policy
+
+
+def _record_endpoint(
+    store: RunStore, run_id: str, provenance: dict[str, Any], endpoint: str
+) -> None:
+    """A resume against another endpoint than the run's is said, and kept in its provenance
+    (``resumed_endpoints``), so the run never claims one endpoint for answers from two."""
+    stored = str(provenance.get("endpoint") or "")
+    if endpoint == stored.rstrip("/") or endpoint in provenance.get("resumed_endpoints", []):
+        return
+    click.echo(
+        f"note: run {run_id} was made against {stored or 'an unrecorded endpoint'}; its "
+        f"remaining rounds ask {endpoint} (recorded in its provenance)",
+        err=True,
+    )
+    provenance["resumed_endpoints"] = [*provenance.get("resumed_endpoints", []), endpoint]
+    store.con.execute(
+        "UPDATE runs SET provenance = ? WHERE run_id = ?",
+        [json.dumps(provenance, sort_keys=True), run_id],
+    )
 
 
 @contextmanager
