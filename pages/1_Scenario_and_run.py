@@ -204,7 +204,7 @@ with new_tab:
         # next script run that this happened.
         st.session_state["run_in_flight"] = True
         try:
-            with ui.open_store() as store, ExitStack() as stack:
+            with ui.open_store(release_when_idle=backend == "llm") as store, ExitStack() as stack:
                 policy = (
                     StochasticPolicy()
                     if backend == "stochastic"
@@ -287,7 +287,7 @@ with stored_tab:
 
             try:
                 with (
-                    ui.open_store() as store,
+                    ui.open_store(release_when_idle=True) as store,
                     resume_policy(store, chosen, resume_opts) as policy,
                 ):
                     resume_run(store, chosen, policy, on_progress=resumed)

@@ -116,15 +116,16 @@ def database_path() -> str:
 
 
 @contextmanager
-def open_store() -> Iterator[RunStore]:
+def open_store(release_when_idle: bool = False) -> Iterator[RunStore]:
     """A fresh connection, closed after use: the file is never held between actions. If a
-    ``spreadlab`` command holds it, a note says so while the dashboard waits."""
+    ``spreadlab`` command holds it, a note says so while the dashboard waits. For an LLM run,
+    ``release_when_idle`` lets go of the file while it waits for the endpoint."""
     shown = []
 
     def note(text: str) -> None:
         shown.append(st.info(dd.md_escape(text), icon=":material/hourglass_top:"))
 
-    with RunStore(database_path(), on_wait=note) as store:
+    with RunStore(database_path(), on_wait=note, release_when_idle=release_when_idle) as store:
         for element in shown:
             element.empty()
         yield store

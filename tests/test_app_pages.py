@@ -6,6 +6,9 @@ import io
 import re
 import shutil
 import socket
+import subprocess
+import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -454,3 +457,38 @@ def test_resume_an_interrupted_llm_run_with_the_key_typed_in(db, monkeypatch):
             for (t,) in store.con.execute("SHOW TABLES").fetchall()
         )
     assert secret not in dump
+
+
+def test_a_dashboard_llm_run_lets_other_processes_read_the_database(db, monkeypatch):
+    """Replies take 0.8 s: while the dashboard's LLM run waits for them, 'spreadlab runs' (allowed
+    to wait 2 s for the lock) reads the same database from its own process."""
+    from llm_server import ServerConfig, running_server
+
+    path, _ = db
+    monkeypatch.setenv("SPREADLAB_LOCK_WAIT", "2")
+    listings: list[subprocess.CompletedProcess] = []
+    done = threading.Event()
+
+    def list_runs() -> None:
+        while not done.wait(0.5):
+            listings.append(
+                subprocess.run(
+                    [sys.executable, "-m", "spreadlab", "runs", "--db", str(path)],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+            )
+
+    with running_server(ServerConfig(latency=0.8)) as server:
+        reader = threading.Thread(target=list_runs)
+        reader.start()
+        try:
+            at = run_llm_scenario(app("pages/1_Scenario_and_run.py"), server.base_url, "k")
+        finally:
+            done.set()
+            reader.join()
+    assert not at.exception and not at.error, texts(at.error)
+    assert "Stored 1 run(s)" in texts(at.success)
+    assert len(listings) >= 2
+    assert all(r.returncode == 0 for r in listings), [r.stderr for r in listings]
