@@ -47,6 +47,9 @@ COVERAGE_CASES = (
         QA_OFFLINE / A_OFFLINE,
         {"qa": QA_OFFLINE, "b": 0.05},
     ),
+    ("pair", "random_regular", "uniform", 0.0, None),
+    ("pair2", "random_regular", "uniform", Q_UNIFORM, None),
+    ("si2g", "random_regular", "uniform", Q_UNIFORM, None),
     ("si2h", "random_regular", "two-classes", 0.0, None),
     ("si1g", "random_regular", "two-classes", 0.0, None),
 )
