@@ -48,8 +48,8 @@ METHODS: tuple[str, ...] = ("binomial", "conditional", "lsq")
 CONDITIONAL_MODELS: tuple[str, ...] = ("si1", "si2", "mf_map")
 """Models whose whole state is the informed fraction, so one round can be predicted from the
 observed fraction alone (the ``conditional`` likelihood)."""
-CIMethod = Literal["auto", "jackknife", "profile", "bootstrap", "none"]
-CI_METHODS: tuple[str, ...] = ("auto", "jackknife", "profile", "bootstrap", "none")
+CIMethod = Literal["auto", "jackknife", "profile", "quasi", "bootstrap", "none"]
+CI_METHODS: tuple[str, ...] = ("auto", "jackknife", "profile", "quasi", "bootstrap", "none")
 MIN_JACKKNIFE_RUNS = 3
 """Fewest replicate runs for the replicate jackknife (the calibrated default)."""
 _PENALTY = 1e12  # objective value standing in for an impossible parameter point
@@ -232,6 +232,7 @@ class FitResult:
 MEASURED_COVERAGE: dict[str, str] = {
     "jackknife": "91-98%",
     "profile": "22-90%",
+    "quasi": "QUASI%",
     "bootstrap": "42-65%",
 }
 """Coverage of nominal 95% intervals measured on agent-based replicates (bench/validity.py and
@@ -247,7 +248,11 @@ def interval_label(ci_method: str, n_runs: int, level: float = 0.95) -> str:
             f"{level:.0%} jackknife over {n_runs} replicate runs (calibrated: covered the truth in "
             f"{MEASURED_COVERAGE['jackknife']} of simulated groups)"
         )
-    name = {"profile": "profile likelihood", "bootstrap": "parametric bootstrap"}[ci_method]
+    name = {
+        "profile": "profile likelihood",
+        "quasi": "quasi-likelihood profile (widened by the counts' dispersion)",
+        "bootstrap": "parametric bootstrap",
+    }[ci_method]
     return (
         f"{name}, nominal {level:.0%} — not calibrated for agent-based runs: it covered the truth "
         f"in only {MEASURED_COVERAGE[ci_method]} of simulated cases; fit 3+ replicate runs for "
@@ -366,6 +371,18 @@ class _Objective:
             value = -0.5 * m * (math.log(2 * math.pi * max(rss, 1e-300) / m) + 1)
         return value if math.isfinite(value) else -math.inf
 
+    def dispersion(self, theta: np.ndarray) -> float:
+        """Pearson X² of the new posters per round over its degrees of freedom, at least 1: how
+        much more the counts vary than binomial rounds would (quasi-likelihood)."""
+        p = -np.expm1(-self.hazard(theta))
+        trials = self.quiet + np.diff(self.data.counts, axis=1)
+        y = trials - self.quiet
+        var = trials * p * (1 - p)
+        keep = (trials > 0) & (var > 1e-12)
+        pearson = float(np.sum((y[keep] - trials[keep] * p[keep]) ** 2 / var[keep]))
+        free = max(int(keep.sum()) - len(self.model.params), 1)
+        return max(pearson / free, 1.0)
+
     def fitted(self, theta: np.ndarray) -> np.ndarray:
         return -np.expm1(self.log_s(theta))
 
@@ -476,10 +493,17 @@ def _fit(
             f"{mdl.name}: no parameter value gives the data a positive likelihood "
             "(the model cannot produce this curve)"
         )
-    if ci == "profile":
+    if ci in ("profile", "quasi"):
+        if ci == "quasi" and method == "lsq":
+            raise FitError("quasi-likelihood intervals need a binomial likelihood, not 'lsq'")
         for _ in range(3):
+            dispersion = objective.dispersion(theta) if ci == "quasi" else 1.0
             try:
-                intervals, note = _profile_intervals(objective, transform, theta, ll, level)
+                intervals, note = _profile_intervals(
+                    objective, transform, theta, ll, level, dispersion
+                )
+                if ci == "quasi":
+                    note = "; ".join(n for n in (f"dispersion {dispersion:.2f}", note) if n)
                 break
             except _BetterOptimum as better:  # the profile found a higher likelihood: refit
                 theta, converged, message, transform = _maximise(mdl, objective, data, better.theta)
@@ -680,8 +704,10 @@ def _profile_intervals(
     theta: np.ndarray,
     ll_max: float,
     level: float,
+    dispersion: float = 1.0,
 ) -> tuple[dict[str, tuple[float, float]], str]:
-    """Profile-likelihood interval per parameter.
+    """Profile-likelihood interval per parameter (the deviance threshold scaled by ``dispersion``
+    for quasi-likelihood intervals).
 
     Solves r(x_j) = ±z for the signed root deviance r = sign·sqrt(2(ll_max - ll_profile)), which is
     close to linear in the transformed coordinate, by safeguarded secant steps started from the
@@ -689,7 +715,7 @@ def _profile_intervals(
     regression implied by the inverse Hessian.
     """
     model = objective.model
-    z = math.sqrt(stats.chi2.ppf(level, 1))
+    z = math.sqrt(stats.chi2.ppf(level, 1) * dispersion)
     x_hat = transform.to_x(theta)
     lo_b, hi_b = np.array(transform.bounds).T
 

@@ -1,0 +1,304 @@
+"""Observed spread data: a user's time series of posts about an event, as an informed curve.
+
+Two layouts are read from CSV or Parquet:
+
+* **timestamps**: one row per post (``time_col``), optionally with a user id (``user_col``) so
+  that only each user's first post counts;
+* **counts**: one row per interval (``time_col`` its start) with the number of new posters
+  (``count_col``).
+
+Rows are binned into rounds of ``interval`` (e.g. ``1h``) from ``start`` (default: the first
+time). Round 0 is the first interval. Every value is checked at this boundary; the first bad one
+ends the read with an error naming its row and column, and nothing is stored. An observed series
+is real data supplied by the user: its provenance says ``observed``, never simulated, never LLM.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spreadlab.errors import DataFormatError
+from spreadlab.fit import CONDITIONAL_MODELS, Curves, FitError, FitResult, fit
+from spreadlab.verdict import Verdict, decide
+
+MAX_FILE_BYTES = 2 * 2**30
+"""Largest file read (the CLI reads it whole, column by column; larger files must be cut)."""
+MAX_ROUNDS = 10_000
+UNIT_SECONDS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+OBSERVED_K = 1.0
+"""The network of observed data is unknown: continuous rates are per unit informed fraction."""
+
+
+@dataclass(frozen=True)
+class ObservedSeries:
+    """An observed informed curve: ``counts[t]`` informed after round t (rounds of ``interval``)."""
+
+    counts: np.ndarray
+    n: int
+    interval: str
+    start: str
+    source: str
+    rows: int
+    layout: str
+    filled: int
+
+    @property
+    def provenance(self) -> str:
+        """``observed, user-supplied: <file>, <rows> rows, <span>`` (and any filled gaps)."""
+        span = f"{len(self.counts)} intervals of {self.interval} from {self.start}"
+        gaps = f", {self.filled} missing intervals interpolated" if self.filled else ""
+        return f"observed, user-supplied: {self.source}, {self.rows:,} rows, {span}{gaps}"
+
+    def curves(self) -> Curves:
+        """The series as one curve for fitting (k = 1: rates per unit informed fraction)."""
+        return Curves.from_runs(self.counts, self.n, OBSERVED_K)
+
+
+def parse_interval(text: str) -> tuple[str, float]:
+    """``"1h"``, ``"30min"``, ``"1d"`` -> (normalised label, seconds)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|min|m|h|d|w)\s*", str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise DataFormatError(
+            f"interval {text!r}: give a positive length with a unit, e.g. 1h, 30min, 1d (units: "
+            f"{', '.join(UNIT_SECONDS)})"
+        )
+    value, unit = float(match.group(1)), match.group(2)
+    return f"{value:g}{unit}", value * UNIT_SECONDS[unit]
+
+
+def read_series(
+    path: str | Path,
+    *,
+    time_col: str,
+    interval: str,
+    n: int,
+    count_col: str | None = None,
+    user_col: str | None = None,
+    start: str | None = None,
+    name: str | None = None,
+) -> ObservedSeries:
+    """Read, check and bin a time series file (see the module docstring)."""
+    path = Path(path)
+    label, seconds = parse_interval(interval)
+    if not (isinstance(n, int) and 2 <= n <= 10**10):
+        raise DataFormatError(f"N = {n}: give the population size, an integer from 2 to 10^10")
+    frame = _read_frame(path)
+    source = name or path.name
+    if frame.empty:
+        raise DataFormatError(f"{source}: the file has no rows")
+    for column in (time_col, count_col, user_col):
+        if column is not None and column not in frame.columns:
+            raise DataFormatError(
+                f"{source}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}"
+            )
+    times = _times(frame[time_col], time_col, source)
+    origin = _times(pd.Series([start]), "--start", source)[0] if start else times.min()
+    offsets = (times - origin) / seconds
+    before = np.flatnonzero(offsets < 0)
+    if before.size:
+        raise DataFormatError(
+            f"{source}, row {before[0] + 2}, column {time_col}: before the start {start}"
+        )
+    rounds = np.floor(offsets + 1e-9).astype(np.int64)
+    if rounds.max() >= MAX_ROUNDS:
+        raise DataFormatError(
+            f"{source}: the data span {rounds.max() + 1:,} intervals of {label}; at most "
+            f"{MAX_ROUNDS:,} can be fitted, choose a longer interval"
+        )
+    if count_col is None:
+        new, filled, layout = _from_timestamps(frame, rounds, user_col), 0, "timestamps"
+    else:
+        new, filled = _from_counts(frame[count_col], rounds, times, time_col, count_col, source)
+        layout = "counts"
+    counts = np.cumsum(new)
+    over = np.flatnonzero(counts > n)
+    if over.size:
+        raise DataFormatError(
+            f"{source}: {counts[over[0]]:,} have posted by interval {over[0]}, more than "
+            f"N = {n:,}; give the population size N that the posters come from"
+        )
+    first = datetime.fromtimestamp(origin, UTC).isoformat().replace("+00:00", "Z")
+    return ObservedSeries(counts, n, label, first, source, len(frame), layout, filled)
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DataFormatError(f"cannot read {path.name}: {exc.strerror}") from None
+    if size > MAX_FILE_BYTES:
+        raise DataFormatError(
+            f"{path.name} is {size / 2**30:.1f} GB, over the {MAX_FILE_BYTES / 2**30:.0f} GB "
+            "limit; aggregate it to counts per interval first"
+        )
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataFormatError(f"{path.name}: not UTF-8 text; save it as UTF-8 CSV") from None
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataFormatError(f"{path.name}: cannot be read as CSV or Parquet ({first})") from None
+
+
+def _times(values: pd.Series, column: str, source: str) -> np.ndarray:
+    """Seconds since the epoch (UTC). Naive and zoned times may not be mixed."""
+    out = np.empty(len(values))
+    zoned: bool | None = None
+    for i, value in enumerate(values):
+        text = str(value).strip()
+        try:
+            stamp = pd.Timestamp(text)
+        except (ValueError, TypeError, OverflowError):
+            stamp = pd.NaT
+        if text == "" or pd.isna(stamp):
+            raise DataFormatError(
+                f"{source}, row {i + 2}, column {column}: {text[:40]!r} is not a date and time; "
+                "use ISO 8601, e.g. 2026-05-01T14:00:00Z"
+            )
+        has_zone = stamp.tzinfo is not None
+        if zoned is None:
+            zoned = has_zone
+        elif has_zone != zoned:
+            raise DataFormatError(
+                f"{source}, row {i + 2}, column {column}: mixes times with and without a time "
+                "zone; give every time in one form (e.g. all in UTC with a Z)"
+            )
+        if not has_zone:
+            stamp = stamp.tz_localize(UTC)
+        out[i] = stamp.timestamp()
+    return out
+
+
+def _from_timestamps(frame: pd.DataFrame, rounds: np.ndarray, user_col: str | None) -> np.ndarray:
+    keep = np.ones(len(rounds), dtype=bool)
+    if user_col is not None:  # each user's first post only
+        order = np.argsort(rounds, kind="stable")
+        users = frame[user_col].astype(str).to_numpy()[order]
+        _, first = np.unique(users, return_index=True)
+        keep = np.zeros(len(rounds), dtype=bool)
+        keep[order[first]] = True
+    return np.bincount(rounds[keep], minlength=int(rounds.max()) + 1)
+
+
+def _from_counts(
+    values: pd.Series,
+    rounds: np.ndarray,
+    times: np.ndarray,
+    time_col: str,
+    count_col: str,
+    source: str,
+) -> tuple[np.ndarray, int]:
+    """New posters per round from one row per interval; gaps are interpolated, not zeroed."""
+    new = np.empty(len(values))
+    for i, value in enumerate(values):
+        text = str(value).strip()
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or number < 0 or number != round(number):
+            raise DataFormatError(
+                f"{source}, row {i + 2}, column {count_col}: {text[:40]!r} is not a count of "
+                "new posters (a whole number >= 0)"
+            )
+        new[i] = number
+        if i and times[i] < times[i - 1]:
+            raise DataFormatError(
+                f"{source}, row {i + 2}, column {time_col}: time goes backwards; sort the rows"
+            )
+        if i and rounds[i] == rounds[i - 1]:
+            raise DataFormatError(
+                f"{source}, row {i + 2}, column {time_col}: a second row for the interval "
+                "starting at the row above; give one row per interval"
+            )
+    present = np.zeros(int(rounds.max()) + 1, dtype=bool)
+    present[rounds] = True
+    cumulative = np.full(present.size, np.nan)
+    cumulative[rounds] = np.cumsum(new)
+    missing = np.flatnonzero(~present)
+    if missing.size:  # a missing row is unknown, not zero: interpolate the cumulative count
+        cumulative[missing] = np.interp(missing, rounds, cumulative[rounds])
+    return np.diff(np.floor(cumulative).astype(np.int64), prepend=0), int(missing.size)
+
+
+def series_frame(series: ObservedSeries) -> pd.DataFrame:
+    """The binned series, one row per interval, for export."""
+    return pd.DataFrame(
+        {
+            "interval": np.arange(series.counts.size),
+            "interval_start": [
+                (
+                    datetime.fromisoformat(series.start.replace("Z", "+00:00"))
+                    + timedelta(seconds=parse_interval(series.interval)[1] * t)
+                ).isoformat()
+                for t in range(series.counts.size)
+            ],
+            "informed": series.counts,
+            "fraction": series.counts / series.n,
+            "data_source": series.provenance,
+        }
+    )
+
+
+OBSERVED_MODELS = ("si1", "si2", "si1g", "si2g", "mf_map")
+"""Models that need no network: fitted to observed series."""
+
+
+def fit_series(
+    series: ObservedSeries, models: tuple[str, ...] = OBSERVED_MODELS
+) -> tuple[dict[str, FitResult], dict[str, str]]:
+    """Fit each model with quasi-likelihood intervals (one series has no replicate to jackknife;
+    the intervals widen with the counts' dispersion), one round ahead from the observed fraction
+    where the model allows it (a single real series wanders: each round starts from where the
+    last one ended). Returns fits and per-model failures."""
+    data = series.curves()
+    fits: dict[str, FitResult] = {}
+    failures: dict[str, str] = {}
+    for name in models:
+        method = "conditional" if name in CONDITIONAL_MODELS else "binomial"
+        try:
+            fits[name] = fit(data, name, method=method, ci="quasi")
+        except FitError as exc:
+            failures[name] = str(exc)
+    return fits, failures
+
+
+def series_verdict(series: ObservedSeries, fits: dict[str, FitResult] | None = None) -> Verdict:
+    """One rate or two from the curve alone (an observed series has no decision log)."""
+    return decide(series.curves(), fits)
+
+
+@dataclass(frozen=True)
+class Closeness:
+    """How near a simulated scenario's mean curve comes to the observed one."""
+
+    label: str
+    rounds_per_interval: float
+    rmse: float
+
+
+def closest_scenarios(series: ObservedSeries, scenarios: dict[str, np.ndarray]) -> list[Closeness]:
+    """Each scenario's mean informed fraction (per round) against the observed fraction, with
+    time rescaled: observed interval t is matched to simulated round s·t, s chosen on a grid to
+    minimise the RMSE. Closest first. A close curve is not evidence of the same mechanism."""
+    observed = series.counts / series.n
+    t = np.arange(observed.size, dtype=float)
+    out = []
+    for label, mean in scenarios.items():
+        rounds = np.arange(len(mean), dtype=float)
+        best = (math.inf, 1.0)
+        for scale in np.geomspace(0.05, 20, 241):
+            simulated = np.interp(t * scale, rounds, mean)  # past the end: its final level
+            error = float(np.sqrt(np.mean((simulated - observed) ** 2)))
+            best = min(best, (error, float(scale)))
+        out.append(Closeness(label, best[1], best[0]))
+    return sorted(out, key=lambda c: c.rmse)

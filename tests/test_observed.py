@@ -1,0 +1,167 @@
+"""Observed time series: read and checked at the boundary, fitted from the curve alone."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spreadlab.errors import DataFormatError
+from spreadlab.fit import fit, simulate_counts
+from spreadlab.models import get_model
+from spreadlab.observed import (
+    ObservedSeries,
+    closest_scenarios,
+    fit_series,
+    read_series,
+    series_verdict,
+)
+
+N = 20_000
+
+
+def series(counts) -> ObservedSeries:
+    return ObservedSeries(np.asarray(counts), N, "1h", "2026-05-01T00:00:00Z", "t.csv", 0, "x", 0)
+
+
+def chain(model, params, rng, rounds=40, n0=20, nb_size=None):
+    """A closed-loop series: binomial, or negative-binomial (overdispersed) new posters."""
+    if nb_size is None:
+        return simulate_counts(model, params, rounds, N, 1.0, n0, rng, 1, closed_loop=True)[0]
+    mdl = get_model(model)
+    theta = mdl.theta(params)
+    counts = [n0]
+    for _ in range(rounds):
+        now = np.array([min(counts[-1] / N, 1 - 0.5 / N)])
+        step = mdl.log_susceptible(theta, 1, now, 1.0)
+        mean = (N - counts[-1]) * -math.expm1(min(step[0, 1] - step[0, 0], 0.0))
+        new = rng.negative_binomial(nb_size, nb_size / (nb_size + mean)) if mean > 0 else 0
+        counts.append(min(counts[-1] + int(new), N))
+    return np.array(counts)
+
+
+def write_counts(path, counts, drop=()):
+    new = np.diff(counts, prepend=0)
+    times = pd.date_range("2026-05-01", periods=len(counts), freq="h", tz="UTC")
+    keep = [i for i in range(len(counts)) if i not in drop]
+    frame = pd.DataFrame({"hour": times[keep].strftime("%Y-%m-%dT%H:%M:%SZ"), "posts": new[keep]})
+    frame.to_csv(path, index=False)
+
+
+def test_timestamps_count_each_users_first_post(tmp_path):
+    path = tmp_path / "posts.csv"
+    path.write_text(
+        "time,user\n2026-05-01T00:10:00Z,a\n2026-05-01T00:50:00Z,b\n2026-05-01T01:05:00Z,a\n"
+        "2026-05-01T03:30:00Z,c\n",
+        encoding="utf-8",
+    )
+    got = read_series(path, time_col="time", interval="1h", n=10, user_col="user")
+    assert list(got.counts) == [2, 2, 2, 3]
+    assert got.provenance.startswith("observed, user-supplied: posts.csv, 4 rows, 4 intervals")
+    every = read_series(path, time_col="time", interval="30min", n=10)
+    assert list(every.counts) == [1, 3, 3, 3, 3, 3, 4]  # intervals start at the first post
+
+
+def test_counts_with_missing_intervals_are_interpolated_not_zeroed(tmp_path):
+    counts = np.array([10, 30, 70, 150, 300, 500])
+    path = tmp_path / "hourly.csv"
+    write_counts(path, counts, drop=(2,))
+    got = read_series(path, time_col="hour", count_col="posts", interval="1h", n=1000)
+    # the posts of the missing hour are unknown: the cumulative count is interpolated across it
+    assert list(got.counts) == [10, 30, 70, 110, 260, 460]
+    assert got.filled == 1 and "1 missing intervals interpolated" in got.provenance
+    pd.read_csv(path).to_parquet(tmp_path / "hourly.parquet")
+    parquet = read_series(
+        tmp_path / "hourly.parquet", time_col="hour", count_col="posts", interval="1h", n=1000
+    )
+    assert list(parquet.counts) == list(got.counts)
+
+
+BAD = [
+    ("time,posts\nyesterday,3\n", {}, "row 2, column time: 'yesterday' is not a date"),
+    (
+        "time,posts\n2026-05-01T02:00Z,3\n2026-05-01T01:00Z,4\n",
+        {},
+        "row 3, column time: time goes backwards",
+    ),
+    ("time,posts\n2026-05-01T00:00Z,3\n2026-05-01T01:00Z,-4\n", {}, "row 3, column posts"),
+    ("time,posts\n2026-05-01T00:00Z,3\n2026-05-01T01:00Z,2.5\n", {}, "row 3, column posts"),
+    ("time,posts\n2026-05-01T00:00Z,3\n2026-05-01T00:30Z,4\n", {}, "a second row for the"),
+    ("time,posts\n2026-05-01T00:00Z,30\n2026-05-01T01:00Z,90\n", {}, "more than N = 100"),
+    ("time,posts\n", {}, "has no rows"),
+    ("time,posts\n2026-05-01T00:00Z,3\n2026-05-01T01:00,4\n", {}, "mixes times with and"),
+    ("when,posts\n2026-05-01T00:00Z,3\n", {}, "no column 'time'"),
+    ("time,posts\n2026-05-01T00:00Z,3\n", {"interval": "soon"}, "interval 'soon'"),
+    ("time,posts\n2026-05-01T00:00Z,3\n", {"n": 1}, "N = 1"),
+    ("time,posts\n2026-05-01T00:00Z,3\n2027-05-01T00:00Z,3\n", {"interval": "1s"}, "at most"),
+]
+
+
+@pytest.mark.parametrize(("text", "options", "message"), BAD)
+def test_bad_series_name_the_row_and_column(tmp_path, text, options, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(text, encoding="utf-8")
+    kwargs = {"time_col": "time", "count_col": "posts", "interval": "1h", "n": 100} | options
+    with pytest.raises(DataFormatError, match=message) as caught:
+        read_series(path, **kwargs)
+    assert "\n" not in str(caught.value)
+
+
+def test_files_over_the_limit_are_refused_before_reading(tmp_path, monkeypatch):
+    path = tmp_path / "big.csv"
+    path.write_text("time,posts\n2026-05-01T00:00Z,3\n", encoding="utf-8")
+    monkeypatch.setattr("spreadlab.observed.MAX_FILE_BYTES", 10)
+    with pytest.raises(DataFormatError, match="over the 0 GB limit; aggregate it"):
+        read_series(path, time_col="time", count_col="posts", interval="1h", n=100)
+    (tmp_path / "latin.csv").write_bytes("time,posts\n2026-05-01T00:00Z,3\xe9\n".encode("latin-1"))
+    monkeypatch.setattr("spreadlab.observed.MAX_FILE_BYTES", 2**30)
+    with pytest.raises(DataFormatError, match="not UTF-8"):
+        read_series(tmp_path / "latin.csv", time_col="time", count_col="posts", interval="1h", n=9)
+
+
+@pytest.mark.parametrize("nb_size", [None, 5.0])
+def test_curve_only_verdicts_on_known_processes(tmp_path, nb_size):
+    """Binomial and overdispersed counts, one missing interval each: SI-1 is never 'offline',
+    SI-2 with a clear offline rate never 'network-only', two classes never 'offline'."""
+    rng = np.random.default_rng(11)
+    cases = [
+        ("si1", {"beta": 0.5}, {"offline"}),
+        ("si2", {"alpha": 0.01, "beta": 0.4}, {"network-only"}),
+        ("si2h", {"f": 0.3, "beta1": 1.2, "beta2": 0.2}, {"offline"}),
+    ]
+    for model, params, never in cases:
+        for g in range(4):
+            path = tmp_path / f"{model}-{g}.csv"
+            write_counts(path, chain(model, params, rng, nb_size=nb_size), drop=(7,))
+            got = read_series(path, time_col="hour", count_col="posts", interval="1h", n=N)
+            verdict = series_verdict(got)
+            assert verdict.code not in never, (model, nb_size, verdict.words)
+
+
+def test_intervals_cover_on_binomial_series_and_widen_with_dispersion():
+    rng = np.random.default_rng(5)
+    truth = {"alpha": 0.01, "beta": 0.4}
+    covered = dict.fromkeys(truth, 0)
+    for _ in range(30):
+        fits, _ = fit_series(series(chain("si2", truth, rng)), ("si2",))
+        for name, value in truth.items():
+            lo, hi = fits["si2"].ci[name]
+            covered[name] += lo <= value <= hi
+    assert min(covered.values()) >= 25, covered  # P(<= 24 of 30 | 95%) < 0.3%
+    noisy = series(chain("si2", truth, rng, nb_size=5.0))
+    quasi = fits_one = fit_series(noisy, ("si2",))[0]["si2"]
+    binomial = fit(noisy.curves(), "si2", method="conditional", ci="profile")
+    for name in truth:
+        assert np.diff(quasi.ci[name]) > 1.5 * np.diff(binomial.ci[name]), name
+    assert "dispersion" in fits_one.message and fits_one.ci_method == "quasi"
+
+
+def test_closest_scenario_with_time_rescaled():
+    observed = series(chain("si1", {"beta": 0.5}, np.random.default_rng(2)))
+    rounds = np.arange(80)
+    near = 1 / (1 + (N / 20 - 1) * np.exp(-0.25 * rounds))  # the same logistic, half as fast
+    far = np.minimum(rounds / 400, 1.0)
+    ranked = closest_scenarios(observed, {"far": far, "near": near})
+    assert [c.label for c in ranked] == ["near", "far"]
+    assert ranked[0].rounds_per_interval == pytest.approx(2.0, rel=0.1)
+    assert ranked[0].rmse < 0.05 < ranked[1].rmse
