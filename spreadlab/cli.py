@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "docs/models.md.",
     "traits": "Which traits make an agent share: log-odds effects on a and b from the decision "
     "logs.",
+    "observe": "Fit an observed time series of posts (real data) and hold it against simulated "
+    "ones.",
     "samples": "The bundled sample runs (synthetic: stochastic model, illustrative parameters).",
 }
 """Every command and the first line of its help, shown by ``spreadlab --help``."""

@@ -340,6 +340,80 @@ def traits(run_ids: tuple[str, ...], out_csv: str | None, db_path: str) -> None:
         click.echo(f"wrote {len(table)} rows to {out_csv}")
 
 
+@cli.command()
+@click.argument("data_file", type=click.Path(dir_okay=False))
+@click.option("--time-col", required=True, help="Column with the time of a post or interval.")
+@click.option("--interval", required=True, help="Length of one round, e.g. 1h, 30min, 1d.")
+@click.option("--n", "n_agents", type=int, required=True, help="Population size N.")
+@click.option("--count-col", help="Column of new posters per interval (else: one row per post).")
+@click.option("--user-col", help="Column of user ids: only each user's first post counts.")
+@click.option("--start", help="Start of interval 0 (ISO 8601); default: the first time.")
+@click.option("--out", "out_csv", type=click.Path(dir_okay=False), help="Write the fits as CSV.")
+@click.option(
+    "--db", "db_path", type=click.Path(dir_okay=False), help="Compare with its scenarios."
+)
+def observe(
+    data_file: str,
+    time_col: str,
+    interval: str,
+    n_agents: int,
+    count_col: str | None,
+    user_col: str | None,
+    start: str | None,
+    out_csv: str | None,
+    db_path: str | None,
+) -> None:
+    """Fit an observed time series of posts (real data) and hold it against simulated ones."""
+    from spreadlab.observed import (
+        closest_scenarios,
+        fit_series,
+        fits_frame,
+        observed_unit,
+        read_series,
+        series_verdict,
+    )
+
+    series = read_series(
+        data_file,
+        time_col=time_col,
+        interval=interval,
+        n=n_agents,
+        count_col=count_col,
+        user_col=user_col,
+        start=start,
+    )
+    click.echo(series.provenance)
+    fits, failures = fit_series(series)
+    for name, f in fits.items():
+        click.echo(f"  {name} ({f.method} fit): BIC {f.bic:.1f}, RMSE {f.rmse:.4f}")
+        for p, value in f.params.items():
+            lo, hi = f.ci[p]
+            unit = observed_unit(f.units[p], series.interval)
+            click.echo(f"    {p} = {value:.4g} [{lo:.4g}, {hi:.4g}] {unit}")
+        click.echo(f"    intervals: {f.interval_label()}")
+    for name, reason in failures.items():
+        click.echo(f"  {name}: not fitted: {reason}")
+    verdict = series_verdict(series, fits)
+    click.echo(verdict.line())
+    for line in verdict.evidence:
+        click.echo(f"  evidence: {line}")
+    if db_path:
+        from spreadlab.fit_store import scenario_mean_curves
+
+        with RunStore(db_path, create=False) as store:
+            scenarios = scenario_mean_curves(store)
+        click.echo("closest simulated scenarios (curve shape only, not evidence of mechanism):")
+        for c in closest_scenarios(series, scenarios)[:3]:
+            click.echo(
+                f"  {c.label}: RMSE {c.rmse:.3f} with {c.rounds_per_interval:.2f} simulated "
+                f"rounds per {series.interval}"
+            )
+    if out_csv:
+        frame = fits_frame(series, fits, verdict)
+        frame.to_csv(out_csv, index=False)
+        click.echo(f"wrote {len(frame)} rows to {out_csv}")
+
+
 @cli.group()
 def samples() -> None:
     """The bundled sample runs (synthetic: stochastic model, illustrative parameters)."""

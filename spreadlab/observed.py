@@ -26,12 +26,18 @@ import pandas as pd
 
 from spreadlab.errors import DataFormatError
 from spreadlab.fit import CONDITIONAL_MODELS, Curves, FitError, FitResult, fit
+from spreadlab.models import get_model
 from spreadlab.verdict import Verdict, decide
 
 MAX_FILE_BYTES = 2 * 2**30
 """Largest file read (the CLI reads it whole, column by column; larger files must be cut)."""
 MAX_ROUNDS = 10_000
 UNIT_SECONDS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+EXAMPLE_PATH = Path(__file__).resolve().parent.parent / "sample_runs" / "observed_example.csv"
+EXAMPLE_NOTE = (
+    "synthetic example, not real data: hourly new posters drawn by SpreadLab from SI-2 "
+    "(alpha = 0.004, beta = 0.35 per hour) with overdispersed noise, N = 50,000"
+)
 OBSERVED_K = 1.0
 """The network of observed data is unknown: continuous rates are per unit informed fraction."""
 
@@ -48,13 +54,16 @@ class ObservedSeries:
     rows: int
     layout: str
     filled: int
+    example: bool = False
 
     @property
     def provenance(self) -> str:
-        """``observed, user-supplied: <file>, <rows> rows, <span>`` (and any filled gaps)."""
+        """``observed, user-supplied: <file>, <rows> rows, <span>`` (and any filled gaps); the
+        bundled example says that it is synthetic instead."""
         span = f"{len(self.counts)} intervals of {self.interval} from {self.start}"
         gaps = f", {self.filled} missing intervals interpolated" if self.filled else ""
-        return f"observed, user-supplied: {self.source}, {self.rows:,} rows, {span}{gaps}"
+        origin = EXAMPLE_NOTE if self.example else "observed, user-supplied"
+        return f"{origin}: {self.source}, {self.rows:,} rows, {span}{gaps}"
 
     def curves(self) -> Curves:
         """The series as one curve for fitting (k = 1: rates per unit informed fraction)."""
@@ -125,7 +134,8 @@ def read_series(
             f"N = {n:,}; give the population size N that the posters come from"
         )
     first = datetime.fromtimestamp(origin, UTC).isoformat().replace("+00:00", "Z")
-    return ObservedSeries(counts, n, label, first, source, len(frame), layout, filled)
+    example = path.resolve() == EXAMPLE_PATH and name is None
+    return ObservedSeries(counts, n, label, first, source, len(frame), layout, filled, example)
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
@@ -302,3 +312,60 @@ def closest_scenarios(series: ObservedSeries, scenarios: dict[str, np.ndarray]) 
             best = min(best, (error, float(scale)))
         out.append(Closeness(label, best[1], best[0]))
     return sorted(out, key=lambda c: c.rmse)
+
+
+def observed_unit(unit: str, interval: str) -> str:
+    """A model unit restated for observed data: per round -> per interval; the network is unknown
+    (k = 1), so an informed neighbour becomes a unit of informed fraction."""
+    return unit.replace("per informed neighbour", "per unit informed fraction").replace(
+        "per round", f"per {interval}"
+    )
+
+
+def fits_frame(
+    series: ObservedSeries, fits: dict[str, FitResult], verdict: Verdict
+) -> pd.DataFrame:
+    """One row per (model, parameter) with interval, unit, interval method, the verdict and the
+    observed provenance: the CSV of ``spreadlab observe --out``."""
+    rows = [
+        {
+            "dataset": series.source,
+            "model": name,
+            "model_title": get_model(name).title,
+            "parameter": p,
+            "estimate": value,
+            "lo": f.ci.get(p, (None, None))[0],
+            "hi": f.ci.get(p, (None, None))[1],
+            "unit": observed_unit(f.units[p], series.interval),
+            "interval_method": f.interval_label(),
+            "interval_at_bound": p in f.at_bound,
+            "fit_method": f.method,
+            "verdict": verdict.code,
+            "n_agents": series.n,
+            "backend": "observed",
+            "synthetic": False,
+            "data_source": series.provenance,
+        }
+        for name, f in fits.items()
+        for p, value in f.params.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def example_frame(seed: int = 2026) -> pd.DataFrame:
+    """The bundled synthetic example (``sample_runs/observed_example.csv``), regenerated: 48
+    hours of new posters from SI-2 one hour ahead, negative-binomial noise (size 8)."""
+    rng = np.random.default_rng(seed)
+    n, informed, rows = 50_000, 12, []
+    model = get_model("si2")
+    for hour in range(48):
+        new = informed if hour == 0 else 0
+        if hour:
+            now = np.array([min(informed / n, 1 - 0.5 / n)])
+            step = model.log_susceptible(np.array([0.004, 0.35]), 1, now, OBSERVED_K)
+            mean = (n - informed) * -math.expm1(min(step[0, 1] - step[0, 0], 0.0))
+            new = min(int(rng.negative_binomial(8, 8 / (8 + mean))), n - informed)
+            informed += new
+        start = datetime(2026, 3, 14, 6, tzinfo=UTC) + timedelta(hours=hour)
+        rows.append({"hour": start.isoformat().replace("+00:00", "Z"), "new_posters": new})
+    return pd.DataFrame(rows)
