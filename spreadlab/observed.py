@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -98,8 +99,8 @@ def read_series(
     label, seconds = parse_interval(interval)
     if not (isinstance(n, int) and 2 <= n <= 10**10):
         raise DataFormatError(f"N = {n}: give the population size, an integer from 2 to 10^10")
-    frame = _read_frame(path)
     source = name or path.name
+    frame = _read_frame(path, source)
     if frame.empty:
         raise DataFormatError(f"{source}: the file has no rows")
     for column in (time_col, count_col, user_col):
@@ -138,25 +139,27 @@ def read_series(
     return ObservedSeries(counts, n, label, first, source, len(frame), layout, filled, example)
 
 
-def _read_frame(path: Path) -> pd.DataFrame:
+def _read_frame(path: Path, source: str) -> pd.DataFrame:
+    """The file as a table of strings (Parquet: its own types); errors name ``source``, never a
+    server-side path."""
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise DataFormatError(f"cannot read {path.name}: {exc.strerror}") from None
+        raise DataFormatError(f"cannot read {source}: {exc.strerror}") from None
     if size > MAX_FILE_BYTES:
         raise DataFormatError(
-            f"{path.name} is {size / 2**30:.1f} GB, over the {MAX_FILE_BYTES / 2**30:.0f} GB "
+            f"{source} is {size / 2**30:.1f} GB, over the {MAX_FILE_BYTES / 2**30:.0f} GB "
             "limit; aggregate it to counts per interval first"
         )
     try:
-        if path.suffix.lower() == ".parquet":
+        if Path(source).suffix.lower() == ".parquet":
             return pd.read_parquet(path)
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError:
-        raise DataFormatError(f"{path.name}: not UTF-8 text; save it as UTF-8 CSV") from None
+        raise DataFormatError(f"{source}: not UTF-8 text; save it as UTF-8 CSV") from None
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataFormatError(f"{path.name}: cannot be read as CSV or Parquet ({first})") from None
+        raise DataFormatError(f"{source}: cannot be read as CSV or Parquet ({first})") from None
 
 
 def _times(values: pd.Series, column: str, source: str) -> np.ndarray:
@@ -369,3 +372,29 @@ def example_frame(seed: int = 2026) -> pd.DataFrame:
         start = datetime(2026, 3, 14, 6, tzinfo=UTC) + timedelta(hours=hour)
         rows.append({"hour": start.isoformat().replace("+00:00", "Z"), "new_posters": new})
     return pd.DataFrame(rows)
+
+
+def read_upload(data: bytes, name: str, **options: object) -> ObservedSeries:
+    """:func:`read_series` on uploaded bytes (kept in a private temporary file); errors name the
+    upload, not the server's path."""
+    suffix = ".parquet" if name.lower().endswith(".parquet") else ".csv"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"upload{suffix}"
+        path.write_bytes(data)
+        return read_series(path, name=name, **options)  # type: ignore[arg-type]
+
+
+def overlay_frame(
+    series: ObservedSeries, label: str, mean: np.ndarray, rounds_per_interval: float
+) -> pd.DataFrame:
+    """The observed fraction and a scenario's mean curve on the observed intervals (columns
+    label, round, fraction), the scenario's time rescaled."""
+    t = np.arange(series.counts.size, dtype=float)
+    simulated = np.interp(t * rounds_per_interval, np.arange(len(mean), dtype=float), mean)
+    return pd.concat(
+        [
+            pd.DataFrame({"label": "observed", "round": t, "fraction": series.counts / series.n}),
+            pd.DataFrame({"label": label, "round": t, "fraction": simulated}),
+        ],
+        ignore_index=True,
+    )

@@ -84,6 +84,12 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
         ":material/download:",
         "fitted parameters and run data as CSV",
     ),
+    (
+        "pages/6_Observed_data.py",
+        "Observed data",
+        ":material/upload_file:",
+        "fit your own time series of posts and hold it against the simulations",
+    ),
 )
 """(script, label, icon, what it is for) of every page, in menu order."""
 
@@ -351,3 +357,14 @@ def _learned_equation(path: str, run_ids: tuple[str, ...], rev: str) -> LearnedE
 def learned_equation(run_ids: list[str]) -> LearnedEquation:
     """The sparse equation the runs' curves ask for, next to SI-1 and SI-2 (cached)."""
     return _learned_equation(database_path(), tuple(run_ids), revision())
+
+
+@st.cache_data(max_entries=4, show_spinner="Averaging the stored scenarios...")
+def _scenario_mean_curves(path: str, rev: str) -> dict:
+    with open_store() as store:
+        return fit_store.scenario_mean_curves(store)
+
+
+def scenario_mean_curves() -> dict:
+    """Every stored scenario's mean informed fraction per round, by label (cached)."""
+    return _scenario_mean_curves(database_path(), revision())

@@ -492,3 +492,24 @@ def test_a_dashboard_llm_run_lets_other_processes_read_the_database(db, monkeypa
     assert "Stored 1 run(s)" in texts(at.success)
     assert len(listings) >= 2
     assert all(r.returncode == 0 for r in listings), [r.stderr for r in listings]
+
+
+def test_observed_data_page_fits_the_example_and_overlays_a_scenario(db):
+    at = app("pages/6_Observed_data.py")
+    assert not at.exception
+    by_label(at.toggle, "Use the bundled synthetic example").set_value(True)
+    at.run()
+    assert not at.exception
+    assert texts(at.warning).startswith("synthetic example, not real data")
+    assert "One rate or two?" in texts(at.info)
+    params = at.dataframe[0].value
+    assert {"estimate", "lower 95%", "upper 95%", "unit"} <= set(params.columns)
+    assert params["unit"].str.contains("per 1h").any()
+    ranked = at.dataframe[1].value
+    assert ranked["RMSE (informed fraction)"].is_monotonic_increasing
+    assert len(at.get("plotly_chart")) == 1
+    assert "not evidence of mechanism" in texts(at.caption)
+    by_label(at.number_input, "Population N").set_value(10)
+    at.run()
+    assert "more than N = 10" in texts(at.error)  # bad input: a message, no traceback
+    assert not at.exception
