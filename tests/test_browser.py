@@ -170,6 +170,7 @@ MARKERS = {
     "Fit": "Goodness of fit",
     "Compare": "Model whose fitted rates",
     "Export": "Whole run",
+    "Observed_data": "For larger ones use the command line",
 }
 
 
@@ -404,3 +405,32 @@ def test_animation_frame_cost_at_1000_agents(page, server):
     )
     print(f"recolouring 1,000 agents: {per_frame_ms:.1f} ms per round")
     assert per_frame_ms < 100  # the animation steps every 600 ms
+
+
+def test_observed_series_upload_fit_overlay_and_export(page, server, tmp_path):
+    from spreadlab.observed import EXAMPLE_PATH
+
+    mine = tmp_path / "my_posts.csv"
+    mine.write_bytes(EXAMPLE_PATH.read_bytes())  # same numbers, but uploaded as the user's own
+    open_page(page, server, "Observed_data")
+    page.locator("input[type=file]").set_input_files(str(mine))
+    page.get_by_text("Against the simulations").wait_for(timeout=60_000)
+    page.get_by_label("New posters per interval").click()
+    page.get_by_role("option", name="new_posters").click()
+    page.get_by_label("Population N").fill("50000")
+    page.get_by_label("Population N").press("Enter")
+    page.get_by_text("One rate or two? Two").wait_for(timeout=60_000)
+    wait_idle(page)
+    body = page.inner_text("body")
+    assert "observed, user-supplied: my_posts.csv" in body and "not simulated" in body
+    assert "not evidence of mechanism" in body  # (tables are drawn on a canvas: units below)
+    no_exceptions(page)
+    shoot(page, "page_Observed_data")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download the fits (CSV)").click()
+    info.value.save_as(tmp_path / "fits.csv")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "fits.csv").read_text())))
+    assert rows and all(r["backend"] == "observed" and r["synthetic"] == "False" for r in rows)
+    assert all(r["data_source"].startswith("observed, user-supplied: my_posts.csv") for r in rows)
+    assert {r["verdict"] for r in rows} == {"offline"}
+    assert any("per 1h" in r["unit"] for r in rows)
