@@ -36,6 +36,12 @@ class Price:
     output_per_million: float
     currency: str
 
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """What these tokens cost, in :attr:`currency`."""
+        return (
+            prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million
+        ) / 1e6
+
 
 @dataclass(frozen=True)
 class RunEstimate:

@@ -1,0 +1,545 @@
+"""Calibrating the agent model from an LLM: measure a and b for every profile and event type.
+
+A designed experiment replaces the hand-set table. For each of the 32 profiles, each chosen event
+(default: the first catalog event of every type) and each exposure condition — reached offline
+with m = 0; m posting neighbours without offline reach; both — the LLM is consulted ``repeats``
+times with exactly the prompt a network run would send (the consultations go through
+:class:`spreadlab.llm.policy.LLMPolicy`, so the replay cache, budget, retries, concurrency and
+the in-memory-only key all apply). The feed of m posts is drawn from a bank: posts of earlier
+runs of the same event in the store, or fixed neutral posts written by SpreadLab (labelled so).
+
+Estimates per (profile, event type), per round:
+
+* ``a`` from the offline-only probes: k posts in n, with the exact (Clopper–Pearson) interval.
+* ``b`` from the m-neighbour probes without offline reach, ``P = 1 - (1 - b)^m``, by maximum
+  likelihood over every m; its exact interval inverts the test on the total number of posts,
+  which is stochastically increasing in b (a sum of binomials, the same construction as
+  Clopper–Pearson), so it covers at least the stated level.
+* A smoother: the additive trait-effect model (:mod:`spreadlab.trait_effects`) fitted to every
+  probe, the "both" probes included; its predictions are reported beside the cell estimates.
+
+The table written for ``--params`` uses the cell estimates or the smoother, and says which.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from spreadlab.errors import ConfigError, DataFormatError
+from spreadlab.events import EVENT_TYPES, Event, catalog, event_type_index
+from spreadlab.lazy import lazy_import
+from spreadlab.llm.config import LLMConfig
+from spreadlab.llm.estimate import Price, RunEstimate, estimate_run, price_for
+from spreadlab.llm.policy import LLMPolicy
+from spreadlab.llm.prompt import PROMPT_VERSION
+from spreadlab.personas import N_PROFILES, TRAITS, profile_label, trait_matrix
+from spreadlab.policy import ConsultationBatch, FeedPost
+from spreadlab.stochastic import ParameterTable
+from spreadlab.trait_effects import TraitEffects, fit_trait_effects
+
+stats = lazy_import("scipy.stats")
+optimize = lazy_import("scipy.optimize")
+
+DEFAULT_MS: tuple[int, ...] = (1, 2, 4)
+MAX_M = 100
+NEUTRAL_SOURCE = "neutral posts written by SpreadLab (no model wrote them)"
+NEUTRAL_TEMPLATES: tuple[str, ...] = (
+    "Just read the news: {title}.",
+    "Seeing reports: {title}. Waiting for more details.",
+    "{title} — does anyone know more?",
+    "News update: {title}.",
+)
+TABLE_CHOICES = ("cells", "smoothed")
+TABLE = "calibrations"
+_COLUMNS = {
+    "calibration_id": "VARCHAR PRIMARY KEY",
+    "table_hash": "VARCHAR NOT NULL",
+    "model": "VARCHAR NOT NULL",
+    "endpoint_host": "VARCHAR NOT NULL",
+    "prompt_version": "VARCHAR NOT NULL",
+    "decisions": "INTEGER NOT NULL",
+    "invalid": "INTEGER NOT NULL",
+    "uses": "VARCHAR NOT NULL",
+    "meta": "VARCHAR NOT NULL",
+    "table_csv": "VARCHAR NOT NULL",
+    "created_at": "TIMESTAMP NOT NULL",
+}
+
+
+def default_events() -> list[Event]:
+    """One bundled event per event type: the first of each type in the catalog."""
+    first: dict[str, Event] = {}
+    for event in catalog().values():
+        first.setdefault(event.type, event)
+    return [first[t] for t in EVENT_TYPES]
+
+
+@dataclass(frozen=True)
+class Design:
+    """What to ask: events, posting-neighbour counts ``ms``, ``repeats`` per probe, ``seed``.
+
+    Conditions: offline with m = 0; each m without offline reach; each m with it ("both").
+    """
+
+    events: tuple[Event, ...]
+    repeats: int
+    ms: tuple[int, ...] = DEFAULT_MS
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.events:
+            raise ConfigError("calibration needs at least one event (--events)")
+        if len({e.id for e in self.events}) != len(self.events):
+            raise ConfigError("calibration events must be distinct")
+        if self.repeats < 1:
+            raise ConfigError(f"--repeats {self.repeats}: ask each probe at least once")
+        if (
+            not self.ms
+            or any(not 1 <= m <= MAX_M for m in self.ms)
+            or len(set(self.ms)) < len(self.ms)
+        ):
+            raise ConfigError(f"posting-neighbour counts {self.ms}: give distinct m in 1..{MAX_M}")
+
+    @property
+    def conditions(self) -> list[tuple[bool, int]]:
+        """(offline, m) of every exposure condition."""
+        return [(True, 0), *((False, m) for m in self.ms), *((True, m) for m in self.ms)]
+
+    @property
+    def probes_per_event(self) -> int:
+        """Consultations per event and repeat."""
+        return N_PROFILES * len(self.conditions)
+
+    @property
+    def consultations(self) -> int:
+        return len(self.events) * self.probes_per_event * self.repeats
+
+
+@dataclass(frozen=True)
+class PostBank:
+    """Feed posts per event id, and where they came from."""
+
+    posts: dict[str, tuple[str, ...]]
+    sources: dict[str, str]
+
+    def describe(self) -> str:
+        return "; ".join(f"{eid}: {src}" for eid, src in self.sources.items())
+
+
+def neutral_bank(events: Sequence[Event]) -> PostBank:
+    """Fixed neutral posts naming each event's headline (labelled as written by SpreadLab)."""
+    posts = {e.id: tuple(t.format(title=e.title) for t in NEUTRAL_TEMPLATES) for e in events}
+    return PostBank(posts, {e.id: NEUTRAL_SOURCE for e in events})
+
+
+def stored_bank(
+    con: duckdb.DuckDBPyConnection, events: Sequence[Event], limit: int = 200
+) -> PostBank:
+    """Posts of earlier runs of each event in the store (up to ``limit``, in a fixed order);
+    events with none fall back to the neutral posts."""
+    neutral = neutral_bank(events)
+    posts, sources = dict(neutral.posts), dict(neutral.sources)
+    for event in events:
+        try:
+            rows = con.execute(
+                "SELECT DISTINCT d.text FROM decisions d JOIN runs r USING (run_id) "
+                "WHERE r.event_id = ? AND r.backend = 'llm' AND d.post AND d.text <> '' "
+                "ORDER BY d.text LIMIT ?",
+                [event.id, limit],
+            ).fetchall()
+        except duckdb.CatalogException:
+            rows = []
+        if rows:
+            posts[event.id] = tuple(r[0] for r in rows)
+            sources[event.id] = f"{len(rows)} posts of earlier LLM runs of this event"
+    return PostBank(posts, sources)
+
+
+def _stable_int(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:7], "big")
+
+
+def probe_agent(profile: int, offline: bool, m: int) -> int:
+    """The probe's agent number in its cache tag: the same probe has the same tag in any design."""
+    return (profile << 8) | (int(offline) << 7) | m
+
+
+def run_probes(
+    policy: LLMPolicy,
+    design: Design,
+    bank: PostBank,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Consult ``policy`` on every probe of ``design``; one row per consultation.
+
+    One batch per (event, repeat). The cache tag is (seed, a number from the event id, repeat,
+    probe), and the feed is drawn from a generator seeded by the same, so a repeated calibration
+    asks identical questions (replayed from the cache) and no two probes share an answer.
+    """
+    conditions = design.conditions
+    frames = []
+    total, done = len(design.events) * design.repeats, 0
+    for event in design.events:
+        event_key = _stable_int(event.id)
+        texts = bank.posts[event.id]
+        profiles = np.repeat(np.arange(N_PROFILES), len(conditions))
+        offline = np.tile([o for o, _ in conditions], N_PROFILES).astype(bool)
+        m = np.tile([k for _, k in conditions], N_PROFILES).astype(np.int64)
+        agents = np.array(
+            [
+                probe_agent(int(p), bool(o), int(k))
+                for p, o, k in zip(profiles, offline, m, strict=True)
+            ]
+        )
+        for repeat in range(design.repeats):
+            feeds: dict[int, list[FeedPost]] = {}
+            for agent, k in zip(agents.tolist(), m.tolist(), strict=True):
+                rng = np.random.default_rng([design.seed, event_key, repeat, agent])
+                picks = rng.choice(len(texts), size=k, replace=k > len(texts))
+                feeds[agent] = [FeedPost(-1, k - i, texts[j]) for i, j in enumerate(picks)]
+            batch = ConsultationBatch(
+                run_seed=design.seed,
+                round=repeat,
+                agents=agents,
+                offline=offline,
+                m=m,
+                profiles=profiles,
+                event=event,
+                feed=feeds.__getitem__,
+            )
+            stream_rng = np.random.default_rng([design.seed, event_key, repeat])
+            decisions = policy.decide(batch, stream_rng)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "event_id": event.id,
+                        "event_type": event.type,
+                        "repeat": repeat,
+                        "profile": profiles,
+                        "offline": offline,
+                        "m": m,
+                        "post": decisions.post,
+                        "valid": decisions.valid,
+                    }
+                )
+            )
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total)
+    return pd.concat(frames, ignore_index=True)
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact binomial interval for k successes in n trials."""
+    alpha = 1 - level
+    lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return lo, hi
+
+
+def _post_probability(b: float, ms: np.ndarray) -> np.ndarray:
+    return -np.expm1(ms * np.log1p(-min(b, 1 - 1e-15)))
+
+
+def online_mle(ms: np.ndarray, n: np.ndarray, y: np.ndarray) -> float:
+    """Maximum-likelihood b from y posts in n probes at each m, with P = 1 - (1 - b)^m."""
+    if y.sum() == 0:
+        return 0.0
+    if np.all(y == n):
+        return 1.0
+
+    def negll(b: float) -> float:
+        p = np.clip(_post_probability(b, ms), 1e-300, 1.0)
+        return -float(np.sum(y * np.log(p) + (n - y) * ms * np.log1p(-b)))
+
+    found = optimize.minimize_scalar(
+        negll, bounds=(1e-12, 1 - 1e-12), method="bounded", options={"xatol": 1e-10}
+    )
+    return float(found.x)
+
+
+def _total_pmf(b: float, ms: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Distribution of the total number of posts: a sum of binomials, one per m."""
+    pmf = np.ones(1)
+    for p, trials in zip(_post_probability(b, ms), n.astype(int), strict=True):
+        pmf = np.convolve(pmf, stats.binom.pmf(np.arange(trials + 1), trials, p))
+    return pmf
+
+
+def online_interval(
+    ms: np.ndarray, n: np.ndarray, y: np.ndarray, level: float = 0.95
+) -> tuple[float, float]:
+    """Exact interval for b: the b where the total of posts is just significant at each tail."""
+    alpha = 1 - level
+    t, most = int(y.sum()), int(n.sum())
+
+    def upper_tail(b: float) -> float:
+        return float(_total_pmf(b, ms, n)[t:].sum()) - alpha / 2
+
+    def lower_tail(b: float) -> float:
+        return float(_total_pmf(b, ms, n)[: t + 1].sum()) - alpha / 2
+
+    lo = 0.0 if t == 0 else float(optimize.brentq(upper_tail, 0.0, 1 - 1e-12, xtol=1e-10))
+    hi = 1.0 if t == most else float(optimize.brentq(lower_tail, 0.0, 1 - 1e-12, xtol=1e-10))
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class CellEstimates:
+    """Arrays of shape (32, 6) (columns: :data:`EVENT_TYPES`); NaN where no probe was made."""
+
+    a: np.ndarray
+    a_lo: np.ndarray
+    a_hi: np.ndarray
+    a_trials: np.ndarray
+    a_posts: np.ndarray
+    b: np.ndarray
+    b_lo: np.ndarray
+    b_hi: np.ndarray
+    b_trials: np.ndarray
+    b_posts: np.ndarray
+    level: float
+
+
+def estimate_cells(log: pd.DataFrame, level: float = 0.95) -> CellEstimates:
+    """Per (profile, event type): a from offline-only probes, b from online-only probes."""
+    shape = (N_PROFILES, len(EVENT_TYPES))
+    out = {name: np.full(shape, np.nan) for name in ("a", "a_lo", "a_hi", "b", "b_lo", "b_hi")}
+    counts = {name: np.zeros(shape, dtype=np.int64) for name in ("at", "ap", "bt", "bp")}
+    valid = log[log["valid"].astype(bool)]
+    offline_only = valid[valid["offline"].astype(bool) & (valid["m"] == 0)]
+    for (profile, etype), group in offline_only.groupby(["profile", "event_type"]):
+        i, j = int(profile), event_type_index(str(etype))
+        k, n = int(group["post"].sum()), len(group)
+        counts["at"][i, j], counts["ap"][i, j] = n, k
+        out["a"][i, j] = k / n
+        out["a_lo"][i, j], out["a_hi"][i, j] = clopper_pearson(k, n, level)
+    online = valid[~valid["offline"].astype(bool) & (valid["m"] > 0)]
+    for (profile, etype), group in online.groupby(["profile", "event_type"]):
+        i, j = int(profile), event_type_index(str(etype))
+        per_m = group.groupby("m")["post"].agg(["size", "sum"])
+        ms = per_m.index.to_numpy(dtype=float)
+        n, y = per_m["size"].to_numpy(), per_m["sum"].to_numpy(dtype=np.int64)
+        counts["bt"][i, j], counts["bp"][i, j] = int(n.sum()), int(y.sum())
+        out["b"][i, j] = online_mle(ms, n, y)
+        out["b_lo"][i, j], out["b_hi"][i, j] = online_interval(ms, n, y, level)
+    return CellEstimates(
+        a_trials=counts["at"],
+        a_posts=counts["ap"],
+        b_trials=counts["bt"],
+        b_posts=counts["bp"],
+        level=level,
+        **out,
+    )
+
+
+def smoothed(effects: TraitEffects) -> tuple[np.ndarray, np.ndarray]:
+    """a and b of every (profile, event type) predicted by the additive trait-effect model
+    (NaN for event types the calibration did not include)."""
+    traits = trait_matrix().astype(float)
+    result = []
+    for channel in ("a", "b"):
+        rows = effects.table[effects.table["channel"] == channel].set_index("term")
+        estimate = rows["estimate"].where(rows["estimable"])
+        base = estimate.get("intercept", np.nan) + traits @ estimate[list(TRAITS)].to_numpy()
+        events = np.array(
+            [
+                0.0 if t == effects.baseline_event else estimate.get(f"event:{t}", np.nan)
+                for t in EVENT_TYPES
+            ]
+        )
+        result.append(1.0 / (1.0 + np.exp(-(base[:, None] + events[None, :]))))
+    return result[0], result[1]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The probes' log, the cell estimates, the smoother, and where it all came from."""
+
+    log: pd.DataFrame
+    cells: CellEstimates
+    effects: TraitEffects
+    a_smoothed: np.ndarray
+    b_smoothed: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def table(self, use: str = "cells") -> ParameterTable:
+        """The parameter table for ``--params``; ``use`` = cells or smoothed."""
+        if use not in TABLE_CHOICES:
+            raise ConfigError(f"table source {use!r}: use one of {', '.join(TABLE_CHOICES)}")
+        a, b = (
+            (self.cells.a, self.cells.b) if use == "cells" else (self.a_smoothed, self.b_smoothed)
+        )
+        missing = np.argwhere(np.isnan(a) | np.isnan(b))
+        if missing.size:
+            i, j = missing[0]
+            raise DataFormatError(
+                f"no {use} estimate for profile {profile_label(int(i))}, event type "
+                f"{EVENT_TYPES[j]}: a table for --params needs every profile and all six event "
+                "types; calibrate with an event of every type (and enough repeats)"
+            )
+        return ParameterTable(a.copy(), b.copy(), self.provenance(use))
+
+    def provenance(self, use: str) -> str:
+        """The provenance line written into the table (never 'illustrative')."""
+        m = self.meta
+        return (
+            f"calibrated table of model {m['model']} at {m['endpoint_host']}, {m['date']}, "
+            f"prompt version {m['prompt_version']}, {m['decisions']} decisions "
+            f"({m['invalid']} invalid), {m['repeats']} repeats, values from {use} "
+            f"({'exact binomial per cell' if use == 'cells' else 'additive trait-effect model'})"
+        )
+
+    def to_csv(self, use: str = "cells") -> str:
+        """The table in the format ``--params`` reads, with the cell intervals, the smoother's
+        values and the trial counts as extra columns."""
+        table = self.table(use)
+        c = self.cells
+        rows = []
+        for i in range(N_PROFILES):
+            for j, etype in enumerate(EVENT_TYPES):
+                rows.append(
+                    {
+                        "profile": profile_label(i),
+                        "event_type": etype,
+                        "a": float(table.a[i, j]),
+                        "b": float(table.b[i, j]),
+                        "provenance": table.provenance,
+                        "a_lo": float(c.a_lo[i, j]),
+                        "a_hi": float(c.a_hi[i, j]),
+                        "b_lo": float(c.b_lo[i, j]),
+                        "b_hi": float(c.b_hi[i, j]),
+                        "a_smoothed": float(self.a_smoothed[i, j]),
+                        "b_smoothed": float(self.b_smoothed[i, j]),
+                        "offline_probes": int(c.a_trials[i, j]),
+                        "offline_posts": int(c.a_posts[i, j]),
+                        "online_probes": int(c.b_trials[i, j]),
+                        "online_posts": int(c.b_posts[i, j]),
+                    }
+                )
+        return pd.DataFrame(rows).to_csv(index=False, lineterminator="\n")
+
+
+def calibrate(
+    policy: LLMPolicy,
+    design: Design,
+    bank: PostBank,
+    on_progress: Callable[[int, int], None] | None = None,
+    level: float = 0.95,
+) -> Calibration:
+    """Run the experiment of ``design`` through ``policy`` and estimate a and b."""
+    log = run_probes(policy, design, bank, on_progress)
+    cells = estimate_cells(log, level)
+    effects = fit_trait_effects(log[["offline", "m", "profile", "event_type", "post", "valid"]])
+    a_s, b_s = smoothed(effects)
+    settings = policy.config.settings()
+    usage = policy.usage()
+    meta = {
+        "model": settings["model"],
+        "endpoint_host": settings["endpoint_host"],
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "prompt_version": PROMPT_VERSION,
+        "decisions": len(log),
+        "invalid": int((~log["valid"].astype(bool)).sum()),
+        "repeats": design.repeats,
+        "ms": list(design.ms),
+        "seed": design.seed,
+        "events": [e.id for e in design.events],
+        "feed_bank": bank.describe(),
+        "temperature": settings["temperature"],
+        "response_format": usage["response_format"],
+        "probability_from": "sampled answers (token log-probabilities not used)",
+        "calls": usage["calls"],
+        "cache_hits": usage["cache_hits"],
+        "prompt_tokens": usage["prompt_tokens"],
+        "completion_tokens": usage["completion_tokens"],
+    }
+    return Calibration(log, cells, effects, a_s, b_s, meta)
+
+
+def estimate_cost(
+    config: LLMConfig, design: Design, prices: list[Price] | None = None
+) -> RunEstimate:
+    """Upper bounds on calls, tokens and cost of ``design`` (summed over its events)."""
+    parts = [
+        estimate_run(
+            config,
+            event,
+            n_agents=design.probes_per_event,
+            rounds=1,
+            n0=0,
+            replicates=design.repeats,
+            prices=prices,
+        )
+        for event in design.events
+    ]
+    price = parts[0].price
+    costs = [p.cost for p in parts]
+    return RunEstimate(
+        consultations=sum(p.consultations for p in parts),
+        calls=sum(p.calls for p in parts),
+        prompt_tokens=sum(p.prompt_tokens for p in parts),
+        completion_tokens=sum(p.completion_tokens for p in parts),
+        cost=None if price is None else float(sum(c or 0.0 for c in costs)),
+        price=price,
+    )
+
+
+def measured_cost(calibration: Calibration, prices: list[Price]) -> str:
+    """One line: calls, replayed answers, tokens and, where a price is known, money."""
+    m = calibration.meta
+    text = (
+        f"measured: {m['decisions']} consultations, {m['calls']} calls to the endpoint, "
+        f"{m['cache_hits']} answers replayed from the cache, {m['prompt_tokens']} prompt + "
+        f"{m['completion_tokens']} completion tokens"
+    )
+    price = price_for(m["model"], prices)
+    if price is not None:
+        cost = price.cost(m["prompt_tokens"], m["completion_tokens"])
+        text += f"; cost ≈ {cost:.4f} {price.currency}"
+    return text
+
+
+def table_hash(table: ParameterTable) -> str:
+    """Content hash of a table's numbers (a, then b, as float64): equal tables, equal hash."""
+    data = np.ascontiguousarray(table.a, dtype="<f8").tobytes()
+    data += np.ascontiguousarray(table.b, dtype="<f8").tobytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def save_calibration(
+    con: duckdb.DuckDBPyConnection, calibration: Calibration, use: str = "cells"
+) -> str:
+    """Store the calibration and its table (with its content hash); returns its id."""
+    csv_text = calibration.to_csv(use)
+    digest = table_hash(calibration.table(use))
+    columns = ", ".join(f'"{n}" {sql}' for n, sql in _COLUMNS.items())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns})")
+    m = calibration.meta
+    calibration_id = f"cal-{digest[:12]}"
+    con.execute(
+        f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            calibration_id,
+            digest,
+            m["model"],
+            m["endpoint_host"],
+            m["prompt_version"],
+            m["decisions"],
+            m["invalid"],
+            use,
+            json.dumps(m, sort_keys=True),
+            csv_text,
+            datetime.now(UTC).replace(tzinfo=None),
+        ],
+    )
+    return calibration_id

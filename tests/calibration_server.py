@@ -1,0 +1,111 @@
+"""A local OpenAI-compatible server whose hidden sharing rules depend on traits AND event type.
+
+It serves like :class:`llm_server.LLMServer` but answers from
+
+    logit a = A0 + Σ_t α_t·[t high] + α_e,   logit b = B0 + Σ_t β_t·[t high] + β_e,
+    P(post) = 1 - (1 - a·o)(1 - b)^m,
+
+with different trait weights for a and b, in the parameterisation :mod:`spreadlab.trait_effects`
+fits (traits 0/1, battles the baseline event). The event type is read from the prompt: the
+headline of a catalog event appears in the report or in the feed's posts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+from llm_server import LLMServer, ServerConfig, read_prompt
+
+from spreadlab.events import EVENT_TYPES, catalog
+from spreadlab.personas import TRAIT_NAMES, TRAITS, trait_matrix
+
+HIDDEN_A = {"intercept": -1.2, "O": 0.3, "C": -0.8, "E": 1.1, "A": -0.3, "N": 0.6}
+HIDDEN_B = {"intercept": -2.3, "O": -0.4, "C": 0.5, "E": 0.9, "A": 0.2, "N": -0.7}
+HIDDEN_EVENT_A = {
+    "battles": 0.0,
+    "explosions_remote_violence": 0.5,
+    "violence_against_civilians": 0.9,
+    "protests": -0.6,
+    "riots": 0.3,
+    "strategic_developments": -0.9,
+}
+HIDDEN_EVENT_B = {
+    "battles": 0.0,
+    "explosions_remote_violence": -0.4,
+    "violence_against_civilians": 0.6,
+    "protests": 0.4,
+    "riots": 0.8,
+    "strategic_developments": -0.5,
+}
+_TITLES = {e.title: e.type for e in catalog().values()}
+
+
+def _sigmoid(x: float | np.ndarray) -> float | np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def hidden_rates(traits: dict[str, bool], event_type: str) -> tuple[float, float]:
+    """(a, b) of one profile and event type."""
+    logit_a = HIDDEN_A["intercept"] + HIDDEN_EVENT_A[event_type]
+    logit_b = HIDDEN_B["intercept"] + HIDDEN_EVENT_B[event_type]
+    for t in TRAITS:
+        high = traits[TRAIT_NAMES[t]]
+        logit_a += HIDDEN_A[t] * high
+        logit_b += HIDDEN_B[t] * high
+    return 1 / (1 + math.exp(-logit_a)), 1 / (1 + math.exp(-logit_b))
+
+
+def hidden_table() -> tuple[np.ndarray, np.ndarray]:
+    """The hidden a and b as (32, 6) arrays in :data:`EVENT_TYPES` order."""
+    traits = trait_matrix().astype(float)
+    wa = np.array([HIDDEN_A[t] for t in TRAITS])
+    wb = np.array([HIDDEN_B[t] for t in TRAITS])
+    ea = np.array([HIDDEN_EVENT_A[t] for t in EVENT_TYPES])
+    eb = np.array([HIDDEN_EVENT_B[t] for t in EVENT_TYPES])
+    a = _sigmoid(HIDDEN_A["intercept"] + (traits @ wa)[:, None] + ea[None, :])
+    b = _sigmoid(HIDDEN_B["intercept"] + (traits @ wb)[:, None] + eb[None, :])
+    return a, b
+
+
+def event_type_of(text: str) -> str:
+    """The type of the catalog event whose headline appears in ``text``."""
+    found = {etype for title, etype in _TITLES.items() if title in text}
+    if len(found) != 1:
+        raise ValueError(f"prompt names {len(found)} event types")
+    return found.pop()
+
+
+class CalibrationServer(LLMServer):
+    """:class:`LLMServer` answering from the trait × event-type rules above."""
+
+    def _content(self, request: dict, *args: object, **kwargs: object) -> str:
+        messages = request["messages"]
+        traits, offline, m = read_prompt(messages)
+        text = "\n".join(str(msg.get("content", "")) for msg in messages)
+        try:
+            a, b = hidden_rates(traits, event_type_of(text))
+        except ValueError:  # the endpoint check's probe names no event
+            a, b = 0.0, 0.0
+        p = 1 - (1 - a * offline) * (1 - b) ** m
+        digest = json.dumps([messages, request.get("seed"), request.get("temperature")])
+        u = int.from_bytes(hashlib.sha256(digest.encode()).digest()[:8], "big")
+        post = u / 2**64 < p
+        reply = json.dumps({"post": post, "text": "Passing this on." if post else ""})
+        fmt = (request.get("response_format") or {}).get("type", "text")
+        return reply if fmt != "text" else f"```json\n{reply}\n```"
+
+
+@contextmanager
+def calibration_server(config: ServerConfig | None = None) -> Iterator[CalibrationServer]:
+    """A started :class:`CalibrationServer`, stopped on exit."""
+    server = CalibrationServer(config)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,133 @@
+"""Calibration against a local server with hidden trait × event-type rules (loopback only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from calibration_server import (
+    HIDDEN_A,
+    HIDDEN_B,
+    HIDDEN_EVENT_A,
+    HIDDEN_EVENT_B,
+    calibration_server,
+    hidden_table,
+)
+
+from spreadlab.calibrate import (
+    NEUTRAL_SOURCE,
+    Design,
+    calibrate,
+    clopper_pearson,
+    default_events,
+    online_interval,
+    online_mle,
+    stored_bank,
+    table_hash,
+)
+from spreadlab.errors import DataFormatError
+from spreadlab.events import EVENT_TYPES
+from spreadlab.llm.config import LLMConfig
+from spreadlab.llm.policy import LLMPolicy
+from spreadlab.personas import TRAITS
+from spreadlab.stochastic import ParameterTable
+from spreadlab.store import RunStore
+
+REPEATS = 2  # 2688 consultations: about 15 s here, and every cell still has its probes
+
+
+def config(url: str) -> LLMConfig:
+    return LLMConfig.from_env({}, base_url=url, model="sim-1", max_concurrency=32, timeout=5)
+
+
+def hidden_effects() -> dict[tuple[str, str], float]:
+    """The hidden log-odds effects in the fit's terms (traits 0/1, battles the baseline)."""
+    out = {}
+    for channel, traits, events in (
+        ("a", HIDDEN_A, HIDDEN_EVENT_A),
+        ("b", HIDDEN_B, HIDDEN_EVENT_B),
+    ):
+        out |= {(channel, t): traits[t] for t in TRAITS}
+        out |= {(channel, f"event:{e}"): events[e] for e in EVENT_TYPES[1:]}
+    return out
+
+
+def test_calibration_recovers_the_hidden_rates_and_replays_with_no_request(tmp_path):
+    design = Design(tuple(default_events()), REPEATS)
+    with calibration_server() as server, RunStore(tmp_path / "cal.duckdb") as store:
+        bank = stored_bank(store.con, design.events)
+        assert set(bank.sources.values()) == {NEUTRAL_SOURCE}
+        with LLMPolicy(config(server.base_url), store.con) as policy:
+            result = calibrate(policy, design, bank)
+        asked = server.requests
+        assert result.meta["calls"] == design.consultations == 32 * 6 * 7 * REPEATS
+        assert result.meta["invalid"] == 0
+
+        a, b = hidden_table()
+        cells = result.cells
+        cover_a = np.mean((cells.a_lo <= a) & (a <= cells.a_hi))
+        cover_b = np.mean((cells.b_lo <= b) & (b <= cells.b_hi))
+        print(f"cell coverage at 95%: a {cover_a:.3f}, b {cover_b:.3f}")
+        assert cover_a >= 0.9 and cover_b >= 0.9
+        assert np.all(cells.a_trials == REPEATS) and np.all(cells.b_trials == 3 * REPEATS)
+
+        z = []
+        for (channel, term), truth in hidden_effects().items():
+            estimate, se = result.effects.effect(channel, term)
+            z.append((estimate - truth) / se)
+        z = np.abs(np.array(z))
+        print(f"effects within 2 SE: {np.mean(z <= 2):.3f}; largest |z| {z.max():.2f}")
+        assert len(z) == 20 and np.mean(z <= 2) >= 0.9 and np.all(z <= 4)
+
+        with LLMPolicy(config(server.base_url), store.con) as policy:
+            again = calibrate(policy, design, stored_bank(store.con, design.events))
+        assert server.requests == asked, "a repeated calibration must replay from the cache"
+        assert again.meta["calls"] == 0 and again.meta["cache_hits"] == design.consultations
+        assert again.log.equals(result.log)
+
+    path = tmp_path / "table.csv"
+    path.write_text(result.to_csv("cells"), encoding="utf-8")
+    table = ParameterTable.from_csv(path)
+    assert np.array_equal(table.a, cells.a) and np.array_equal(table.b, cells.b)
+    assert table_hash(table) == table_hash(result.table("cells"))
+    assert table.provenance.startswith("calibrated table of model sim-1")
+    assert "illustrative" not in table.provenance.lower()
+    assert "llm" not in table.provenance.lower()
+    smoothed = result.table("smoothed")
+    assert np.abs(smoothed.a - a).max() < 0.2 and np.abs(smoothed.b - b).max() < 0.1
+
+
+def test_calibration_needs_every_event_type_for_a_params_table(tmp_path):
+    events = tuple(default_events()[:2])
+    with (
+        calibration_server() as server,
+        RunStore(tmp_path / "cal.duckdb") as store,
+        LLMPolicy(config(server.base_url), store.con) as policy,
+    ):
+        result = calibrate(policy, Design(events, 1, (1,)), stored_bank(store.con, events))
+    with pytest.raises(DataFormatError, match="all six event types"):
+        result.table("cells")
+
+
+def test_exact_intervals_and_the_online_estimate_on_known_counts():
+    assert clopper_pearson(0, 10) == (0.0, pytest.approx(0.3085, abs=1e-4))
+    lo, hi = clopper_pearson(5, 10)
+    assert lo == pytest.approx(0.1871, abs=1e-4) and hi == pytest.approx(0.8129, abs=1e-4)
+    ms, n = np.array([1.0, 2.0, 4.0]), np.array([40, 40, 40])
+    b = 0.2
+    y = np.round(n * (1 - (1 - b) ** ms)).astype(np.int64)
+    assert online_mle(ms, n, y) == pytest.approx(b, abs=0.02)
+    lo, hi = online_interval(ms, n, y)
+    assert lo < b < hi and hi - lo < 0.15
+    assert online_mle(ms, n, np.zeros(3, dtype=np.int64)) == 0.0
+    assert online_interval(ms, n, n)[1] == 1.0
+
+
+def test_the_exact_online_interval_covers_at_least_its_level():
+    rng = np.random.default_rng(7)
+    ms, n, b = np.array([1.0, 2.0, 4.0]), np.array([3, 3, 3]), 0.15
+    p = 1 - (1 - b) ** ms
+    hits = [
+        (lambda lo_hi: lo_hi[0] <= b <= lo_hi[1])(online_interval(ms, n, rng.binomial(n, p)))
+        for _ in range(200)
+    ]
+    assert np.mean(hits) >= 0.95
