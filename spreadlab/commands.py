@@ -30,6 +30,11 @@ DB_OPTION = click.option(
     type=click.Path(dir_okay=False),
     help="DuckDB database file.",
 )
+EVENTS_FILE_OPTION = click.option(
+    "--events-file",
+    type=click.Path(dir_okay=False),
+    help="Your own events (.json list or .csv with id,type,title,report).",
+)
 
 
 @click.group()
@@ -46,11 +51,7 @@ def cli() -> None:
     show_default=True,
     help="Event id (repeat for several); see 'spreadlab events'.",
 )
-@click.option(
-    "--events-file",
-    type=click.Path(dir_okay=False),
-    help="Your own events (.json list or .csv with id,type,title,report).",
-)
+@EVENTS_FILE_OPTION
 @click.option(
     "--mix",
     default="uniform",
@@ -338,6 +339,108 @@ def traits(run_ids: tuple[str, ...], out_csv: str | None, db_path: str) -> None:
     if out_csv:
         table.to_csv(out_csv, index=False)
         click.echo(f"wrote {len(table)} rows to {out_csv}")
+
+
+@cli.command()
+@click.option(
+    "--events",
+    "event_ids",
+    multiple=True,
+    help="Event ids, comma-separated or repeated [default: the first catalog event of each type].",
+)
+@EVENTS_FILE_OPTION
+@click.option("--repeats", default=10, show_default=True, help="Answers asked per probe (R).")
+@click.option(
+    "--m",
+    "ms_text",
+    default="1,2,4",
+    show_default=True,
+    help="Posting-neighbour counts probed, comma-separated.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the feeds and cache tags.")
+@click.option(
+    "--table",
+    "use",
+    type=click.Choice(["cells", "smoothed"]),
+    default="cells",
+    show_default=True,
+    help="Values of the written table: per-cell estimates or the additive trait-effect model.",
+)
+@click.option(
+    "--bank",
+    type=click.Choice(["store", "neutral"]),
+    default="store",
+    show_default=True,
+    help="Feed posts: earlier LLM runs' posts of each event (neutral posts where none), or "
+    "neutral posts only.",
+)
+@click.option(
+    "--out", "out_csv", type=click.Path(dir_okay=False), help="Write the table (--params format)."
+)
+@llm_options
+@DB_OPTION
+def calibrate(
+    event_ids: tuple[str, ...],
+    events_file: str | None,
+    repeats: int,
+    ms_text: str,
+    seed: int,
+    use: str,
+    bank: str,
+    out_csv: str | None,
+    db_path: str,
+    llm_opts: dict,
+) -> None:
+    """Calibrate the agent model from an LLM: a and b per profile and event type."""
+    from spreadlab import calibrate as cal
+    from spreadlab.errors import ConfigError
+    from spreadlab.llm.base import FatalLLMError
+    from spreadlab.llm.config import LLMConfig
+    from spreadlab.llm.estimate import load_prices
+    from spreadlab.llm.policy import LLMPolicy
+
+    user_events = load_events(events_file) if events_file else {}
+    ids = [i.strip() for text in event_ids for i in text.split(",") if i.strip()]
+    events = [get_event(i, user_events) for i in ids] or cal.default_events()
+    try:
+        ms = tuple(int(x) for x in ms_text.split(",") if x.strip())
+    except ValueError:
+        raise ConfigError(f"--m {ms_text!r}: give whole numbers, e.g. 1,2,4") from None
+    design = cal.Design(tuple(events), repeats, ms, seed)
+    config = LLMConfig.from_env(**{k: v for k, v in llm_opts.items() if k != "prices"})
+    prices = load_prices(llm_opts.get("prices"))
+    click.echo(
+        f"design: {len(events)} event(s) × 32 profiles × {len(design.conditions)} exposure "
+        f"conditions × {repeats} repeats = {design.consultations} consultations",
+        err=True,
+    )
+    click.echo(f"estimate: {cal.estimate_cost(config, design, prices).summary()}", err=True)
+    with RunStore(db_path, release_when_idle=True) as store, LLMPolicy(config, store.con) as policy:
+        posts = cal.stored_bank(store.con, events) if bank == "store" else cal.neutral_bank(events)
+        click.echo(f"feed posts: {posts.describe()}", err=True)
+        total = len(events) * repeats
+        with click.progressbar(length=total, label="calibrating", file=sys.stderr) as bar:
+            try:
+                result = cal.calibrate(
+                    policy, design, posts, lambda done, _: bar.update(done - bar.pos)
+                )
+            except FatalLLMError:
+                click.echo(
+                    "\nthe answers so far are cached: the same command again (with a larger "
+                    "budget if it ran out) asks only the rest",
+                    err=True,
+                )
+                raise
+        calibration_id = cal.save_calibration(store.con, result, use)
+    click.echo(cal.measured_cost(result, prices), err=True)
+    effects = result.effects.table[result.effects.table["estimable"]]
+    click.echo(f"calibration {calibration_id}: {result.provenance(use)}")
+    click.echo(f"trait and event effects (log-odds, baseline {result.effects.baseline_event}):")
+    shown = effects[["channel", "term", "estimate", "se", "ci_lo", "ci_hi"]]
+    click.echo(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    if out_csv:
+        Path(out_csv).write_text(result.to_csv(use), encoding="utf-8")
+        click.echo(f"wrote the table to {out_csv} (use it with: spreadlab run --params {out_csv})")
 
 
 @cli.command()

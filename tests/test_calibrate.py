@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pytest
 from calibration_server import (
@@ -12,6 +13,7 @@ from calibration_server import (
     calibration_server,
     hidden_table,
 )
+from cli_runner import spreadlab
 
 from spreadlab.calibrate import (
     NEUTRAL_SOURCE,
@@ -94,6 +96,36 @@ def test_calibration_recovers_the_hidden_rates_and_replays_with_no_request(tmp_p
     assert "llm" not in table.provenance.lower()
     smoothed = result.table("smoothed")
     assert np.abs(smoothed.a - a).max() < 0.2 and np.abs(smoothed.b - b).max() < 0.1
+
+
+def test_the_cli_prints_the_estimate_first_then_the_measured_cost_and_replays(tmp_path):
+    db, out = tmp_path / "cal.duckdb", tmp_path / "table.csv"
+    with calibration_server() as server:
+        args = ["calibrate", "--model", "sim-1", "--base-url", server.base_url, "--repeats", "1"]
+        args += ["--m", "1", "--out", str(out), "--db", str(db)]
+        first = spreadlab(*args)
+        assert first.returncode == 0, first.stderr
+        asked = server.requests
+        assert asked == 32 * 6 * 3 + 1  # every probe once, plus the endpoint check
+        again = spreadlab(*args)
+        assert again.returncode == 0, again.stderr
+        assert server.requests == asked
+    estimate = first.stderr.index("estimate: upper bound: 576 consultations")
+    measured = first.stderr.index("measured: 576 consultations, 576 calls")
+    assert estimate < measured
+    assert "measured: 576 consultations, 0 calls to the endpoint, 576 answers replayed" in (
+        again.stderr
+    )
+    assert "calibration cal-" in first.stdout and "event:riots" in first.stdout
+    table = ParameterTable.from_csv(out)
+    stored = (
+        duckdb.connect(str(db), read_only=True)
+        .execute("SELECT table_hash, model, decisions FROM calibrations")
+        .fetchall()
+    )
+    assert stored == [(table_hash(table), "sim-1", 576)]
+    run = spreadlab("run", "--params", str(out), "--n", "200", "--rounds", "3", "--db", str(db))
+    assert run.returncode == 0, run.stderr
 
 
 def test_calibration_needs_every_event_type_for_a_params_table(tmp_path):
