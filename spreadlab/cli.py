@@ -29,8 +29,7 @@ COMMANDS: dict[str, str] = {
     "docs/models.md.",
     "traits": "Which traits make an agent share: log-odds effects on a and b from the decision "
     "logs.",
-    "calibrate": "Calibrate the agent model from an LLM: a and b per profile and event type, "
-    "for --params.",
+    "calibrate": "Calibrate the agent model from an LLM: a and b per profile and event type.",
     "observe": "Fit an observed time series of posts (real data) and hold it against simulated "
     "ones.",
     "samples": "The bundled sample runs (synthetic: stochastic model, illustrative parameters).",
