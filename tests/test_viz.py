@@ -113,7 +113,7 @@ def test_mix_and_event_checks():
     with pytest.raises(ConfigError, match="report is empty"):
         dd.build_event(title="x", event_type="riots", report="  ")
     event = dd.build_event(title="Big <b>news</b>", event_type="riots", report="r")
-    assert event.id == "user-big--b-news--b" and event.source == "user (dashboard)"
+    assert event.id == "user-big-b-news-b" and event.source == "user (dashboard)"
 
 
 def test_import_archive_refuses_unsafe_and_ambiguous_files(runs, tmp_path):
