@@ -7,7 +7,7 @@ from contextlib import ExitStack
 import streamlit as st
 
 from spreadlab import dashboard_data as dd
-from spreadlab import ui
+from spreadlab import glossary, ui
 from spreadlab.errors import SpreadLabError
 from spreadlab.events import EVENT_TYPE_LABELS, EVENT_TYPES, MAX_REPORT_CHARS, catalog
 from spreadlab.llm.command import resume_policy, stored_endpoint, usage_report
@@ -97,11 +97,16 @@ with new_tab:
         max_value=1.0,
         value=0.0,
         step=0.001,
-        format="%.3f",
-        help="Probability per round that the report reaches a susceptible agent offline; "
-        "0 means pure network spread.",
+        format="%g",
+        help=glossary.term("q").meaning.capitalize() + ".",
     )
-    n0 = d3.number_input("Seed agents n0", min_value=1, max_value=100_000, value=10)
+    n0 = d3.number_input(
+        "Seed agents n0",
+        min_value=1,
+        max_value=100_000,
+        value=10,
+        help=glossary.term("n0").meaning.capitalize() + ".",
+    )
     replicates = d4.number_input("Replicates", min_value=1, max_value=20, value=1)
 
     try:
@@ -135,8 +140,9 @@ with new_tab:
     settings: dict = {}
     if backend == "stochastic":
         st.caption(
-            "Stochastic runs draw each decision from P(post) = 1 − (1 − a·o)(1 − b)^m with the "
-            f"default parameter table ({ILLUSTRATIVE}). They are labelled synthetic everywhere."
+            "Stochastic runs draw each decision from P(post) = 1 − (1 − a·o)(1 − b)^m, where "
+            f"{glossary.explain('a', 'o', 'b', 'm')}. The values of a and b come from the default "
+            f"parameter table ({ILLUSTRATIVE}). These runs are labelled synthetic everywhere."
         )
     else:
         b1, b2 = st.columns(2)
@@ -175,7 +181,7 @@ with new_tab:
             try:
                 estimate = dd.llm_estimate(scenario, settings)
             except SpreadLabError as exc:
-                st.warning(dd.md_escape(f"No estimate yet: {exc}"))
+                st.warning(dd.md_escape(dd.for_dashboard(f"No estimate yet: {exc}")))
             else:
                 st.info(
                     dd.md_escape(f"Estimate before you run: {estimate.summary()}."),
@@ -187,7 +193,8 @@ with new_tab:
             ui.show_error(problem)
             st.stop()
         bar = st.progress(0.0, text="Starting...")
-        st.button("Cancel run", help="Stops after the current round; finished replicates stay.")
+        cancel = st.empty()
+        cancel.button("Cancel run", help="Stops after the current round; finished replicates stay.")
         total = scenario.replicates * (scenario.rounds + 1)
 
         def report(p: Progress) -> None:
@@ -215,9 +222,11 @@ with new_tab:
                 )
         except SpreadLabError as exc:
             st.session_state["run_in_flight"] = False
+            cancel.empty()
             ui.show_error(exc)
             st.stop()
         st.session_state["run_in_flight"] = False
+        cancel.empty()
         bar.progress(1.0, text="Done")
         st.session_state["run_id"] = run_ids[0]
         st.session_state["scenario_id"] = scenario_id
@@ -231,7 +240,7 @@ with new_tab:
         st.session_state["run_in_flight"] = False
         st.warning(
             "The run was cancelled. Finished replicates are stored; the one in progress is marked "
-            "'interrupted' and can be resumed with `spreadlab resume` or deleted under Stored runs."
+            "'interrupted': resume or delete it under Stored runs."
         )
 
 with stored_tab:
@@ -312,10 +321,14 @@ with upload_tab:
         "anything is written."
     )
     upload = st.file_uploader("Run archive (.zip)", type=["zip"])
+    new_id = st.text_input(
+        "Another run id (optional)",
+        help="Stores the run under this id, e.g. when one with its own id is already here.",
+    )
     if upload is not None and st.button("Import", key="import_run"):
         try:
             with ui.open_store() as store:
-                run_id = dd.import_archive(store, upload.getvalue(), upload.name)
+                run_id = dd.import_archive(store, upload.getvalue(), upload.name, new_id.strip())
         except SpreadLabError as exc:
             ui.show_error(exc)
         else:

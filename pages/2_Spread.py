@@ -36,8 +36,9 @@ final = int(run.curve["informed"].iloc[-1]) if len(run.curve) else 0
 st.caption(
     dd.md_escape(
         f"{final:,} of {run.network.n:,} agents ({final / run.network.n:.0%}) had posted after "
-        f"{len(run.curve)} rounds. Network: {meta['network_kind']}, mean degree "
-        f"{run.network.mean_degree:g}; q = {meta['q']:g} per round; n0 = {meta['n0']}."
+        f"{max(len(run.curve) - 1, 0)} rounds (round 0, before them, is the offline seeding: "
+        f"{meta['n0']} seed agents read the report). Network: {meta['network_kind']}, mean "
+        f"degree k = {run.network.mean_degree:g}; offline reach q = {meta['q']:g} per round."
     )
 )
 posts = run.decisions[run.decisions["post"] & run.decisions["text"].notna()]

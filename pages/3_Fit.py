@@ -19,13 +19,13 @@ if chosen.empty:
 group = ui.runs_of(chosen)
 ui.provenance_banner(group)
 
-c1, c2, c3 = st.columns([3, 1, 1])
-models = c1.multiselect(
+models = st.multiselect(
     "Models",
     list(MODELS),
     default=["si1", "si2"],
     format_func=lambda m: MODELS[m].title,
 )
+c2, c3 = st.columns(2)
 method = c2.selectbox(
     "Method",
     ["binomial", "conditional", "lsq"],
@@ -82,9 +82,13 @@ st.plotly_chart(viz.fit_figure(observed, dd.fitted_curves(fits)))
 st.plotly_chart(viz.residuals_figure(dd.residual_curves(fits), "Residuals (mean over replicates)"))
 
 st.subheader("Parameters")
-st.dataframe(dd.parameter_table(fits), hide_index=True, width="stretch")
+st.table(dd.parameter_display(fits), border="horizontal")
+with st.expander("What each parameter means"):
+    st.markdown(dd.parameter_glossary(fits))
 for label in sorted({f.interval_label() for f in fits.values()}):
     st.caption(dd.md_escape(f"Intervals: {label}."))
+if any(f.at_bound for f in fits.values()):
+    st.caption("* The interval reaches the parameter's bound (for example an offline rate of 0).")
 st.caption(
     "Units matter: the continuous models (SI-1, SI-2, SI-2h, pair approximation) give effective "
     "rates per round, which are not the simulator's probabilities (a new poster cannot pass the "
@@ -95,18 +99,38 @@ st.caption(
     "values."
 )
 st.subheader("Goodness of fit")
-st.dataframe(dd.criteria_table(fits), hide_index=True, width="stretch")
+st.table(dd.criteria_display(fits), border="horizontal")
 st.caption(
-    "Lower AIC / BIC is better; differences (Δ) are against the best model. RMSE is in informed "
-    "fraction. Criteria compare models fitted by the same method to the same runs only."
+    "Lower AIC and BIC are better (they reward a close fit and penalise extra parameters); the "
+    "best model is 0 above the best, and a gap above 10 is very strong evidence. The typical "
+    "miss is the root mean square distance between model and runs, in informed fraction. "
+    "Criteria compare models fitted by the same method to the same runs only."
 )
 test = dd.lrt_text(fits)
 if test:
     with st.expander("Technical: one- versus two-rate likelihood-ratio test"):
         st.caption(dd.md_escape(test))
+        st.caption(dd.md_escape(dd.lrt_details(fits)))
 problems = [f"{MODELS[m].title}: {f.message}" for m, f in fits.items() if not f.converged]
 for problem in problems:
     st.warning(dd.md_escape(f"Did not converge. {problem}"))
+
+st.subheader("Keep these fits")
+if st.button(
+    "Store these fits for export",
+    help="Replaces earlier fits with the same runs, model and method.",
+):
+    try:
+        ui.store_fits(run_ids, fits)
+    except SpreadLabError as exc:
+        ui.show_error(exc)
+    st.session_state["export_models"] = list(fits)
+kept = dd.stored_rows(ui.stored_fits(), list(chosen["scenario_id"]), run_ids, list(fits), method)
+if len(kept) >= len(fits):
+    st.success(dd.md_escape(dd.stored_text(kept)), icon=":material/inventory_2:")
+    st.page_link("pages/5_Export.py", label="Export them as CSV", icon=":material/download:")
+else:
+    st.info("These fits are not stored yet: store them to export them as CSV.")
 
 st.subheader("What equation do the curves ask for?")
 if st.toggle("Learn the equation from the data (weak SINDy)"):

@@ -13,7 +13,7 @@ ui.sidebar()
 st.title("Export")
 
 runs = ui.runs_or_stop()
-chosen = ui.pick_scenarios(runs, "Scenarios to export", multiple=True, default=3)
+chosen = ui.pick_scenarios(runs, "Scenarios to export", multiple=True, default=1)
 if chosen.empty:
     st.info("Pick at least one scenario.")
     st.stop()
@@ -24,11 +24,15 @@ st.subheader("Fitted parameters")
 st.markdown(
     "Fits kept in the database, one row per (scenario, model, method) with every parameter, its "
     "interval and unit, AIC / BIC and the runs' provenance: the same file as "
-    "`spreadlab export-fits`. Fit the selected scenarios to add or refresh their rows."
+    "`spreadlab export-fits`, holding only the scenarios and models chosen here. Fits stored on "
+    "the Fit page appear here; **Fit and store** fits the selected scenarios now."
 )
 f1, f2 = st.columns([3, 1])
 models = f1.multiselect(
-    "Models", list(MODELS), default=["si1", "si2"], format_func=lambda m: MODELS[m].title
+    "Models",
+    list(MODELS),
+    default=st.session_state.get("export_models", ["si1", "si2"]),
+    format_func=lambda m: MODELS[m].title,
 )
 if f2.button("Fit and store", help="Fits every selected scenario; replaces its earlier rows."):
     try:
@@ -38,11 +42,13 @@ if f2.button("Fit and store", help="Fits every selected scenario; replaces its e
             fit_store.save_fits(store, fitted)  # all or nothing, in one transaction
     except SpreadLabError as exc:
         ui.show_error(exc)
-stored = ui.stored_fits()
-shown = stored[stored["group_id"].isin(set(chosen["scenario_id"]) | set(selected["run_id"]))]
+shown = dd.stored_rows(
+    ui.stored_fits(), list(chosen["scenario_id"]), list(selected["run_id"]), models
+)
 if shown.empty:
-    st.info("No stored fits for these scenarios yet: press **Fit and store**.")
+    st.info("No stored fits for these scenarios and models yet: press **Fit and store**.")
 else:
+    st.success(dd.md_escape(dd.stored_text(shown)), icon=":material/inventory_2:")
     st.dataframe(shown, hide_index=True, width="stretch")
     st.download_button(
         "Download fitted parameters (CSV)",

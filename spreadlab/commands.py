@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import click
+import pandas as pd
 
 from spreadlab.events import catalog, get_event, load_events
 from spreadlab.liveness import with_liveness
@@ -20,7 +21,7 @@ from spreadlab.personas import PRESETS, parse_mix
 from spreadlab.runner import Progress, resume_run, run_scenario
 from spreadlab.simulate import Scenario
 from spreadlab.stochastic import ParameterTable
-from spreadlab.store import RunStore
+from spreadlab.store import RunStore, new_scenario_id
 
 DB_OPTION = click.option(
     "--db",
@@ -145,13 +146,21 @@ def run(
                 def advance(p: Progress, bar: click._termui_impl.ProgressBar = bar) -> None:
                     bar.update(p.replicate * (p.rounds_max + 1) + p.round + 1 - bar.pos)
 
-                run_ids = run_scenario(store, scenario, policy, on_progress=advance)
+                scenario_id = new_scenario_id()
+                run_ids = run_scenario(
+                    store, scenario, policy, scenario_id=scenario_id, on_progress=advance
+                )
                 bar.update(total - bar.pos)
             for run_id in run_ids:
-                rounds, informed, n_agents = store.progress(run_id)
+                stored, informed, n_agents = store.progress(run_id)
                 click.echo(
-                    f"{run_id}\t{scenario.event.id}\trounds={rounds}\tinformed={informed}/{n_agents}"
+                    f"{run_id}\tscenario={scenario_id}\t{scenario.event.id}"
+                    f"\trounds={max(stored - 1, 0)}\tinformed={informed}/{n_agents}"
                 )
+            click.echo(
+                f"scenario {scenario_id}: {len(run_ids)} run(s); fit them as one group with: "
+                f"spreadlab fit {scenario_id} --db {db_path}"
+            )
 
 
 @cli.command()
@@ -165,35 +174,89 @@ def resume(run_id: str, db_path: str, llm_opts: dict) -> None:
         resume_policy(store, run_id, llm_opts) as policy,
     ):
         resume_run(store, run_id, policy)
-        rounds, informed, _ = store.progress(run_id)
-        click.echo(f"{run_id}\tresumed\trounds={rounds}\tinformed={informed}")
+        stored, informed, _ = store.progress(run_id)
+        click.echo(f"{run_id}\tresumed\trounds={max(stored - 1, 0)}\tinformed={informed}")
+
+
+RUN_COLUMNS = {
+    "run_id": "run",
+    "backend": "backend",
+    "event_id": "event",
+    "mix_name": "mix",
+    "n_agents": "N",
+    "mean_degree": "k",
+    "q": "q",
+    "status": "status",
+    "rounds": "rounds",
+    "informed": "informed",
+}
+SCENARIO_COLUMNS = ("scenario_id", "backend", "event_id", "mix_name", "n_agents", "mean_degree")
+SCREEN_WIDTH = 100
+
+
+def _fit(table: pd.DataFrame) -> str:
+    """``table`` as text within :data:`SCREEN_WIDTH`: long mix names are cut first, then long
+    event ids, each down to 8 characters, with '…'."""
+    text = table.to_string(index=False)
+    for column in ("mix", "event"):
+        width = int(table[column].str.len().max())
+        while max(map(len, text.splitlines())) > SCREEN_WIDTH and width > 8:
+            width -= 1
+            table = table.assign(
+                **{column: [v if len(v) <= width else v[: width - 1] + "…" for v in table[column]]}
+            )
+            text = table.to_string(index=False)
+    return text
+
+
+def runs_listing(frame: pd.DataFrame, wide: bool = False, by_scenario: bool = False) -> str:
+    """The run table as ``spreadlab runs`` prints it: within 100 columns unless ``wide``; one
+    line per scenario with ``by_scenario``. Backends of synthetic runs carry a '*'."""
+    table = frame.assign(
+        backend=[
+            f"{b}*" if s else b for b, s in zip(frame["backend"], frame["synthetic"], strict=True)
+        ],
+        mean_degree=[f"{k:g}" for k in frame["mean_degree"]],
+        q=[f"{q:g}" for q in frame["q"]],
+        rounds=(frame["rounds_done"] - 1).clip(lower=0),
+        informed=[f"{x:.0%}" for x in frame["final_informed_fraction"]],
+    )
+    if by_scenario:
+        grouped = table.groupby("scenario_id", sort=False)
+        table = grouped[list(SCENARIO_COLUMNS[1:])].first().reset_index()
+        table = table.assign(
+            q=grouped["q"].first().to_numpy(),
+            runs=grouped.size().to_numpy(),
+            rounds=grouped["rounds"].max().to_numpy(),
+            informed=[f"{x:.0%}" for x in grouped["final_informed_fraction"].mean()],
+        )
+        columns = {"scenario_id": "scenario", **{c: RUN_COLUMNS[c] for c in SCENARIO_COLUMNS[1:]}}
+        columns |= {"q": "q", "runs": "runs", "rounds": "rounds", "informed": "mean informed"}
+    else:
+        columns = RUN_COLUMNS | ({c: c for c in frame if c not in RUN_COLUMNS} if wide else {})
+    table = table[list(columns)].rename(columns=columns)
+    text = table.to_string(index=False) if wide else _fit(table)
+    if table["backend"].str.endswith("*").any():
+        text += "\n* synthetic: made by a model of agents, not by LLM agents"
+    return text
 
 
 @cli.command()
+@click.option("--wide", is_flag=True, help="Every column at full width (may exceed 100).")
+@click.option(
+    "--by-scenario",
+    is_flag=True,
+    help="One line per scenario (its replicate runs), with the id 'spreadlab fit' takes.",
+)
 @DB_OPTION
-def runs(db_path: str) -> None:
-    """List the stored runs."""
+def runs(wide: bool, by_scenario: bool, db_path: str) -> None:
+    """List the stored runs (or scenarios)."""
     with RunStore(db_path, create=False) as store:
         frame = with_liveness(store.con, store.list_runs())
     if frame.empty:
         click.echo("no runs stored yet; try 'spreadlab run'")
         return
-    shown = frame[
-        [
-            "run_id",
-            "backend",
-            "synthetic",
-            "event_id",
-            "mix_name",
-            "n_agents",
-            "mean_degree",
-            "q",
-            "status",
-            "rounds_done",
-            "final_informed_fraction",
-        ]
-    ]
-    click.echo(shown.to_string(index=False))
+    click.echo(runs_listing(frame, wide=wide, by_scenario=by_scenario))
     for run_id in frame.loc[frame["status"] == "interrupted", "run_id"]:
         click.echo(
             f"run {run_id} stopped; continue it with: spreadlab resume {run_id} --db {db_path}"
@@ -229,13 +292,14 @@ def export(run_id: str, out_dir: str, fmt: str, db_path: str) -> None:
 
 @cli.command(name="import")
 @click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--as", "new_id", metavar="NEW_ID", help="Store the run under this id instead.")
 @DB_OPTION
-def import_(run_dir: str, db_path: str) -> None:
+def import_(run_dir: str, new_id: str | None, db_path: str) -> None:
     """Import a run folder (written by 'spreadlab export' or by hand in the documented schema)."""
     from spreadlab.exchange import import_run
 
     with RunStore(db_path) as store:
-        run_id = import_run(store, Path(run_dir))
+        run_id = import_run(store, Path(run_dir), new_id)
     click.echo(f"imported {run_id}")
 
 
@@ -318,15 +382,15 @@ def export_fits(out_csv: str, db_path: str) -> None:
 @DB_OPTION
 def traits(run_ids: tuple[str, ...], out_csv: str | None, db_path: str) -> None:
     """Which traits make an agent share: log-odds effects on a and b from the decision logs."""
-    from spreadlab.fit_store import resolve_runs, stored_decision_log
+    from spreadlab.fit_store import resolve_runs, stored_decision_log, with_provenance
     from spreadlab.trait_effects import fit_trait_effects
 
     with RunStore(db_path, create=False) as store:
         run_list = resolve_runs(store, run_ids)
         log = stored_decision_log(store, run_list)
-        synthetic = bool(store.list_runs().set_index("run_id").loc[run_list, "synthetic"].any())
-    effects = fit_trait_effects(log)
-    table = effects.table[effects.table["estimable"]]
+        effects = fit_trait_effects(log)
+        table = with_provenance(store, run_list, effects.table[effects.table["estimable"]])
+    synthetic = bool(table["synthetic"].any())
     shown = table[["channel", "term", "estimate", "se", "ci_lo", "ci_hi", "odds_ratio", "p_value"]]
     click.echo(
         f"{effects.n_decisions} consultations from {len(run_list)} run(s), "

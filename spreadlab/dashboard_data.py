@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spreadlab import memory
-from spreadlab.errors import ConfigError, DataFormatError
+from spreadlab import glossary, memory
+from spreadlab.errors import ConfigError, DataFormatError, SpreadLabError
 from spreadlab.events import Event, catalog
 from spreadlab.exchange import export_run, import_run
 from spreadlab.fit import Curves, FitError, FitResult, compare, fit_models, likelihood_ratio_test
@@ -82,6 +82,34 @@ def md_escape(text: str) -> str:
     automatic links broken, so run data shown in a Streamlit message renders as the literal text:
     no link, image or formatting can come from a report, a post or an imported file."""
     return _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, _MARKDOWN.sub(r"\\\1", text))
+
+
+FIELDS = {
+    "--api-key": "the API key field",
+    "--base-url": "the endpoint base URL field",
+    "--model": "the Model field",
+    "--max-calls": "the budget field",
+    "--temperature": "the Temperature slider",
+    "--as": "the 'Another run id' field",
+}
+_FLAG = re.compile(r"(\b(?:pass|with|raise) )?(--[a-z][a-z-]*)(?: [A-Z_]+\b)?")
+_COMMAND = re.compile(
+    r"(?::\s*)?'?spreadlab resume [^\s']+(?: --db [^\s;']+?)?'?(?=[.;,)]?(?:\s|$))"
+)
+
+
+def for_dashboard(message: str) -> str:
+    """An engine message as the dashboard shows it: command-line options named by the form field
+    that sets them, 'spreadlab resume' by the page's Resume button; no option names."""
+    message = _COMMAND.sub(" with the Resume button under Stored runs", message)
+
+    def field(match: re.Match[str]) -> str:
+        flag = match.group(2)
+        name = FIELDS.get(flag, f"the {flag[2:].replace('-', ' ')} setting")
+        verb = match.group(1)
+        return name if not verb else f"with {name}" if verb == "with " else f"use {name}"
+
+    return _FLAG.sub(field, message)
 
 
 def run_label(row: Mapping[str, Any]) -> str:
@@ -335,8 +363,9 @@ def run_archive(store: RunStore, run_id: str, fmt: str = "csv") -> bytes:
     return buffer.getvalue()
 
 
-def import_archive(store: RunStore, data: bytes, name: str) -> str:
-    """Import a zipped run folder (as made by :func:`run_archive`); return the new run id.
+def import_archive(store: RunStore, data: bytes, name: str, run_id: str = "") -> str:
+    """Import a zipped run folder (as made by :func:`run_archive`), under ``run_id`` if given;
+    return the new run id.
 
     The archive is fully validated before anything is written, and the run is written in one
     transaction, so a bad file leaves the database unchanged.
@@ -371,7 +400,11 @@ def import_archive(store: RunStore, data: bytes, name: str) -> str:
                 f"{name} must hold exactly one run folder with a run.json (found {len(found)}); "
                 "zip one exported run folder"
             )
-        return import_run(store, found[0])
+        try:
+            return import_run(store, found[0], run_id or None)
+        except SpreadLabError as exc:  # name the upload, not the server's temporary folder
+            exc.args = (str(exc).replace(str(found[0]), name).replace(str(root), name),)
+            raise
 
 
 def fit_group(
@@ -433,7 +466,8 @@ def residual_curves(fits: dict[str, FitResult]) -> pd.DataFrame:
 
 
 def parameter_table(fits: dict[str, FitResult]) -> pd.DataFrame:
-    """One row per (model, parameter): estimate, interval, unit and what it means."""
+    """One row per (model, parameter): the parameter in words then symbol, estimate, interval,
+    unit, engine name (``symbol``) and what it means."""
     rows = []
     for name, f in fits.items():
         model = get_model(name)
@@ -442,11 +476,12 @@ def parameter_table(fits: dict[str, FitResult]) -> pd.DataFrame:
             rows.append(
                 {
                     "model": model.title,
-                    "parameter": p.name,
+                    "parameter": glossary.label(p.name),
                     "estimate": f.params[p.name],
                     f"lower {f.level:.0%}": low,
                     f"upper {f.level:.0%}": high,
                     "unit": p.unit,
+                    "symbol": p.name,
                     "meaning": p.description,
                     "note": "interval reaches the parameter's bound"
                     if p.name in f.at_bound
@@ -456,11 +491,64 @@ def parameter_table(fits: dict[str, FitResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _number(x: float) -> str:
+    return "–" if np.isnan(x) else f"{x:.3g}"
+
+
+def parameter_display(fits: dict[str, FitResult]) -> pd.DataFrame:
+    """The Fit page's parameter table as text, narrow enough for a laptop screen: model,
+    parameter (words, then symbol), estimate, interval and unit."""
+    table = parameter_table(fits)
+    low, high = table.columns[3], table.columns[4]
+    level = low.removeprefix("lower ")
+    interval = [
+        "not computed"
+        if np.isnan(lo)
+        else f"{_number(lo)} to {_number(hi)}" + (" *" if note else "")
+        for lo, hi, note in zip(table[low], table[high], table["note"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "model": table["model"],
+            "parameter": table["parameter"],
+            "estimate": [_number(x) for x in table["estimate"]],
+            f"{level} interval": interval,
+            "unit": table["unit"],
+        }
+    )
+
+
+def parameter_glossary(fits: dict[str, FitResult]) -> str:
+    """A Markdown list of the fitted parameters in words: label, unit and meaning, once each."""
+    names = dict.fromkeys(p.name for m in fits for p in get_model(m).params)
+    return "\n".join(
+        f"- **{md_escape(glossary.label(n))}** ({md_escape(glossary.term(n).unit)}): "
+        f"{md_escape(glossary.term(n).meaning)}"
+        for n in names
+    )
+
+
 def criteria_table(fits: dict[str, FitResult]) -> pd.DataFrame:
     """AIC, BIC, RMSE per model, best BIC first, with the differences to the best."""
     table = compare(fits)
     table.insert(1, "title", [get_model(m).title for m in table["model"]])
     return table
+
+
+def criteria_display(fits: dict[str, FitResult]) -> pd.DataFrame:
+    """The goodness-of-fit table in words: model, BIC and how far above the best, the same for
+    AIC, and the typical miss in informed fraction; best first."""
+    table = criteria_table(fits)
+    return pd.DataFrame(
+        {
+            "model": table["title"],
+            "BIC": [f"{x:.1f}" for x in table["bic"]],
+            "BIC above the best": [f"{x:.1f}" for x in table["delta_bic"]],
+            "AIC": [f"{x:.1f}" for x in table["aic"]],
+            "AIC above the best": [f"{x:.1f}" for x in table["delta_aic"]],
+            "typical miss (RMSE)": [f"{x:.3f}" for x in table["rmse"]],
+        }
+    )
 
 
 _EVIDENCE = ((10, "very strong"), (6, "strong"), (2, "positive"), (0, "weak"))
@@ -521,6 +609,29 @@ def clear_differences(rates: pd.DataFrame) -> tuple[list[str], list[str]]:
     return found, left_out
 
 
+def stored_rows(
+    stored: pd.DataFrame,
+    scenario_ids: list[str],
+    run_ids: list[str],
+    models: list[str],
+    method: str | None = None,
+) -> pd.DataFrame:
+    """The stored fits (as from :func:`spreadlab.fit_store.load_fits`) of exactly these scenarios
+    (a scenario of one run is kept under its run id) and models, and method if given."""
+    keep = stored["group_id"].isin(set(scenario_ids) | set(run_ids)) & stored["model"].isin(models)
+    if method is not None:
+        keep &= stored["method"] == method
+    return stored[keep]
+
+
+def stored_text(rows: pd.DataFrame) -> str:
+    """What a set of stored fits holds, in one sentence."""
+    models = ", ".join(dict.fromkeys(rows["model_title"]))
+    groups = ", ".join(dict.fromkeys(rows["group_id"]))
+    newest = pd.Timestamp(rows["fitted_at"].max()).strftime("%Y-%m-%d %H:%M")
+    return f"Stored for export: {len(rows)} fit(s), {models}, for {groups} (newest {newest} UTC)."
+
+
 def curves_csv_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Informed curves (one row per run and round) with each run's scenario and provenance."""
     info = runs.set_index("run_id")[
@@ -528,7 +639,7 @@ def curves_csv_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     ]
     table = curves.join(info, on="run_id")
     table["data_source"] = [
-        f"synthetic ({b} model, not LLM agents)" if s else f"{b} agents"
+        glossary.data_source(b, bool(s))
         for s, b in zip(table["synthetic"], table["backend"], strict=True)
     ]
     columns = ["run_id", "scenario_id", "event_id", "event_type", "mix_name", "q", "round"]
@@ -556,12 +667,24 @@ def forest_rows(effects: TraitEffects) -> pd.DataFrame:
 
 
 def lrt_text(fits: dict[str, FitResult]) -> str:
-    """The one- versus two-rate likelihood-ratio test in a sentence, with its caveat; empty
-    unless both SI-1 and SI-2 were fitted."""
+    """The one- versus two-rate likelihood-ratio test in plain words; empty unless both SI-1 and
+    SI-2 were fitted."""
     if not {"si1", "si2"} <= set(fits):
         return ""
     test = likelihood_ratio_test(fits["si1"], fits["si2"])
+    verdict = (
+        "the second rate improves the fit by more than chance would"
+        if test.p_value < 0.05
+        else "the second rate does not improve the fit by more than chance would"
+    )
     return (
         f"Likelihood-ratio test of one rate (SI-1) against two (SI-2): LR = {test.statistic:.2f}, "
-        f"p = {test.p_value:.3g} (naive chi2(1) p = {test.p_value_naive:.3g}). {test.caveat}"
+        f"{glossary.p_text(test.p_value)}: {verdict}. Treat a small p with care: the runs vary "
+        "more than the test assumes, so it finds a second rate too readily."
     )
+
+
+def lrt_details(fits: dict[str, FitResult]) -> str:
+    """The test's technical caveat (boundary mixture, naive p-value), for an expander."""
+    test = likelihood_ratio_test(fits["si1"], fits["si2"])
+    return f"Naive chi2(1) {glossary.p_text(test.p_value_naive)}. {test.caveat}"

@@ -30,6 +30,7 @@ from spreadlab.fit import (
     interval_label,
     likelihood_ratio_test,
 )
+from spreadlab.glossary import data_source, p_text
 from spreadlab.models import MODELS, NESTED, get_model
 from spreadlab.store import RunStore
 from spreadlab.verdict import OfflineEvidence, Verdict, decide, susceptible_rounds
@@ -100,13 +101,16 @@ def ensure_table(store: RunStore) -> None:
 def resolve_runs(store: RunStore, ids: Sequence[str]) -> list[str]:
     """Run ids, with any scenario id replaced by its runs (in replicate order)."""
     if not ids:
-        raise StoreError("give at least one run id (or scenario id); 'spreadlab runs' lists them")
+        raise StoreError(
+            "give at least one run id (or scenario id); 'spreadlab runs --by-scenario' lists them"
+        )
     out: list[str] = []
     for ident in ids:
         members = [ident] if store.has_run(ident) else store.scenario_runs(ident)
         if not members:
             raise StoreError(
-                f"no run or scenario {ident!r} in {store.path}; 'spreadlab runs' lists the ids"
+                f"no run or scenario {ident!r} in {store.path}; "
+                "'spreadlab runs --by-scenario' lists the ids"
             )
         out += [m for m in members if m not in out]
     return out
@@ -161,6 +165,23 @@ def load_group(store: RunStore, ids: Sequence[str]) -> RunGroup:
         "synthetic": any(bool(m["synthetic"]) for m in metas),
     }
     return RunGroup(group_id, kind, tuple(run_ids), data, meta)
+
+
+def with_provenance(store: RunStore, run_ids: Sequence[str], table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (computed from ``run_ids``) with the provenance columns every exported CSV
+    carries: runs, backend, synthetic, data_source and package version."""
+    runs = store.list_runs().set_index("run_id").loc[list(run_ids)]
+    backends = set(runs["backend"])
+    backend = backends.pop() if len(backends) == 1 else "mixed"
+    synthetic = bool(runs["synthetic"].any())
+    return table.assign(
+        runs=";".join(run_ids),
+        n_runs=len(run_ids),
+        backend=backend,
+        synthetic=synthetic,
+        data_source=data_source(backend, synthetic),
+        package_version=__version__,
+    )
 
 
 def stored_decision_log(store: RunStore, ids: Sequence[str]) -> pd.DataFrame:
@@ -318,8 +339,8 @@ def summary(group: RunGroup, fits: Sequence[FitResult]) -> str:
         if one in by_model and two in by_model:
             test = likelihood_ratio_test(by_model[one], by_model[two])
             lines.append(
-                f"  {one} vs {two}: LR = {test.statistic:.2f}, p = {test.p_value:.3g} "
-                f"(chi-bar-squared; naive chi2(1) p = {test.p_value_naive:.3g}; alpha = 0 is on "
+                f"  {one} vs {two}: LR = {test.statistic:.2f}, {p_text(test.p_value)} "
+                f"(chi-bar-squared; naive chi2(1) {p_text(test.p_value_naive)}; alpha = 0 is on "
                 "the boundary)"
             )
     return "\n".join(lines)
@@ -349,11 +370,7 @@ def fits_table(raw: pd.DataFrame) -> pd.DataFrame:
         out["units"] = "; ".join(f"{n}: {e['unit']}" for n, e in params.items())
         out["interval_method"] = interval_label(row["ci_method"], int(row["n_runs"]), row["level"])
         out["interval_at_bound"] = ";".join(_at_bound(row["model"], params))
-        out["data_source"] = (
-            f"synthetic ({row['backend']} model, not LLM agents)"
-            if row["synthetic"]
-            else f"{row['backend']} agents"
-        )
+        out["data_source"] = data_source(row["backend"], bool(row["synthetic"]))
         wide.append(out)
     order = [
         *columns[: columns.index("model") + 1],

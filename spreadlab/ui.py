@@ -189,6 +189,7 @@ def _spread_graph(path: str, run_id: str, rounds_done: int) -> viz.SpreadGraph:
         dd.posted_rounds(run),
         dd.post_texts(run),
         last_round=max(int(run.curve["round"].max()), 0) if len(run.curve) else 0,
+        seeds_reached=int(run.meta["n0"]),
     )
 
 
@@ -218,9 +219,9 @@ def provenance_banner(shown: pd.DataFrame) -> None:
 
 
 def show_error(exc: SpreadLabError) -> None:
-    """The error's own message (what is wrong, what to do) as literal text; never a
-    traceback."""
-    st.error(dd.md_escape(str(exc)), icon=":material/error:")
+    """The error's own message (what is wrong, what to do) as literal text, with form fields
+    named instead of command-line options; never a traceback."""
+    st.error(dd.md_escape(dd.for_dashboard(str(exc))), icon=":material/error:")
 
 
 def runs_or_stop() -> pd.DataFrame:
@@ -251,17 +252,20 @@ def pick_scenarios(
     available: pd.DataFrame, label: str = "Scenarios", multiple: bool = False, default: int = 1
 ) -> pd.DataFrame:
     """Select one or several scenarios (groups of replicate runs); returns their rows. A single
-    choice is remembered across pages (a ``?scenario=<id>`` link preselects one)."""
+    choice is remembered across pages (a ``?scenario=<id>`` link preselects one); a multiple
+    choice starts from it, then the first ``default`` others."""
     table = dd.scenarios(available)
     if table.empty:
         st.info("No runs yet. Run a scenario on the **Scenario and run** page, or upload one.")
         return table
     ids = list(table["scenario_id"])
     labels = {r["scenario_id"]: dd.scenario_label(r) for r in table.to_dict("records")}
-    if multiple:
-        chosen = st.multiselect(label, ids, default=ids[:default], format_func=labels.__getitem__)
-        return table[table["scenario_id"].isin(chosen)]
     current = st.session_state.get("scenario_id") or st.query_params.get("scenario")
+    if multiple:  # the scenario the user is working on first
+        first = [current] if current in ids else []
+        start = (first + [i for i in ids if i not in first])[:default]
+        chosen = st.multiselect(label, ids, default=start, format_func=labels.__getitem__)
+        return table[table["scenario_id"].isin(chosen)]
     index = ids.index(current) if current in ids else 0
     one = st.selectbox(label, ids, index=index, format_func=labels.__getitem__)
     st.session_state["scenario_id"] = one
@@ -333,6 +337,14 @@ def stored_fits() -> pd.DataFrame:
             "SELECT count(*), coalesce(max(fitted_at)::VARCHAR, '') FROM fits"
         ).fetchone()
     return _stored_fits(database_path(), "/".join(str(x) for x in row))
+
+
+def store_fits(run_ids: list[str], fitted: dict[str, FitResult]) -> None:
+    """Keep fits made on the Fit page in the database, replacing earlier ones with the same
+    runs, model and method."""
+    with open_store() as store:
+        group = fit_store.load_group(store, run_ids)
+        fit_store.save_fits(store, [(group, list(fitted.values()))])
 
 
 @st.cache_data(max_entries=16, show_spinner="Estimating trait effects...")

@@ -27,15 +27,19 @@ STATE_COLOURS: dict[str, str] = {
     "posted": "#0072B2",
 }
 """Node colours by state (Okabe–Ito orange and blue, readable with colour-vision deficiency)."""
-MODEL_COLOURS: tuple[str, ...] = (
-    "#D55E00",
-    "#009E73",
-    "#CC79A7",
-    "#56B4E9",
-    "#F0E442",
-    "#000000",
-    "#999999",
-)
+MODEL_COLOURS: tuple[str, ...] = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#000000")
+"""Okabe–Ito colours without its yellow (too faint on white): told apart with colour-vision
+deficiency."""
+DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot")
+"""Line dashes: the seventh line and later repeat a colour with a new dash."""
+
+
+def line_style(i: int) -> dict[str, str]:
+    """Colour and dash of the ``i``-th line: distinct for up to 24 lines."""
+    n = len(MODEL_COLOURS)
+    return {"color": MODEL_COLOURS[i % n], "dash": DASHES[(i // n) % len(DASHES)]}
+
+
 MAX_GRAPH_NODES = 1000
 MAX_TOOLTIP_TEXT = 280
 _CDN_TAG = re.compile(
@@ -65,13 +69,14 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
 def informed_figure(curves: pd.DataFrame, title: str = "Informed fraction by round") -> go.Figure:
     """Informed fraction i(t) per round, one line per ``label`` (columns label, round, fraction)."""
     fig = go.Figure()
-    for label, group in curves.groupby("label", sort=False):
+    for i, (label, group) in enumerate(curves.groupby("label", sort=False)):
         fig.add_trace(
             go.Scatter(
                 x=group["round"],
                 y=group["fraction"],
                 mode="lines+markers",
                 name=_plain(label),
+                line=line_style(i),
                 marker={"size": 4},
             )
         )
@@ -102,7 +107,7 @@ def fit_figure(
                 y=group["fraction"],
                 mode="lines",
                 name=_plain(model),
-                line={"width": 3, "color": MODEL_COLOURS[i % len(MODEL_COLOURS)]},
+                line={"width": 3, **line_style(i)},
             )
         )
     fig.update_yaxes(range=[0, 1.02])
@@ -119,7 +124,7 @@ def residuals_figure(residuals: pd.DataFrame, title: str = "Residuals") -> go.Fi
                 y=group["residual"],
                 mode="lines+markers",
                 name=_plain(model),
-                line={"color": MODEL_COLOURS[i % len(MODEL_COLOURS)]},
+                line=line_style(i),
                 marker={"size": 5},
             )
         )
@@ -141,7 +146,7 @@ def rates_figure(rates: pd.DataFrame, title: str = "Fitted rates with 95% interv
                 y=group["estimate"],
                 mode="markers",
                 name=_plain(series),
-                marker={"size": 10, "color": MODEL_COLOURS[i % len(MODEL_COLOURS)]},
+                marker={"size": 10, "color": line_style(i)["color"]},
                 error_y={
                     "type": "data",
                     "symmetric": False,
@@ -167,7 +172,7 @@ def forest_figure(effects: pd.DataFrame, title: str = "Trait effects (95% interv
                 marker={
                     "size": 10,
                     "symbol": "square",
-                    "color": MODEL_COLOURS[i % len(MODEL_COLOURS)],
+                    "color": line_style(i)["color"],
                 },
                 error_x={
                     "type": "data",
@@ -255,6 +260,7 @@ def spread_html(
     texts: dict[int, str] | None = None,
     *,
     last_round: int | None = None,
+    seeds_reached: int = 0,
     max_nodes: int = MAX_GRAPH_NODES,
     height_px: int = 560,
 ) -> SpreadGraph:
@@ -264,8 +270,9 @@ def spread_html(
     ``posted_round[i]`` is the round agent ``i`` posted in (-1 if never). At round r an agent is
     *susceptible* (no post yet), *newly posting* (posted in round r) or *posted* (earlier). Above
     ``max_nodes`` agents only a breadth-first neighbourhood of the seeds is drawn (see
-    :attr:`SpreadGraph.note`). The layout is computed by vis.js physics once, then frozen, so the
-    animation only recolours nodes.
+    :attr:`SpreadGraph.note`). Round 0 is the offline seeding: its counts say how many agents
+    (``seeds_reached``) read the report there. The layout is computed by vis.js physics once, then
+    frozen, so the animation only recolours nodes.
     """
     texts = texts or {}
     posted_round = np.asarray(posted_round, dtype=np.int64)
@@ -298,6 +305,7 @@ def spread_html(
             for a in shown
         ],
         "last": last,
+        "seeds": int(seeds_reached),
         "colours": STATE_COLOURS,
     }
     controls = _CONTROLS.format(
@@ -376,8 +384,9 @@ _ANIMATION_JS = """
     }
     if (changes.length) { nodes.update(changes); }
     slider.value = r;
-    label.textContent = r + " / " + data.last;
-    counts.textContent = (done + n) + " posted (" + n + " newly), " + s + " susceptible";
+    label.textContent = r + " / " + data.last + (r === 0 ? " (offline seeding)" : "");
+    var lead = r === 0 && data.seeds ? data.seeds + " reached offline, " : "";
+    counts.textContent = lead + (done + n) + " posted (" + n + " newly), " + s + " susceptible";
     window.spreadRound = r;
   }
   function stop() {

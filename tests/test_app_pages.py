@@ -253,12 +253,17 @@ def test_fit_page_verdict_table_and_empty_models(db):
     assert verdict.startswith("One rate or two?")
     assert "The evidence behind this answer" in [e.label for e in at.expander]
     assert "decision log:" in texts(at.markdown)
-    params = at.dataframe[0].value
-    assert list(params["parameter"]) == ["beta", "alpha", "beta"]
-    assert (params["lower 95%"] <= params["estimate"]).all()
-    assert (params["estimate"] <= params["upper 95%"]).all()
-    criteria = at.dataframe[1].value
-    assert set(criteria["model"]) == {"si1", "si2"} and criteria["delta_bic"].min() == 0
+    params = at.table[0].value
+    assert list(params.columns) == ["model", "parameter", "estimate", "95% interval", "unit"]
+    assert list(params["parameter"]) == ["online rate β", "offline rate α", "online rate β"]
+    for estimate, interval in zip(params["estimate"], params["95% interval"], strict=True):
+        low, high = (float(x) for x in interval.rstrip(" *").split(" to "))
+        assert low <= float(estimate) <= high
+    assert "offline rate α** (per round)" in texts(at.markdown)
+    criteria = at.table[1].value
+    assert set(criteria["model"]) == {"SI-1: one online rate", "SI-2: offline + online rates"}
+    assert sorted(criteria["BIC above the best"])[0] == "0.0"
+    assert not {"n_params", "loglik", "delta_aic"} & set(criteria.columns)
     assert len(at.get("plotly_chart")) == 2
     assert "Likelihood-ratio test of one rate (SI-1) against two (SI-2): LR =" in texts(at.caption)
     assert "boundary" in texts(at.caption)
@@ -267,28 +272,46 @@ def test_fit_page_verdict_table_and_empty_models(db):
     assert not at.exception
     equation = at.get("code")[0].proto.code_text
     assert equation.startswith("di/dt = ")
-    assert list(at.dataframe[2].value["term"]) == ["1", "i", "i^2"]
+    assert list(at.dataframe[0].value["term"]) == ["1", "i", "i^2"]
     by_label(at.multiselect, "Models").set_value(["si1", "si2", "pair_map"])
     at.run()
     assert "Of the 3 models fitted" in texts(at.caption)
-    assert len(at.dataframe[1].value) == 3
+    assert len(at.table[1].value) == 3
     by_label(at.multiselect, "Models").set_value([])
     at.run()
     assert "choose at least one model" in texts(at.error)
 
 
+def test_fit_page_stores_its_fits_for_export(db):
+    path, _ = db
+    at = app("pages/3_Fit.py", scenario="t-uniform")
+    assert "These fits are not stored yet" in texts(at.info)
+    by_label(at.button, "Store these fits for export").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert "Stored for export: 2 fit(s), SI-1: one online rate, SI-2" in texts(at.success)
+    with RunStore(path) as store:
+        rows = store.con.execute("SELECT group_id, model FROM fits ORDER BY model").fetchall()
+    assert rows == [("t-uniform", "si1"), ("t-uniform", "si2")]
+    at.switch_page("pages/5_Export.py").run()
+    assert by_label(at.multiselect, "Scenarios").value == ["t-uniform"]
+    assert set(at.dataframe[0].value["model"]) == {"si1", "si2"}
+    by_label(at.multiselect, "Models").set_value(["si2"])
+    at.run()
+    assert list(at.dataframe[0].value["model"]) == ["si2"]  # exactly the chosen models
+
+
 def test_fit_page_conditional_method(db):
     at = app("pages/3_Fit.py", scenario="t-uniform")
-    binomial = at.dataframe[0].value
+    binomial = at.table[0].value
     by_label(at.selectbox, "Method").set_value("conditional")
     by_label(at.multiselect, "Models").set_value(["si1", "si2", "pair_map"])
     at.run()
     assert not at.exception and not at.error
     assert "pair_map" in texts(at.warning) or "pair-approximation" in texts(at.warning).lower()
     assert "tracks more than the informed fraction" in texts(at.warning)
-    conditional = at.dataframe[0].value
-    assert set(conditional["parameter"]) == {"beta", "alpha"}
-    assert (conditional["lower 95%"] <= conditional["estimate"]).all()
+    conditional = at.table[0].value
+    assert set(conditional["parameter"]) == {"online rate β", "offline rate α"}
     assert not conditional["estimate"].equals(binomial["estimate"])  # a different likelihood
 
 
@@ -300,7 +323,7 @@ def test_compare_page_rates_side_by_side(db):
     at.run()
     assert not at.exception
     rates = at.dataframe[0].value
-    assert len(rates) == 4 and set(rates["parameter"]) == {"alpha", "beta"}
+    assert len(rates) == 4 and set(rates["parameter"]) == {"offline rate α", "online rate β"}
     assert set(rates["scenario"]) == {
         "battle-marren-ridge × uniform",
         "battle-marren-ridge × extraverted",

@@ -62,6 +62,17 @@ def test_export_and_import_commands(tmp_path):
         "import", str(tmp_path / "out" / run_id), "--db", str(tmp_path / "b.duckdb")
     )
     assert imported.returncode == 0 and run_id in imported.stdout
+    again = spreadlab("import", str(tmp_path / "out" / run_id), "--db", str(tmp_path / "b.duckdb"))
+    assert again.returncode == 2 and "--as NEW_ID" in again.stderr
+    renamed = spreadlab(
+        "import",
+        str(tmp_path / "out" / run_id),
+        "--as",
+        "copy-1",
+        "--db",
+        str(tmp_path / "b.duckdb"),
+    )
+    assert renamed.returncode == 0 and "imported copy-1" in renamed.stdout
 
 
 @pytest.mark.parametrize(
@@ -133,7 +144,7 @@ def test_run_on_a_user_edge_list(tmp_path):
         "run", "--network", "edge_list", "--edge-list", str(edges), "--n0", "1", "--db", str(db)
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("/4")
+    assert result.stdout.splitlines()[0].endswith("/4")
     with RunStore(db) as store:
         run = store.load_run(store.list_runs()["run_id"].iloc[0])
     assert run.network.n == 4 and run.network.n_edges == 5
@@ -153,6 +164,8 @@ def test_traits_command_recovers_the_illustrative_effects_from_the_samples(tmp_p
     assert result.returncode == 0, result.stderr
     assert "SYNTHETIC" in result.stdout
     table = pd.read_csv(out).set_index(["channel", "term"])
+    assert table["synthetic"].all() and table["data_source"].str.startswith("synthetic").all()
+    assert {"backend", "runs", "package_version"} <= set(table.columns)
     truth = {
         "a": {**{t: 2 * v for t, v in stochastic._TRAIT_EFFECT_A.items()}},
         "b": {**{t: 2 * v for t, v in stochastic._TRAIT_EFFECT_B.items()}},
@@ -237,3 +250,31 @@ def test_fit_of_a_curve_that_never_moves_says_no_fit(tmp_path):
     with RunStore(db) as store:
         tables = store.con.execute("SELECT table_name FROM information_schema.tables").fetchall()
     assert ("fits",) not in tables  # nothing was written
+
+
+def test_run_names_its_scenario_and_fit_takes_it(tmp_path):
+    db = str(tmp_path / "r.duckdb")
+    args = ["--n", "100", "--k", "4", "--q", "0.02", "--rounds", "8", "--replicates", "3"]
+    made = spreadlab("run", *args, "--db", db)
+    assert made.returncode == 0, made.stderr
+    scenario_ids = set(re.findall(r"scenario=(\S+)", made.stdout))
+    assert len(scenario_ids) == 1
+    (scenario_id,) = scenario_ids
+    assert made.stdout.count("rounds=8") == 3  # --rounds 8: rounds 1..8 after the seeding
+    assert f"spreadlab fit {scenario_id}" in made.stdout
+    fitted = spreadlab("fit", scenario_id, "--ci", "none", "--db", db)
+    assert fitted.returncode == 0, fitted.stderr
+    assert scenario_id in fitted.stdout and "verdict:" in fitted.stdout
+    for args in ([], ["--by-scenario"]):
+        listing = spreadlab("runs", *args, "--db", db).stdout
+        assert max(len(line) for line in listing.splitlines()) <= 100
+    grouped = spreadlab("runs", "--by-scenario", "--db", db).stdout.splitlines()
+    assert scenario_id in grouped[1] and " 3 " in grouped[1] and len(grouped) == 3
+    assert "created_at" in spreadlab("runs", "--wide", "--db", db).stdout
+
+
+def test_read_only_commands_create_no_database(tmp_path):
+    for args in (["runs"], ["runs", "--by-scenario"], ["fit", "x"], ["export-fits", "f.csv"]):
+        result = spreadlab(*args, cwd=tmp_path)
+        assert result.returncode == 2 and "no database" in result.stderr
+    assert list(tmp_path.iterdir()) == []

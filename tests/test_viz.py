@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import tempfile
 import zipfile
 
 import numpy as np
@@ -136,6 +137,14 @@ def test_import_archive_refuses_unsafe_and_ambiguous_files(runs, tmp_path):
         assert target.table_counts() == before
         assert dd.import_archive(target, good, "good.zip") == ids["uniform"][0]
         assert target.table_counts()["runs"] == 1
+        broken = io.BytesIO()
+        with zipfile.ZipFile(broken, "w") as z:
+            z.writestr("r/run.json", "{not json")
+        with pytest.raises(DataFormatError) as bad:
+            dd.import_archive(target, broken.getvalue(), "broken.zip")
+        assert "broken.zip" in str(bad.value) and tempfile.gettempdir() not in str(bad.value)
+        assert dd.import_archive(target, good, "good.zip", "renamed") == "renamed"
+        assert target.table_counts()["runs"] == 2
 
 
 def test_labels_and_provenance_note(runs):
