@@ -3,7 +3,7 @@
 import streamlit as st
 
 from spreadlab import dashboard_data as dd
-from spreadlab import ui
+from spreadlab import glossary, ui
 from spreadlab.errors import SpreadLabError
 
 st.set_page_config(page_title="SpreadLab", layout="wide")  # no page_icon: it would load a CDN
@@ -37,25 +37,34 @@ else:
         table[
             [
                 "event_id",
-                "event_type",
                 "mix_name",
+                "synthetic",
+                "mean final informed",
                 "n_agents",
                 "mean_degree",
                 "q",
                 "replicates",
                 "backend",
-                "synthetic",
-                "mean final informed",
             ]
         ],
         hide_index=True,
         width="stretch",
         column_config={
+            "event_id": st.column_config.TextColumn("event"),
+            "mix_name": st.column_config.TextColumn("personality mix"),
             "mean final informed": st.column_config.ProgressColumn(
-                "mean final informed", min_value=0.0, max_value=1.0, format="percent"
+                "final informed",
+                help="Share of agents who had posted by the last round, mean over replicates.",
+                min_value=0.0,
+                max_value=1.0,
+                format="percent",
             ),
-            "n_agents": st.column_config.NumberColumn("N"),
-            "mean_degree": st.column_config.NumberColumn("k"),
+            **{
+                column: st.column_config.NumberColumn(
+                    glossary.term(name).symbol, help=glossary.explain(name)
+                )
+                for column, name in (("n_agents", "N"), ("mean_degree", "k"), ("q", "q"))
+            },
         },
     )
     st.caption(f"{len(runs)} runs in {len(table)} scenarios, stored in `{ui.database_path()}`.")

@@ -82,7 +82,9 @@ with new_tab:
     c1, c2, c3, c4 = st.columns(4)
     kind = c1.selectbox("Type", list(NETWORK_LABELS), format_func=NETWORK_LABELS.__getitem__)
     n = c2.number_input("Agents N", min_value=2, max_value=100_000, value=200, step=100)
-    k = c3.number_input("Degree k", min_value=1, max_value=200, value=8)
+    k = c3.number_input(
+        "Degree k", min_value=1, max_value=200, value=8, help=glossary.explain("k").capitalize()
+    )
     seed = c4.number_input("Seed", min_value=0, max_value=2**31 - 1, value=1)
     rewire = 0.1
     if kind == "watts_strogatz":
@@ -90,7 +92,13 @@ with new_tab:
 
     st.subheader("4. Dynamics")
     d1, d2, d3, d4 = st.columns(4)
-    rounds = d1.number_input("Rounds", min_value=1, max_value=500, value=30)
+    rounds = d1.number_input(
+        "Rounds",
+        min_value=1,
+        max_value=500,
+        value=30,
+        help="The last round R: round 0 is the offline seeding, then rounds 1 to R are played.",
+    )
     q = d2.number_input(
         "q: offline reach per round",
         min_value=0.0,
@@ -140,9 +148,14 @@ with new_tab:
     settings: dict = {}
     if backend == "stochastic":
         st.caption(
-            "Stochastic runs draw each decision from P(post) = 1 − (1 − a·o)(1 − b)^m, where "
-            f"{glossary.explain('a', 'o', 'b', 'm')}. The values of a and b come from the default "
-            f"parameter table ({ILLUSTRATIVE}). These runs are labelled synthetic everywhere."
+            "\n".join(
+                [
+                    "Stochastic runs draw each decision from P(post) = 1 − (1 − a·o)(1 − b)^m:",
+                    *(f"- {dd.md_escape(line)}" for line in glossary.explain_lines(*"aobm")),
+                    f"\nThe values of a and b come from the default parameter table "
+                    f"({ILLUSTRATIVE}). These runs are labelled synthetic everywhere.",
+                ]
+            )
         )
     else:
         b1, b2 = st.columns(2)

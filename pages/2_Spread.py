@@ -18,17 +18,16 @@ ui.provenance_banner(row)
 run = ui.stored_run(run_id)
 meta = run.meta
 
-with st.expander(f"Event: {dd.md_escape(meta['event_title'] or meta['event_id'])}"):
-    st.text(meta["event_report"])
-
-st.markdown(
-    "Press **Play** or drag the round slider. Grey agents have not posted yet, orange ones post "
-    "in this round, blue ones posted earlier. Hover over an agent for its profile and post."
-)
 graph = ui.spread_graph(run_id)
 if graph.sampled:
     st.info(graph.note, icon=":material/filter_alt:")
 st.iframe(graph.html, height=640)
+st.caption(
+    "Press **Play** or drag the round slider. Grey agents have not posted yet, orange ones post "
+    "in this round, blue ones posted earlier. Hover over an agent for its profile and post."
+)
+with st.expander(f"Event: {dd.md_escape(meta['event_title'] or meta['event_id'])}"):
+    st.text(meta["event_report"])
 
 curve = ui.curves([run_id]).assign(label=run_id)
 st.plotly_chart(viz.informed_figure(curve, title="Informed fraction of all agents"))

@@ -23,11 +23,11 @@ ui.provenance_banner(selected)
 st.subheader("Fitted parameters")
 st.markdown(
     "Fits kept in the database, one row per (scenario, model, method) with every parameter, its "
-    "interval and unit, AIC / BIC and the runs' provenance: the same file as "
+    "interval and unit, AIC / BIC and the runs' provenance: the columns of "
     "`spreadlab export-fits`, holding only the scenarios and models chosen here. Fits stored on "
     "the Fit page appear here; **Fit and store** fits the selected scenarios now."
 )
-f1, f2 = st.columns([3, 1])
+f1, f2 = st.columns([3, 1], vertical_alignment="bottom")
 models = f1.multiselect(
     "Models",
     list(MODELS),
@@ -49,7 +49,10 @@ if shown.empty:
     st.info("No stored fits for these scenarios and models yet: press **Fit and store**.")
 else:
     st.success(dd.md_escape(dd.stored_text(shown)), icon=":material/inventory_2:")
-    st.dataframe(shown, hide_index=True, width="stretch")
+    first = ["group_id", "model_title", "method"]
+    st.dataframe(
+        shown[first + [c for c in shown if c not in first]], hide_index=True, width="stretch"
+    )
     st.download_button(
         "Download fitted parameters (CSV)",
         shown.to_csv(index=False),

@@ -16,7 +16,7 @@ from spreadlab.errors import SpreadLabError
 COMMANDS: dict[str, str] = {
     "run": "Simulate a scenario (per event) and store every replicate run.",
     "resume": "Continue an interrupted run from its last complete round, with its own settings.",
-    "runs": "List the stored runs.",
+    "runs": "List the stored runs (or scenarios).",
     "delete": "Delete runs and everything recorded about them.",
     "export": "Export one run (metadata, agents, edges, decisions, curve) to a folder.",
     "import": "Import a run folder (written by 'spreadlab export' or by hand in the documented "

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
 from spreadlab.events import catalog, get_event, load_events
 from spreadlab.liveness import with_liveness
@@ -22,6 +22,9 @@ from spreadlab.runner import Progress, resume_run, run_scenario
 from spreadlab.simulate import Scenario
 from spreadlab.stochastic import ParameterTable
 from spreadlab.store import RunStore, new_scenario_id
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DB_OPTION = click.option(
     "--db",

@@ -134,8 +134,13 @@ def label(name: str) -> str:
 
 
 def explain(*names: str) -> str:
-    """The named symbols in words, for a caption or a tooltip: "a: offline posting ...; o: ..."."""
-    return "; ".join(f"{TERMS[n].symbol}: {TERMS[n].words}, {TERMS[n].meaning}" for n in names)
+    """The named symbols in words, for a tooltip: "a: offline posting probability, chance ..."."""
+    return "; ".join(explain_lines(*names))
+
+
+def explain_lines(*names: str) -> list[str]:
+    """One line per named symbol: its symbol, words and meaning."""
+    return [f"{TERMS[n].symbol}: {TERMS[n].words}, {TERMS[n].meaning}" for n in names]
 
 
 P_FLOOR = 1e-16

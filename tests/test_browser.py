@@ -247,17 +247,22 @@ def test_every_page_renders_offline(page, server):
         shoot(page, f"page_{path or 'home'}")
 
 
+def run_one(pg, server: dict, agents: int) -> str:
+    """Run a one-replicate stochastic scenario of ``agents`` agents; return its run id."""
+    open_page(pg, server, "Scenario_and_run")
+    field = pg.get_by_label("Agents N", exact=True)
+    field.fill(str(agents))
+    field.press("Enter")
+    wait_idle(pg)
+    pg.get_by_role("button", name="Run", exact=True).click()
+    pg.get_by_text("Stored 1 run(s)").wait_for()
+    no_exceptions(pg)
+    return pg.get_by_text("Stored 1 run(s)").inner_text().split(": ")[1].split(".")[0]
+
+
 def test_run_small_simulation_then_play_animation(page, server):
-    open_page(page, server, "Scenario_and_run")
-    agents = page.get_by_label("Agents N", exact=True)
-    agents.fill("150")
-    agents.press("Enter")
-    wait_idle(page)
-    page.get_by_role("button", name="Run", exact=True).click()
-    page.get_by_text("Stored 1 run(s)").wait_for()
-    no_exceptions(page)
+    run_id = run_one(page, server, 150)
     shoot(page, "run_done")
-    run_id = page.get_by_text("Stored 1 run(s)").inner_text().split(": ")[1].split(".")[0]
 
     open_page(page, server, "Spread", run=run_id)
     assert "of 150 agents" in page.inner_text("body")
@@ -434,3 +439,48 @@ def test_observed_series_upload_fit_overlay_and_export(page, server, tmp_path):
     assert all(r["data_source"].startswith("observed, user-supplied: my_posts.csv") for r in rows)
     assert {r["verdict"] for r in rows} == {"offline"}
     assert any("per 1h" in r["unit"] for r in rows)
+
+
+TABLE_FITS_JS = """(table) => {
+    const box = table.getBoundingClientRect();
+    return {scroll: table.scrollWidth, client: table.clientWidth, right: box.right,
+            heads: [...table.querySelectorAll('thead th')].map(th => th.innerText.trim())};
+}"""
+
+
+def test_fit_tables_fit_a_laptop_screen(page, server):
+    page.set_viewport_size({"width": 1280, "height": 800})
+    open_page(page, server, "Fit", scenario="t-uniform")
+    tables = page.locator("[data-testid='stTable'] table")
+    assert tables.count() == 2
+    params, criteria = (tables.nth(i).evaluate(TABLE_FITS_JS) for i in range(2))
+    assert params["heads"][-5:] == ["model", "parameter", "estimate", "95% interval", "unit"]
+    assert criteria["heads"][-6:-3] == ["model", "BIC", "BIC above the best"]
+    for shown in (params, criteria):
+        assert shown["scroll"] <= shown["client"] and shown["right"] <= 1280, shown
+    body = page.inner_text("body")
+    assert "offline rate α" in body and "n_params" not in body and "delta_aic" not in body
+    shoot(page, "fit_1280")
+
+
+def test_export_holds_what_was_run_and_fitted(page, server, tmp_path):
+    page.set_viewport_size({"width": 1280, "height": 800})
+    run_id = run_one(page, server, 120)
+    assert page.get_by_role("button", name="Cancel run").count() == 0  # gone after Done
+    page.get_by_role("link", name="Fit", exact=True).click()  # same session
+    page.get_by_text("Goodness of fit").wait_for()
+    wait_idle(page)
+    page.get_by_role("button", name="Store these fits for export").click()
+    page.get_by_text("Stored for export: 2 fit(s)").wait_for()
+    page.get_by_role("link", name="Export them as CSV").click()
+    page.get_by_text("Whole run").wait_for()
+    wait_idle(page)
+    assert "Stored for export: 2 fit(s)" in page.inner_text("body")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download fitted parameters (CSV)").click()
+    info.value.save_as(tmp_path / "fits.csv")
+    fits = list(csv.DictReader(io.StringIO((tmp_path / "fits.csv").read_text())))
+    # a scenario of one run is fitted (and named) as that run
+    assert sorted((r["group_id"], r["model"]) for r in fits) == [(run_id, "si1"), (run_id, "si2")]
+    assert all(r["data_source"].startswith("synthetic") for r in fits)
+    shoot(page, "export_after_fit")

@@ -224,3 +224,19 @@ def test_figure_labels_from_data_are_literal():
         viz.informed_figure(curves).data[0].name
         == "&lt;a href=&quot;http://x&quot;&gt;run&lt;/a&gt;"
     )
+
+
+def test_many_lines_stay_apart_without_yellow():
+    styles = [viz.line_style(i) for i in range(9)]
+    assert len({(s["color"], s["dash"]) for s in styles}) == 9
+    assert {s["dash"] for s in styles[:6]} == {"solid"}  # dashes only past six lines
+    assert "#F0E442" not in viz.MODEL_COLOURS  # Okabe-Ito yellow: too faint on white
+    curves = pd.DataFrame(
+        {
+            "label": np.repeat([f"s{i}" for i in range(9)], 3),
+            "round": [0, 1, 2] * 9,
+            "fraction": 0.5,
+        }
+    )
+    traces = viz.informed_figure(curves).data
+    assert len({(t.line.color, t.line.dash) for t in traces}) == 9
