@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from spreadlab import dashboard_data as dd
-from spreadlab import ui, viz
+from spreadlab import glossary, ui, viz
 from spreadlab.errors import SpreadLabError
 from spreadlab.models import get_model
 from spreadlab.observed import (
@@ -101,7 +101,7 @@ with st.expander("The evidence behind this answer"):
 rows = [
     {
         "model": get_model(m).title,
-        "parameter": p,
+        "parameter": glossary.label(p),
         "estimate": v,
         "lower 95%": f.ci[p][0],
         "upper 95%": f.ci[p][1],
