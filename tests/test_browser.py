@@ -452,6 +452,7 @@ def test_fit_tables_fit_a_laptop_screen(page, server):
     page.set_viewport_size({"width": 1280, "height": 800})
     open_page(page, server, "Fit", scenario="t-uniform")
     tables = page.locator("[data-testid='stTable'] table")
+    tables.nth(1).wait_for()
     assert tables.count() == 2
     params, criteria = (tables.nth(i).evaluate(TABLE_FITS_JS) for i in range(2))
     assert params["heads"][-5:] == ["model", "parameter", "estimate", "95% interval", "unit"]
