@@ -44,6 +44,7 @@ from spreadlab.llm.prompt import PROMPT_VERSION
 from spreadlab.personas import N_PROFILES, TRAITS, profile_label, trait_matrix
 from spreadlab.policy import ConsultationBatch, FeedPost
 from spreadlab.stochastic import ParameterTable
+from spreadlab.surrogate import CALIBRATIONS, table_hash
 from spreadlab.trait_effects import TraitEffects, fit_trait_effects
 
 stats = lazy_import("scipy.stats")
@@ -59,7 +60,6 @@ NEUTRAL_TEMPLATES: tuple[str, ...] = (
     "News update: {title}.",
 )
 TABLE_CHOICES = ("cells", "smoothed")
-TABLE = "calibrations"
 _COLUMNS = {
     "calibration_id": "VARCHAR PRIMARY KEY",
     "table_hash": "VARCHAR NOT NULL",
@@ -509,13 +509,6 @@ def measured_cost(calibration: Calibration, prices: list[Price]) -> str:
     return text
 
 
-def table_hash(table: ParameterTable) -> str:
-    """Content hash of a table's numbers (a, then b, as float64): equal tables, equal hash."""
-    data = np.ascontiguousarray(table.a, dtype="<f8").tobytes()
-    data += np.ascontiguousarray(table.b, dtype="<f8").tobytes()
-    return hashlib.sha256(data).hexdigest()
-
-
 def save_calibration(
     con: duckdb.DuckDBPyConnection, calibration: Calibration, use: str = "cells"
 ) -> str:
@@ -523,11 +516,11 @@ def save_calibration(
     csv_text = calibration.to_csv(use)
     digest = table_hash(calibration.table(use))
     columns = ", ".join(f'"{n}" {sql}' for n, sql in _COLUMNS.items())
-    con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {CALIBRATIONS} ({columns})")
     m = calibration.meta
     calibration_id = f"cal-{digest[:12]}"
     con.execute(
-        f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT OR REPLACE INTO {CALIBRATIONS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             calibration_id,
             digest,

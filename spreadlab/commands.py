@@ -18,10 +18,12 @@ from spreadlab.llm.command import llm_options, open_policy, resume_policy
 from spreadlab.models import MODELS
 from spreadlab.networks import NETWORK_KINDS, NetworkSpec
 from spreadlab.personas import PRESETS, parse_mix
+from spreadlab.policy import Policy
 from spreadlab.runner import Progress, resume_run, run_scenario
 from spreadlab.simulate import Scenario
 from spreadlab.stochastic import ParameterTable
 from spreadlab.store import RunStore, new_scenario_id
+from spreadlab.surrogate import label_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,34 +138,45 @@ def run(
         for e in events
     ]
     table = ParameterTable.from_csv(params_csv) if params_csv else ParameterTable.illustrative()
-    if backend == "stochastic":
-        click.echo(f"backend: {backend} — synthetic runs; parameters: {table.provenance}", err=True)
-    with (
-        RunStore(db_path, release_when_idle=backend == "llm") as store,
-        open_policy(backend, store, table, scenarios, llm_opts) as policy,
-    ):
-        for scenario in scenarios:
-            total = scenario.replicates * (scenario.rounds + 1)
-            with click.progressbar(length=total, label=scenario.event.id, file=sys.stderr) as bar:
-
-                def advance(p: Progress, bar: click._termui_impl.ProgressBar = bar) -> None:
-                    bar.update(p.replicate * (p.rounds_max + 1) + p.round + 1 - bar.pos)
-
-                scenario_id = new_scenario_id()
-                run_ids = run_scenario(
-                    store, scenario, policy, scenario_id=scenario_id, on_progress=advance
-                )
-                bar.update(total - bar.pos)
-            for run_id in run_ids:
-                stored, informed, n_agents = store.progress(run_id)
-                click.echo(
-                    f"{run_id}\tscenario={scenario_id}\t{scenario.event.id}"
-                    f"\trounds={max(stored - 1, 0)}\tinformed={informed}/{n_agents}"
-                )
+    with RunStore(db_path, release_when_idle=backend == "llm") as store:
+        if backend == "stochastic":
+            if params_csv:
+                table = label_table(store.con, table, Path(params_csv).name)
             click.echo(
-                f"scenario {scenario_id}: {len(run_ids)} run(s); fit them as one group with: "
-                f"spreadlab fit {scenario_id} --db {db_path}"
+                f"backend: {backend} — synthetic runs; parameters ({table.source}): "
+                f"{table.provenance}",
+                err=True,
             )
+        with open_policy(backend, store, table, scenarios, llm_opts) as policy:
+            _run_scenarios(store, scenarios, policy, db_path)
+
+
+def _run_scenarios(
+    store: RunStore, scenarios: list[Scenario], policy: Policy, db_path: str
+) -> None:
+    """Run every scenario with a progress bar; one line per stored run, then its scenario id."""
+    for scenario in scenarios:
+        total = scenario.replicates * (scenario.rounds + 1)
+        with click.progressbar(length=total, label=scenario.event.id, file=sys.stderr) as bar:
+
+            def advance(p: Progress, bar: click._termui_impl.ProgressBar = bar) -> None:
+                bar.update(p.replicate * (p.rounds_max + 1) + p.round + 1 - bar.pos)
+
+            scenario_id = new_scenario_id()
+            run_ids = run_scenario(
+                store, scenario, policy, scenario_id=scenario_id, on_progress=advance
+            )
+            bar.update(total - bar.pos)
+        for run_id in run_ids:
+            stored, informed, n_agents = store.progress(run_id)
+            click.echo(
+                f"{run_id}\tscenario={scenario_id}\t{scenario.event.id}"
+                f"\trounds={max(stored - 1, 0)}\tinformed={informed}/{n_agents}"
+            )
+        click.echo(
+            f"scenario {scenario_id}: {len(run_ids)} run(s); fit them as one group with: "
+            f"spreadlab fit {scenario_id} --db {db_path}"
+        )
 
 
 @cli.command()

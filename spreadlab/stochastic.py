@@ -44,12 +44,14 @@ class ParameterTable:
     """Per-round probabilities ``a[profile, event_type]`` and ``b[profile, event_type]``.
 
     Both arrays have shape (32, 6), columns in the order of :data:`EVENT_TYPES`. ``provenance``
-    travels with the table into every run that uses it.
+    travels with the table into every run that uses it; ``source`` is its label in the shared
+    vocabulary (illustrative, surrogate, user table; see :mod:`spreadlab.surrogate`).
     """
 
     a: np.ndarray
     b: np.ndarray
     provenance: str
+    source: str = "user table"
 
     def __post_init__(self) -> None:
         for name, arr in (("a", self.a), ("b", self.b)):
@@ -79,7 +81,7 @@ class ParameterTable:
         event = np.array([_EVENT_EFFECT[e] for e in EVENT_TYPES])
         a = _sigmoid(_BASE_LOGIT_A + effect_a[:, None] + event[None, :])
         b = _sigmoid(_BASE_LOGIT_B + effect_b[:, None] + event[None, :])
-        return cls(np.round(a, 4), np.round(b, 4), ILLUSTRATIVE)
+        return cls(np.round(a, 4), np.round(b, 4), ILLUSTRATIVE, source="illustrative")
 
     def to_csv(self) -> str:
         """CSV with one row per (profile, event type) and a provenance column."""

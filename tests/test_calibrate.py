@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import numpy as np
 import pytest
@@ -31,7 +33,7 @@ from spreadlab.events import EVENT_TYPES
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.personas import TRAITS
-from spreadlab.stochastic import ParameterTable
+from spreadlab.stochastic import ILLUSTRATIVE, ParameterTable
 from spreadlab.store import RunStore
 
 REPEATS = 2  # 2688 consultations: about 15 s here, and every cell still has its probes
@@ -118,14 +120,39 @@ def test_the_cli_prints_the_estimate_first_then_the_measured_cost_and_replays(tm
     )
     assert "calibration cal-" in first.stdout and "event:riots" in first.stdout
     table = ParameterTable.from_csv(out)
-    stored = (
-        duckdb.connect(str(db), read_only=True)
-        .execute("SELECT table_hash, model, decisions FROM calibrations")
-        .fetchall()
-    )
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.execute("SELECT table_hash, model, decisions FROM calibrations").fetchall()
     assert stored == [(table_hash(table), "sim-1", 576)]
-    run = spreadlab("run", "--params", str(out), "--n", "200", "--rounds", "3", "--db", str(db))
-    assert run.returncode == 0, run.stderr
+    renamed, edited = tmp_path / "renamed.csv", tmp_path / "edited.csv"
+    renamed.write_text(out.read_text(encoding="utf-8"), encoding="utf-8")
+    lines = out.read_text(encoding="utf-8").splitlines()
+    fields = lines[1].split(",")
+    fields[3] = repr(float(fields[3]) * 0.5 + 0.001)  # b of the first cell, changed
+    edited.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]) + "\n", encoding="utf-8")
+    illustrative = tmp_path / "illustrative.csv"
+    assert spreadlab("params", str(illustrative)).returncode == 0
+    sources = {}
+    for path in (out, renamed, edited, illustrative):
+        run = spreadlab(
+            "run", "--params", str(path), "--n", "200", "--rounds", "3", "--db", str(db)
+        )
+        assert run.returncode == 0, run.stderr
+        run_id = run.stdout.split("\t")[0]
+        with duckdb.connect(str(db), read_only=True) as con:
+            provenance = json.loads(
+                con.execute("SELECT provenance FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+            )
+        sources[path.name] = provenance["parameter_table"]
+    surrogate = f"stochastic surrogate of sim-1 (calibration {stored_id(db)}: 127.0.0.1:"
+    assert sources["table.csv"].startswith(surrogate)
+    assert sources["renamed.csv"] == sources["table.csv"]
+    assert sources["edited.csv"] == "user table edited.csv"
+    assert sources["illustrative.csv"] == ILLUSTRATIVE
+
+
+def stored_id(db) -> str:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute("SELECT calibration_id FROM calibrations").fetchone()[0]
 
 
 def test_calibration_needs_every_event_type_for_a_params_table(tmp_path):
