@@ -28,9 +28,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
 
 from spreadlab.fit import Curves, FitError, FitResult, fit
+from spreadlab.lazy import lazy_import
+
+# scipy takes about a second to import: loaded by the first verdict, not by the home page
+optimize = lazy_import("scipy.optimize")
+stats = lazy_import("scipy.stats")
 
 CODES = ("offline", "network-only", "heterogeneous-or-offline", "no-fit")
 ONSET_P = 1e-3

@@ -42,6 +42,20 @@ def test_a_stochastic_run_loads_neither_pandas_nor_scipy_nor_openai(tmp_path):
     assert loaded_by("run", "--n", "200", "--k", "4", "--db", db) == {"numpy", "duckdb", "pyarrow"}
 
 
+def test_the_dashboard_home_page_loads_no_fitting_stack():
+    """What app.py imports (the home page) leaves scipy for the pages that fit."""
+    probe = (
+        "import sys, types, app_modules; "
+        "print([m for m in ('scipy', 'openai', 'pyvis') "
+        "if type(sys.modules.get(m)) is types.ModuleType])"
+    ).replace("app_modules", "spreadlab.dashboard_data, spreadlab.ui, spreadlab.glossary")
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_the_help_table_lists_every_command_with_its_own_first_line():
     assert list(COMMANDS) == list(registry.commands)
     for name, line in COMMANDS.items():
