@@ -494,17 +494,17 @@ def estimate_cost(
     )
 
 
-def measured_cost(calibration: Calibration, prices: list[Price]) -> str:
-    """One line: calls, replayed answers, tokens and, where a price is known, money."""
-    m = calibration.meta
+def measured_cost(usage: dict[str, Any], model: str, prices: list[Price]) -> str:
+    """One line from :meth:`LLMPolicy.usage`: consultations, calls, replayed answers, tokens and,
+    where a price is known, money."""
     text = (
-        f"measured: {m['decisions']} consultations, {m['calls']} calls to the endpoint, "
-        f"{m['cache_hits']} answers replayed from the cache, {m['prompt_tokens']} prompt + "
-        f"{m['completion_tokens']} completion tokens"
+        f"measured: {usage['consultations']} consultations, {usage['calls']} calls to the "
+        f"endpoint, {usage['cache_hits']} answers replayed from the cache, "
+        f"{usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens"
     )
-    price = price_for(m["model"], prices)
+    price = price_for(model, prices)
     if price is not None:
-        cost = price.cost(m["prompt_tokens"], m["completion_tokens"])
+        cost = price.cost(usage["prompt_tokens"], usage["completion_tokens"])
         text += f"; cost ≈ {cost:.4f} {price.currency}"
     return text
 

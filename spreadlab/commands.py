@@ -457,6 +457,12 @@ def traits(run_ids: tuple[str, ...], out_csv: str | None, db_path: str) -> None:
 @click.option(
     "--out", "out_csv", type=click.Path(dir_okay=False), help="Write the table (--params format)."
 )
+@click.option(
+    "--persona-check",
+    is_flag=True,
+    help="Also have every persona answer the 20-item Mini-IPIP (--repeats times) and report per "
+    "trait whether high personas score higher than low ones.",
+)
 @llm_options
 @DB_OPTION
 def calibrate(
@@ -468,6 +474,7 @@ def calibrate(
     use: str,
     bank: str,
     out_csv: str | None,
+    persona_check: bool,
     db_path: str,
     llm_opts: dict,
 ) -> None:
@@ -512,12 +519,22 @@ def calibrate(
                 )
                 raise
         calibration_id = cal.save_calibration(store.con, result, use)
-    click.echo(cal.measured_cost(result, prices), err=True)
+        fidelity_lines: list[str] = []
+        if persona_check:
+            from spreadlab.persona_check import ask_inventory, fidelity, summary
+
+            report = fidelity(ask_inventory(policy, repeats, seed))
+            fidelity_lines = [summary(report), *(t.line() for t in report)]
+        usage = policy.usage()
+    click.echo(cal.measured_cost(usage, config.model, prices), err=True)
     effects = result.effects.table[result.effects.table["estimable"]]
     click.echo(f"calibration {calibration_id}: {result.provenance(use)}")
     click.echo(f"trait and event effects (log-odds, baseline {result.effects.baseline_event}):")
     shown = effects[["channel", "term", "estimate", "se", "ci_lo", "ci_hi"]]
     click.echo(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    if persona_check:
+        click.echo(f"persona check (Mini-IPIP, high versus low personas): {fidelity_lines[0]}")
+        click.echo("\n".join(f"  {line}" for line in fidelity_lines[1:]))
     if out_csv:
         Path(out_csv).write_text(result.to_csv(use), encoding="utf-8")
         click.echo(f"wrote the table to {out_csv} (use it with: spreadlab run --params {out_csv})")

@@ -22,6 +22,7 @@ import numpy as np
 from llm_server import LLMServer, ServerConfig, read_prompt
 
 from spreadlab.events import EVENT_TYPES, catalog
+from spreadlab.persona_check import MINI_IPIP
 from spreadlab.personas import TRAIT_NAMES, TRAITS, trait_matrix
 
 HIDDEN_A = {"intercept": -1.2, "O": 0.3, "C": -0.8, "E": 1.1, "A": -0.3, "N": 0.6}
@@ -80,30 +81,53 @@ def event_type_of(text: str) -> str:
     return found.pop()
 
 
+def inventory_score(traits: dict[str, bool], item: int, u: float, personas: bool) -> int:
+    """A Mini-IPIP answer: 4 or 2 (high or low, for the item's keying) ± 1 at random; with
+    ``personas`` off, uniform on 1–5 whatever the persona."""
+    if not personas:
+        return 1 + int(u * 5)
+    trait, _, keyed = MINI_IPIP[item]
+    agrees = traits[TRAIT_NAMES[trait]] == (keyed > 0)
+    return (4 if agrees else 2) + int(u * 3) - 1
+
+
 class CalibrationServer(LLMServer):
-    """:class:`LLMServer` answering from the trait × event-type rules above."""
+    """:class:`LLMServer` answering from the trait × event-type rules above, and the Mini-IPIP
+    in character; with ``personas=False`` it ignores the persona altogether."""
+
+    def __init__(self, config: ServerConfig | None = None, personas: bool = True) -> None:
+        super().__init__(config)
+        self.personas = personas
 
     def _content(self, request: dict, *args: object, **kwargs: object) -> str:
         messages = request["messages"]
         traits, offline, m = read_prompt(messages)
+        if not self.personas:
+            traits = dict.fromkeys(traits, False)
         text = "\n".join(str(msg.get("content", "")) for msg in messages)
-        try:
-            a, b = hidden_rates(traits, event_type_of(text))
-        except ValueError:  # the endpoint check's probe names no event
-            a, b = 0.0, 0.0
-        p = 1 - (1 - a * offline) * (1 - b) ** m
         digest = json.dumps([messages, request.get("seed"), request.get("temperature")])
-        u = int.from_bytes(hashlib.sha256(digest.encode()).digest()[:8], "big")
-        post = u / 2**64 < p
-        reply = json.dumps({"post": post, "text": "Passing this on." if post else ""})
+        u = int.from_bytes(hashlib.sha256(digest.encode()).digest()[:8], "big") / 2**64
+        items = [i for i, (_, item, _) in enumerate(MINI_IPIP) if f'"{item}"' in text]
+        if items:
+            answer: dict = {"score": inventory_score(traits, items[0], u, self.personas)}
+        else:
+            try:
+                a, b = hidden_rates(traits, event_type_of(text))
+            except ValueError:  # the endpoint check's probe names no event
+                a, b = 0.0, 0.0
+            post = u < 1 - (1 - a * offline) * (1 - b) ** m
+            answer = {"post": post, "text": "Passing this on." if post else ""}
+        reply = json.dumps(answer)
         fmt = (request.get("response_format") or {}).get("type", "text")
         return reply if fmt != "text" else f"```json\n{reply}\n```"
 
 
 @contextmanager
-def calibration_server(config: ServerConfig | None = None) -> Iterator[CalibrationServer]:
+def calibration_server(
+    config: ServerConfig | None = None, personas: bool = True
+) -> Iterator[CalibrationServer]:
     """A started :class:`CalibrationServer`, stopped on exit."""
-    server = CalibrationServer(config)
+    server = CalibrationServer(config, personas)
     server.start()
     try:
         yield server

@@ -32,6 +32,7 @@ from spreadlab.errors import DataFormatError
 from spreadlab.events import EVENT_TYPES
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.policy import LLMPolicy
+from spreadlab.persona_check import ask_inventory, fidelity, summary
 from spreadlab.personas import TRAITS
 from spreadlab.stochastic import ILLUSTRATIVE, ParameterTable
 from spreadlab.store import RunStore
@@ -104,21 +105,25 @@ def test_the_cli_prints_the_estimate_first_then_the_measured_cost_and_replays(tm
     db, out = tmp_path / "cal.duckdb", tmp_path / "table.csv"
     with calibration_server() as server:
         args = ["calibrate", "--model", "sim-1", "--base-url", server.base_url, "--repeats", "1"]
-        args += ["--m", "1", "--out", str(out), "--db", str(db)]
+        args += ["--m", "1", "--persona-check", "--out", str(out), "--db", str(db)]
         first = spreadlab(*args)
         assert first.returncode == 0, first.stderr
         asked = server.requests
-        assert asked == 32 * 6 * 3 + 1  # every probe once, plus the endpoint check
+        assert asked == 32 * 6 * 3 + 32 * 20 + 1  # every probe and item once, the endpoint check
         again = spreadlab(*args)
         assert again.returncode == 0, again.stderr
         assert server.requests == asked
     estimate = first.stderr.index("estimate: upper bound: 576 consultations")
-    measured = first.stderr.index("measured: 576 consultations, 576 calls")
+    measured = first.stderr.index("measured: 576 consultations, 1216 calls")
     assert estimate < measured
-    assert "measured: 576 consultations, 0 calls to the endpoint, 576 answers replayed" in (
+    assert "measured: 576 consultations, 0 calls to the endpoint, 1216 answers replayed" in (
         again.stderr
     )
     assert "calibration cal-" in first.stdout and "event:riots" in first.stdout
+    assert (
+        "persona check (Mini-IPIP, high versus low personas): the model takes every trait on"
+        in (first.stdout)
+    )
     table = ParameterTable.from_csv(out)
     with duckdb.connect(str(db), read_only=True) as con:
         stored = con.execute("SELECT table_hash, model, decisions FROM calibrations").fetchall()
@@ -190,3 +195,19 @@ def test_the_exact_online_interval_covers_at_least_its_level():
         for _ in range(200)
     ]
     assert np.mean(hits) >= 0.95
+
+
+@pytest.mark.parametrize("personas", [True, False], ids=["reads-personas", "ignores-personas"])
+def test_the_persona_check_finds_the_traits_only_where_the_model_takes_them_on(tmp_path, personas):
+    with (
+        calibration_server(personas=personas) as server,
+        RunStore(tmp_path / "cal.duckdb") as store,
+        LLMPolicy(config(server.base_url), store.con) as policy,
+    ):
+        answers = ask_inventory(policy, repeats=1)
+    assert len(answers) == 32 * 20 and answers["score"].notna().all()
+    report = fidelity(answers)
+    print("\n".join(r.line() for r in report))
+    assert [r.trait for r in report] == list(TRAITS)
+    assert all(r.taken_on for r in report) if personas else not any(r.taken_on for r in report)
+    assert ("none of the five" in summary(report)) != personas

@@ -251,6 +251,11 @@ class LLMPolicy:
         reason = f"unparseable reply after {config.parse_attempts} attempt(s): {error}"
         return Answer(False, None, False, reason)
 
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the policy's event loop, where its HTTP clients live (other questions
+        through the same stack, such as a persona inventory)."""
+        return self._runner.run(coro)
+
     def check_endpoint(self) -> None:
         """Check the endpoint now (answers, key, model) and settle its response format with one
         small probe call, which the budget does not count."""
