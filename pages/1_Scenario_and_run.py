@@ -263,13 +263,18 @@ with stored_tab:
     else:
         ui.provenance_banner(all_runs)
         st.dataframe(
-            all_runs.drop(columns=["scenario_id"]),
+            all_runs.drop(columns=["scenario_id"]).assign(
+                rounds_done=(all_runs["rounds_done"] - 1).clip(lower=0)
+            ),
             hide_index=True,
             width="stretch",
             column_config={
                 "final_informed_fraction": st.column_config.ProgressColumn(
                     "final informed", min_value=0.0, max_value=1.0, format="percent"
-                )
+                ),
+                "rounds_done": st.column_config.NumberColumn(
+                    "rounds", help="Rounds played after the offline seeding (round 0)."
+                ),
             },
         )
         chosen = ui.pick_run(all_runs, "Selected run (used on the other pages)")

@@ -247,13 +247,16 @@ def test_every_page_renders_offline(page, server):
         shoot(page, f"page_{path or 'home'}")
 
 
-def run_one(pg, server: dict, agents: int) -> str:
-    """Run a one-replicate stochastic scenario of ``agents`` agents; return its run id."""
+def run_one(pg, server: dict, agents: int, **fields: str) -> str:
+    """Run a one-replicate stochastic scenario of ``agents`` agents (other form fields by label);
+    return its run id."""
     open_page(pg, server, "Scenario_and_run")
-    field = pg.get_by_label("Agents N", exact=True)
-    field.fill(str(agents))
-    field.press("Enter")
-    wait_idle(pg)
+    for label, value in {"Agents N": str(agents), **fields}.items():
+        field = pg.get_by_label(label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        wait_idle(pg)
+        assert field.input_value() == value  # shown as typed, e.g. q = 0.0001 is not 0.000
     pg.get_by_role("button", name="Run", exact=True).click()
     pg.get_by_text("Stored 1 run(s)").wait_for()
     no_exceptions(pg)
@@ -466,7 +469,7 @@ def test_fit_tables_fit_a_laptop_screen(page, server):
 
 def test_export_holds_what_was_run_and_fitted(page, server, tmp_path):
     page.set_viewport_size({"width": 1280, "height": 800})
-    run_id = run_one(page, server, 120)
+    run_id = run_one(page, server, 120, **{"q: offline reach per round": "0.0001"})
     assert page.get_by_role("button", name="Cancel run").count() == 0  # gone after Done
     page.get_by_role("link", name="Fit", exact=True).click()  # same session
     page.get_by_text("Goodness of fit").wait_for()
@@ -484,4 +487,5 @@ def test_export_holds_what_was_run_and_fitted(page, server, tmp_path):
     # a scenario of one run is fitted (and named) as that run
     assert sorted((r["group_id"], r["model"]) for r in fits) == [(run_id, "si1"), (run_id, "si2")]
     assert all(r["data_source"].startswith("synthetic") for r in fits)
+    assert {float(r["q"]) for r in fits} == {0.0001}  # typed 0.0001, run with 0.0001
     shoot(page, "export_after_fit")
