@@ -73,11 +73,11 @@ def hidden_table() -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def event_type_of(text: str) -> str:
-    """The type of the catalog event whose headline appears in ``text``."""
-    found = {etype for title, etype in _TITLES.items() if title in text}
+def event_of(text: str) -> tuple[str, str]:
+    """(headline, type) of the catalog event whose headline appears in ``text``."""
+    found = {(title, etype) for title, etype in _TITLES.items() if title in text}
     if len(found) != 1:
-        raise ValueError(f"prompt names {len(found)} event types")
+        raise ValueError(f"prompt names {len(found)} events")
     return found.pop()
 
 
@@ -112,11 +112,12 @@ class CalibrationServer(LLMServer):
             answer: dict = {"score": inventory_score(traits, items[0], u, self.personas)}
         else:
             try:
-                a, b = hidden_rates(traits, event_type_of(text))
+                title, event_type = event_of(text)
             except ValueError:  # the endpoint check's probe names no event
-                a, b = 0.0, 0.0
+                title, event_type = "", ""
+            a, b = hidden_rates(traits, event_type) if event_type else (0.0, 0.0)
             post = u < 1 - (1 - a * offline) * (1 - b) ** m
-            answer = {"post": post, "text": "Passing this on." if post else ""}
+            answer = {"post": post, "text": f"Passing this on: {title}" if post else ""}
         reply = json.dumps(answer)
         fmt = (request.get("response_format") or {}).get("type", "text")
         return reply if fmt != "text" else f"```json\n{reply}\n```"

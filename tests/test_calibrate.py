@@ -29,13 +29,16 @@ from spreadlab.calibrate import (
     table_hash,
 )
 from spreadlab.errors import DataFormatError
-from spreadlab.events import EVENT_TYPES
+from spreadlab.events import EVENT_TYPES, catalog
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.policy import LLMPolicy
+from spreadlab.networks import NetworkSpec
 from spreadlab.persona_check import ask_inventory, fidelity, summary
-from spreadlab.personas import TRAITS
+from spreadlab.personas import TRAITS, PersonalityMix
+from spreadlab.simulate import Scenario
 from spreadlab.stochastic import ILLUSTRATIVE, ParameterTable
 from spreadlab.store import RunStore
+from spreadlab.surrogate_check import check_surrogate
 
 REPEATS = 2  # 2688 consultations: about 15 s here, and every cell still has its probes
 
@@ -211,3 +214,31 @@ def test_the_persona_check_finds_the_traits_only_where_the_model_takes_them_on(t
     assert [r.trait for r in report] == list(TRAITS)
     assert all(r.taken_on for r in report) if personas else not any(r.taken_on for r in report)
     assert ("none of the five" in summary(report)) != personas
+
+
+def test_the_surrogate_check_passes_the_true_table_and_flags_b_halved(tmp_path):
+    scenario = Scenario(
+        event=catalog()["battle-marren-ridge"],
+        mix=PersonalityMix.uniform(),
+        network=NetworkSpec("random_regular", n=200, k=6),
+        rounds=10,
+        q=0.02,
+        n0=5,
+        replicates=5,
+        seed=1,
+    )
+    a, b = hidden_table()
+    with (
+        calibration_server() as server,
+        RunStore(tmp_path / "cal.duckdb") as store,
+        LLMPolicy(config(server.base_url), store.con) as policy,
+    ):
+        right = check_surrogate(scenario, policy, ParameterTable(a, b, "hidden rules"))
+        asked = server.requests
+        wrong = check_surrogate(scenario, policy, ParameterTable(a, b / 2, "b halved"))
+        assert server.requests == asked  # the LLM replicates replay from the cache
+    print(right.verdict(), wrong.verdict(), sep="\n")
+    assert right.reproduces and right.verdict().startswith("the surrogate reproduces")
+    assert np.array_equal(right.llm, wrong.llm)
+    assert not wrong.reproduces and "does NOT reproduce" in wrong.verdict()
+    assert "(below it)" in wrong.verdict()
