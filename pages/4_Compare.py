@@ -61,11 +61,7 @@ if rows:
                 title=f"{MODELS[model].title}: {parameter}, {unit} (95% intervals)",
             )
         )
-    st.dataframe(
-        rates[["scenario", "parameter", "estimate", low, high, "unit"]],
-        hide_index=True,
-        width="stretch",
-    )
+    st.table(dd.rates_display(rates, "scenario"), border="horizontal")
     differences, uncalibrated = dd.clear_differences(
         rates.rename(columns={low: "low", high: "high"})
     )

@@ -498,9 +498,14 @@ def _number(x: float) -> str:
 def parameter_display(fits: dict[str, FitResult]) -> pd.DataFrame:
     """The Fit page's parameter table as text, narrow enough for a laptop screen: model,
     parameter (words, then symbol), estimate, interval and unit."""
-    table = parameter_table(fits)
+    return rates_display(parameter_table(fits), "model")
+
+
+def rates_display(table: pd.DataFrame, first: str) -> pd.DataFrame:
+    """Rows of :func:`parameter_table` (with a ``first`` column such as model or scenario) as
+    text: ``first``, parameter, estimate, "lower to upper" interval (* where it reaches the
+    parameter's bound) and unit."""
     low, high = table.columns[3], table.columns[4]
-    level = low.removeprefix("lower ")
     interval = [
         "not computed"
         if np.isnan(lo)
@@ -509,11 +514,11 @@ def parameter_display(fits: dict[str, FitResult]) -> pd.DataFrame:
     ]
     return pd.DataFrame(
         {
-            "model": table["model"],
-            "parameter": table["parameter"],
+            first: table[first].to_numpy(),
+            "parameter": table["parameter"].to_numpy(),
             "estimate": [_number(x) for x in table["estimate"]],
-            f"{level} interval": interval,
-            "unit": table["unit"],
+            f"{low.removeprefix('lower ')} interval": interval,
+            "unit": table["unit"].to_numpy(),
         }
     )
 

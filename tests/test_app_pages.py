@@ -322,8 +322,9 @@ def test_compare_page_rates_side_by_side(db):
     by_label(at.selectbox, "Model").set_value("si2")
     at.run()
     assert not at.exception
-    rates = at.dataframe[0].value
+    rates = at.table[0].value
     assert len(rates) == 4 and set(rates["parameter"]) == {"offline rate α", "online rate β"}
+    assert list(rates.columns) == ["scenario", "parameter", "estimate", "95% interval", "unit"]
     assert set(rates["scenario"]) == {
         "battle-marren-ridge × uniform",
         "battle-marren-ridge × extraverted",
