@@ -463,6 +463,18 @@ def traits(run_ids: tuple[str, ...], out_csv: str | None, db_path: str) -> None:
     help="Also have every persona answer the 20-item Mini-IPIP (--repeats times) and report per "
     "trait whether high personas score higher than low ones.",
 )
+@click.option(
+    "--validate",
+    "validate_ids",
+    multiple=True,
+    help="Event id (repeatable): run a scenario of it directly with the LLM and with the new "
+    "table, and say whether the surrogate reproduces the model's spread (uniform mix, "
+    "random-regular k=8, q=0.02, 5 seeds, 15 rounds).",
+)
+@click.option("--validate-n", default=200, show_default=True, help="Agents N for --validate.")
+@click.option(
+    "--validate-replicates", default=5, show_default=True, help="LLM replicates for --validate."
+)
 @llm_options
 @DB_OPTION
 def calibrate(
@@ -475,6 +487,9 @@ def calibrate(
     bank: str,
     out_csv: str | None,
     persona_check: bool,
+    validate_ids: tuple[str, ...],
+    validate_n: int,
+    validate_replicates: int,
     db_path: str,
     llm_opts: dict,
 ) -> None:
@@ -525,6 +540,26 @@ def calibrate(
 
             report = fidelity(ask_inventory(policy, repeats, seed))
             fidelity_lines = [summary(report), *(t.line() for t in report)]
+        verdicts = []
+        for event_id in validate_ids:
+            from spreadlab.personas import PersonalityMix
+            from spreadlab.surrogate_check import check_surrogate
+
+            scenario = Scenario(
+                event=get_event(event_id, user_events),
+                mix=PersonalityMix.uniform(),
+                network=NetworkSpec("random_regular", n=validate_n, k=8),
+                rounds=15,
+                q=0.02,
+                n0=5,
+                replicates=validate_replicates,
+                seed=seed,
+            )
+            check = check_surrogate(scenario, policy, result.table(use))
+            verdicts.append(
+                f"validation on {event_id} (N={validate_n}, {validate_replicates} LLM "
+                f"replicates): {check.verdict()}"
+            )
         usage = policy.usage()
     click.echo(cal.measured_cost(usage, config.model, prices), err=True)
     effects = result.effects.table[result.effects.table["estimable"]]
@@ -535,6 +570,8 @@ def calibrate(
     if persona_check:
         click.echo(f"persona check (Mini-IPIP, high versus low personas): {fidelity_lines[0]}")
         click.echo("\n".join(f"  {line}" for line in fidelity_lines[1:]))
+    for line in verdicts:
+        click.echo(line)
     if out_csv:
         Path(out_csv).write_text(result.to_csv(use), encoding="utf-8")
         click.echo(f"wrote the table to {out_csv} (use it with: spreadlab run --params {out_csv})")

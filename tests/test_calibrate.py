@@ -116,6 +116,11 @@ def test_the_cli_prints_the_estimate_first_then_the_measured_cost_and_replays(tm
         again = spreadlab(*args)
         assert again.returncode == 0, again.stderr
         assert server.requests == asked
+        checked = spreadlab(*args, "--validate", "riot-stadium-brask", "--validate-n", "100")
+        assert checked.returncode == 0, checked.stderr
+    assert "validation on riot-stadium-brask (N=100, 5 LLM replicates): the surrogate " in (
+        checked.stdout
+    )
     estimate = first.stderr.index("estimate: upper bound: 576 consultations")
     measured = first.stderr.index("measured: 576 consultations, 1216 calls")
     assert estimate < measured
