@@ -88,7 +88,7 @@ with st.expander("What each parameter means"):
 for label in sorted({f.interval_label() for f in fits.values()}):
     st.caption(dd.md_escape(f"Intervals: {label}."))
 if any(f.at_bound for f in fits.values()):
-    st.caption("\\* The interval reaches the parameter's bound (for example an offline rate of 0).")
+    st.caption(dd.BOUND_NOTE)
 st.caption(
     "Units matter: the continuous models (SI-1, SI-2, SI-2h, pair approximation) give effective "
     "rates per round, which are not the simulator's probabilities (a new poster cannot pass the "

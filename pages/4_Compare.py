@@ -62,6 +62,8 @@ if rows:
             )
         )
     st.table(dd.rates_display(rates, "scenario"), border="horizontal")
+    if rates["note"].astype(bool).any():
+        st.caption(dd.BOUND_NOTE)
     differences, uncalibrated = dd.clear_differences(
         rates.rename(columns={low: "low", high: "high"})
     )

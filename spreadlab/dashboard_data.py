@@ -501,6 +501,10 @@ def parameter_display(fits: dict[str, FitResult]) -> pd.DataFrame:
     return rates_display(parameter_table(fits), "model")
 
 
+BOUND_NOTE = "\\* The interval reaches the parameter's bound (for example an offline rate of 0)."
+"""The footnote (Markdown) for the '*' that :func:`rates_display` puts on such intervals."""
+
+
 def rates_display(table: pd.DataFrame, first: str) -> pd.DataFrame:
     """Rows of :func:`parameter_table` (with a ``first`` column such as model or scenario) as
     text: ``first``, parameter, estimate, "lower to upper" interval (* where it reaches the

@@ -325,6 +325,8 @@ def test_compare_page_rates_side_by_side(db):
     rates = at.table[0].value
     assert len(rates) == 4 and set(rates["parameter"]) == {"offline rate α", "online rate β"}
     assert list(rates.columns) == ["scenario", "parameter", "estimate", "95% interval", "unit"]
+    if rates["95% interval"].str.endswith("*").any():
+        assert "* The interval reaches the parameter's bound" in texts(at.caption)
     assert set(rates["scenario"]) == {
         "battle-marren-ridge × uniform",
         "battle-marren-ridge × extraverted",
