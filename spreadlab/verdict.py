@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spreadlab.fit import Curves, FitError, FitResult, fit
+from spreadlab.glossary import p_text
 from spreadlab.lazy import lazy_import
 
 # scipy takes about a second to import: loaded by the first verdict, not by the home page
@@ -344,7 +345,7 @@ def _from_curves(data: Curves, compared: Mapping[str, FitResult], curve_note: st
     if onset is not None:
         lines.append(
             f"onset ({onset.rounds} early rounds): constant inflow {onset.alpha:.3g} per round "
-            f"explains {onset.share:.0%} of early posters, p = {_p_text(onset.p_value)}"
+            f"explains {onset.share:.0%} of early posters, {p_text(onset.p_value)}"
         )
     if onset is not None and onset.offline:
         words = (
@@ -385,7 +386,3 @@ def _rival_without_offline(compared: Mapping[str, FitResult]) -> FitResult | Non
             if rival.bic <= compared["si2"].bic and rival.bic - extended.bic < CLEAR_BIC:
                 return rival
     return None
-
-
-def _p_text(p: float) -> str:
-    return "< 1e-16" if p < 1e-16 else f"{p:.2g}"
