@@ -15,6 +15,7 @@ import numpy as np
 
 from spreadlab.events import catalog, event_type_index
 from spreadlab.fit import Curves, FitError, fit
+from spreadlab.models import get_model
 from spreadlab.networks import NetworkSpec
 from spreadlab.personas import TRAITS, PersonalityMix, trait_matrix
 from spreadlab.replicates import simulate_replicates
@@ -133,6 +134,13 @@ class Coverage:
     truth_source: str
     covered: dict[str, int]
     groups: int
+
+    @property
+    def truth_on_bound(self) -> tuple[str, ...]:
+        """Parameters whose truth is the edge of their range (e.g. v = 0 for alike agents): an
+        interval clipped there covers it by construction, so its coverage says nothing."""
+        model = get_model(self.model)
+        return tuple(p.name for p in model.params if self.truth.get(p.name) in (p.lower, p.upper))
 
 
 def coverage(
