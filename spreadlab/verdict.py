@@ -202,13 +202,17 @@ def misfit(result: FitResult) -> float:
 
 
 def curve_fits(
-    data: Curves, fits: Mapping[str, FitResult] | None = None
+    data: Curves,
+    fits: Mapping[str, FitResult] | None = None,
+    names: Sequence[str] | None = None,
 ) -> tuple[dict[str, FitResult], dict[str, str]]:
-    """The fits the verdict compares (reusing ``fits`` of the same data where given); models
-    that cannot be fitted come back as reasons."""
-    names = list(CURVE_MODELS)
-    if data.degrees is not None and np.count_nonzero(data.degrees) > 1:
-        names += DEGREE_MODELS
+    """The fits the verdict compares (reusing ``fits`` of the same data where given): ``names``,
+    by default every curve model and, for a known network with unequal degrees, the degree-based
+    ones. Models that cannot be fitted come back as reasons."""
+    if names is None:
+        names = list(CURVE_MODELS)
+        if data.degrees is not None and np.count_nonzero(data.degrees) > 1:
+            names += DEGREE_MODELS
     out: dict[str, FitResult] = {}
     failures: dict[str, str] = {}
     for name in names:
@@ -264,12 +268,14 @@ def decide(
             "the network."
         )
         return Verdict("offline", words, (words, dropped) if dropped else (words,), "curves")
+    settled = decisions is not None and decisions.posts + decisions.offline_only > 0
     try:
-        compared, failures = curve_fits(data, fits)
+        # where the decision log settles it, the curve only adds the SI-1 vs SI-2 comparison
+        compared, failures = curve_fits(data, fits, ("si1", "si2") if settled else None)
     except FitError as exc:
         return Verdict("no-fit", f"no model can be fitted: {exc}", (str(exc),), "curves")
     curve_note = "; ".join(x for x in (_curve_summary(compared), dropped) if x)
-    if decisions is not None and decisions.posts + decisions.offline_only > 0:
+    if settled and decisions is not None:
         return _from_decisions(decisions, compared, curve_note)
     if "si1" not in compared or "si2" not in compared:
         reasons = "; ".join(failures.values()) or "the one- and two-rate models could not be fitted"
