@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from spreadlab import dashboard_data as dd
-from spreadlab import glossary, ui
+from spreadlab import glossary
+from spreadlab.dashboard import data as dd
+from spreadlab.dashboard import ui
 from spreadlab.errors import SpreadLabError
 
 st.set_page_config(page_title="SpreadLab", layout="wide")  # no page_icon: it would load a CDN

@@ -54,10 +54,10 @@ def spreadlab_run(n: int, seed: int, stop: float = STOP) -> Result:
     The per-round records are not kept (only the last one), as a run that streams them to the
     store would not keep them either.
     """
-    from spreadlab.events import catalog
-    from spreadlab.networks import random_regular
-    from spreadlab.simulate import Simulation
-    from spreadlab.stochastic import ParameterTable, StochasticPolicy
+    from spreadlab.engine.simulate import Simulation
+    from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
+    from spreadlab.world.events import catalog
+    from spreadlab.world.networks import random_regular
 
     event = next(iter(catalog().values()))
     policy = StochasticPolicy(ParameterTable.uniform(1.0, B))  # a = 1: seeds post in round 0

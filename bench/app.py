@@ -27,8 +27,8 @@ if str(ROOT) not in sys.path:  # run from a clone without installing spreadlab
 import streamlit as st  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from spreadlab.samples import sample_database  # noqa: E402
-from spreadlab.store import RunStore  # noqa: E402
+from spreadlab.jobs.samples import sample_database  # noqa: E402
+from spreadlab.store.runs import RunStore  # noqa: E402
 
 TARGET_S = 2.0
 PAGES = (

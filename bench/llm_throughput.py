@@ -27,9 +27,9 @@ if str(ROOT) not in sys.path:  # run from a clone without installing spreadlab
 import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
 
-from spreadlab.events import catalog  # noqa: E402
+from spreadlab.engine.policy import ConsultationBatch  # noqa: E402
 from spreadlab.llm import LLMConfig, LLMPolicy  # noqa: E402
-from spreadlab.policy import ConsultationBatch  # noqa: E402
+from spreadlab.world.events import catalog  # noqa: E402
 
 TARGET = 0.8
 

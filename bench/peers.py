@@ -28,7 +28,7 @@ How each peer runs the scenario:
   run uses ``tmax = t99``, so it does the same work as the others. Its process is allowed twice
   the timeout, as it simulates twice.
 * Graphs: NDlib and EoN take a networkx graph, built with ``networkx.random_regular_graph``;
-  SpreadLab builds its CSR arrays with ``spreadlab.networks.random_regular``.
+  SpreadLab builds its CSR arrays with ``spreadlab.world.networks.random_regular``.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def eon_run(n: int, seed: int, tmax: float | None = None) -> Result:
 def whole_process(n: int, repeats: int) -> dict[str, float]:
     """Best wall time of each engine as a whole process: ``spreadlab run`` against scripts running
     NDlib and EoN (this file with ``--whole``), each in a fresh interpreter."""
-    from spreadlab.stochastic import ParameterTable
+    from spreadlab.engine.stochastic import ParameterTable
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     best: dict[str, float] = {}
@@ -236,10 +236,10 @@ def equivalence(replicates: int = 30, n: int = 10_000, fraction: float = 0.5) ->
     Both engines run on the same SpreadLab-built graphs with independently drawn seed agents and
     generators, so only the dynamics are compared.
     """
-    from spreadlab.events import catalog
-    from spreadlab.networks import random_regular
-    from spreadlab.simulate import Simulation
-    from spreadlab.stochastic import ParameterTable, StochasticPolicy
+    from spreadlab.engine.simulate import Simulation
+    from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
+    from spreadlab.world.events import catalog
+    from spreadlab.world.networks import random_regular
 
     event = next(iter(catalog().values()))
     ours, theirs = [], []
@@ -266,12 +266,12 @@ def equivalence(replicates: int = 30, n: int = 10_000, fraction: float = 0.5) ->
 def replicate_throughput(replicates: int = 1000, n: int = 10_000) -> tuple[float, float]:
     """Seconds for ``replicates`` runs of the scenario at N = ``n`` (spreadlab.replicates), and
     their mean rounds to 99% informed."""
-    from spreadlab.events import catalog
-    from spreadlab.networks import NetworkSpec
-    from spreadlab.personas import PersonalityMix
-    from spreadlab.replicates import simulate_replicates
-    from spreadlab.simulate import Scenario
-    from spreadlab.stochastic import ParameterTable
+    from spreadlab.engine.replicates import simulate_replicates
+    from spreadlab.engine.simulate import Scenario
+    from spreadlab.engine.stochastic import ParameterTable
+    from spreadlab.world.events import catalog
+    from spreadlab.world.networks import NetworkSpec
+    from spreadlab.world.personas import PersonalityMix
 
     scenario = Scenario(
         next(iter(catalog().values())),

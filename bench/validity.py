@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a clone without installing spreadlab
     sys.path.insert(0, str(ROOT))
 
-from spreadlab.validation import (  # noqa: E402
+from spreadlab.jobs.validation import (  # noqa: E402
     A_OFFLINE,
     NETWORKS,
     TABLES,

@@ -6,15 +6,16 @@ from contextlib import ExitStack
 
 import streamlit as st
 
-from spreadlab import dashboard_data as dd
-from spreadlab import glossary, ui
+from spreadlab import glossary
+from spreadlab.dashboard import data as dd
+from spreadlab.dashboard import ui
+from spreadlab.engine.stochastic import ILLUSTRATIVE, StochasticPolicy
 from spreadlab.errors import SpreadLabError
-from spreadlab.events import EVENT_TYPE_LABELS, EVENT_TYPES, MAX_REPORT_CHARS, catalog
-from spreadlab.llm.command import resume_policy, stored_endpoint, usage_report
-from spreadlab.personas import PRESETS, TRAIT_NAMES, TRAITS
-from spreadlab.runner import Progress, resume_run, run_scenario
-from spreadlab.stochastic import ILLUSTRATIVE, StochasticPolicy
-from spreadlab.store import new_scenario_id
+from spreadlab.jobs.policies import resume_policy, stored_endpoint, usage_report
+from spreadlab.jobs.runner import Progress, resume_run, run_scenario
+from spreadlab.store.runs import new_scenario_id
+from spreadlab.world.events import EVENT_TYPE_LABELS, EVENT_TYPES, MAX_REPORT_CHARS, catalog
+from spreadlab.world.personas import PRESETS, TRAIT_NAMES, TRAITS
 
 st.set_page_config(page_title="Scenario and run · SpreadLab", layout="wide")
 ui.sidebar()

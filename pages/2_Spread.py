@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from spreadlab import dashboard_data as dd
-from spreadlab import ui, viz
+from spreadlab.dashboard import data as dd
+from spreadlab.dashboard import ui, viz
 
 st.set_page_config(page_title="Spread · SpreadLab", layout="wide")
 ui.sidebar()

@@ -3,10 +3,10 @@ intervals, AIC / BIC and the verdict in plain words."""
 
 import streamlit as st
 
-from spreadlab import dashboard_data as dd
-from spreadlab import ui, viz
+from spreadlab.analysis.models import MODELS
+from spreadlab.dashboard import data as dd
+from spreadlab.dashboard import ui, viz
 from spreadlab.errors import SpreadLabError
-from spreadlab.models import MODELS
 
 st.set_page_config(page_title="Fit · SpreadLab", layout="wide")
 ui.sidebar()

@@ -3,10 +3,11 @@ Every file carries the runs' provenance (backend, synthetic)."""
 
 import streamlit as st
 
-from spreadlab import dashboard_data as dd
-from spreadlab import fit_store, ui
+from spreadlab.analysis.models import MODELS
+from spreadlab.dashboard import data as dd
+from spreadlab.dashboard import ui
 from spreadlab.errors import SpreadLabError
-from spreadlab.models import MODELS
+from spreadlab.store import fits as fit_store
 
 st.set_page_config(page_title="Export · SpreadLab", layout="wide")
 ui.sidebar()

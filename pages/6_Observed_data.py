@@ -6,11 +6,9 @@ import io
 import pandas as pd
 import streamlit as st
 
-from spreadlab import dashboard_data as dd
-from spreadlab import glossary, ui, viz
-from spreadlab.errors import SpreadLabError
-from spreadlab.models import get_model
-from spreadlab.observed import (
+from spreadlab import glossary
+from spreadlab.analysis.models import get_model
+from spreadlab.analysis.observed import (
     EXAMPLE_PATH,
     closest_scenarios,
     fit_series,
@@ -22,6 +20,9 @@ from spreadlab.observed import (
     series_frame,
     series_verdict,
 )
+from spreadlab.dashboard import data as dd
+from spreadlab.dashboard import ui, viz
+from spreadlab.errors import SpreadLabError
 
 UPLOAD_LIMIT_MB = 200  # Streamlit's default server.maxUploadSize
 

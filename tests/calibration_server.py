@@ -5,7 +5,8 @@ It serves like :class:`llm_server.LLMServer` but answers from
     logit a = A0 + Σ_t α_t·[t high] + α_e,   logit b = B0 + Σ_t β_t·[t high] + β_e,
     P(post) = 1 - (1 - a·o)(1 - b)^m,
 
-with different trait weights for a and b, in the parameterisation :mod:`spreadlab.trait_effects`
+with different trait weights for a and b, in the parameterisation of
+:mod:`spreadlab.analysis.trait_effects`
 fits (traits 0/1, battles the baseline event). The event type is read from the prompt: the
 headline of a catalog event appears in the report or in the feed's posts.
 """
@@ -21,9 +22,9 @@ from contextlib import contextmanager
 import numpy as np
 from llm_server import LLMServer, ServerConfig, read_prompt
 
-from spreadlab.events import EVENT_TYPES, catalog
-from spreadlab.persona_check import MINI_IPIP
-from spreadlab.personas import TRAIT_NAMES, TRAITS, trait_matrix
+from spreadlab.jobs.persona_check import MINI_IPIP
+from spreadlab.world.events import EVENT_TYPES, catalog
+from spreadlab.world.personas import TRAIT_NAMES, TRAITS, trait_matrix
 
 HIDDEN_A = {"intercept": -1.2, "O": 0.3, "C": -0.8, "E": 1.1, "A": -0.3, "N": 0.6}
 HIDDEN_B = {"intercept": -2.3, "O": -0.4, "C": 0.5, "E": 0.9, "A": 0.2, "N": -0.7}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from llama_server import llama_server  # noqa: F401  (session fixture: a real llama.cpp server)
 
-from spreadlab.events import catalog
-from spreadlab.store import RunStore
+from spreadlab.store.runs import RunStore
+from spreadlab.world.events import catalog
 
 
 @pytest.fixture

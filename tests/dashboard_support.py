@@ -8,14 +8,14 @@ from typing import Any
 
 import numpy as np
 
-from spreadlab.events import Event, catalog
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PRESETS
-from spreadlab.policy import ConsultationBatch, Decisions
-from spreadlab.runner import Cancelled, Progress, run_scenario
-from spreadlab.simulate import Scenario
-from spreadlab.stochastic import StochasticPolicy
-from spreadlab.store import RunStore
+from spreadlab.engine.policy import ConsultationBatch, Decisions
+from spreadlab.engine.simulate import Scenario
+from spreadlab.engine.stochastic import StochasticPolicy
+from spreadlab.jobs.runner import Cancelled, Progress, run_scenario
+from spreadlab.store.runs import RunStore
+from spreadlab.world.events import Event, catalog
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PRESETS
 
 PAYLOAD = "<script>alert('xss-script')</script><img src=x onerror=\"alert('xss-img')\">"
 MARKDOWN_PAYLOAD = "![pixel](http://203.0.113.9/pixel.png) [click](javascript:alert('md'))"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from spreadlab.events import catalog
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PersonalityMix
-from spreadlab.simulate import Scenario, simulate
-from spreadlab.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.engine.simulate import Scenario, simulate
+from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.world.events import catalog
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PersonalityMix
 
 
 def replicate_counts(

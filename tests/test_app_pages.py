@@ -17,7 +17,7 @@ import streamlit as st
 from dashboard_support import PAYLOAD, build_db
 from streamlit.testing.v1 import AppTest
 
-from spreadlab.store import RunStore
+from spreadlab.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
@@ -182,7 +182,7 @@ def test_stored_runs_resume_an_interrupted_run(db):
 
 def test_upload_valid_and_invalid_run(db, tmp_path):
     path, ids = db
-    from spreadlab.dashboard_data import run_archive
+    from spreadlab.dashboard.data import run_archive
 
     with RunStore(path) as store:
         archive = run_archive(store, ids["uniform"][0])

@@ -422,7 +422,7 @@ def test_animation_frame_cost_at_1000_agents(page, server):
 def test_observed_series_upload_fit_overlay_and_export(page, server, tmp_path):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    from spreadlab.observed import EXAMPLE_PATH
+    from spreadlab.analysis.observed import EXAMPLE_PATH
 
     mine = tmp_path / "my_posts.csv"
     mine.write_bytes(EXAMPLE_PATH.read_bytes())  # same numbers, but uploaded as the user's own

@@ -17,7 +17,10 @@ from calibration_server import (
 )
 from cli_runner import spreadlab
 
-from spreadlab.calibrate import (
+from spreadlab.engine.simulate import Scenario
+from spreadlab.engine.stochastic import ILLUSTRATIVE, ParameterTable
+from spreadlab.errors import DataFormatError
+from spreadlab.jobs.calibrate import (
     NEUTRAL_SOURCE,
     Design,
     calibrate,
@@ -28,17 +31,14 @@ from spreadlab.calibrate import (
     stored_bank,
     table_hash,
 )
-from spreadlab.errors import DataFormatError
-from spreadlab.events import EVENT_TYPES, catalog
+from spreadlab.jobs.persona_check import ask_inventory, fidelity, summary
+from spreadlab.jobs.surrogate_check import check_surrogate
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.policy import LLMPolicy
-from spreadlab.networks import NetworkSpec
-from spreadlab.persona_check import ask_inventory, fidelity, summary
-from spreadlab.personas import TRAITS, PersonalityMix
-from spreadlab.simulate import Scenario
-from spreadlab.stochastic import ILLUSTRATIVE, ParameterTable
-from spreadlab.store import RunStore
-from spreadlab.surrogate_check import check_surrogate
+from spreadlab.store.runs import RunStore
+from spreadlab.world.events import EVENT_TYPES, catalog
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import TRAITS, PersonalityMix
 
 REPEATS = 2  # 2688 consultations: about 15 s here, and every cell still has its probes
 

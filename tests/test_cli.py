@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from cli_runner import spreadlab
 
-from spreadlab.stochastic import ParameterTable
-from spreadlab.store import RunStore
+from spreadlab.engine.stochastic import ParameterTable
+from spreadlab.store.runs import RunStore
 
 
 def curves(db):
@@ -154,7 +154,7 @@ def test_traits_command_recovers_the_illustrative_effects_from_the_samples(tmp_p
     """The sample runs were made with the illustrative table, which is logistic in the traits and
     event type: the learned effects must match its hand-set values (high vs low = 2 x the +-1
     coefficient) within 3 standard errors."""
-    from spreadlab import stochastic
+    from spreadlab.engine import stochastic
 
     db, out = str(tmp_path / "s.duckdb"), tmp_path / "traits.csv"
     assert spreadlab("samples", "load", "--db", db).returncode == 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spreadlab.equations import implied_coefficients, learn_equation
-from spreadlab.fit import Curves, FitError, fit, simulate_counts
+from spreadlab.analysis.equations import implied_coefficients, learn_equation
+from spreadlab.analysis.fit import Curves, FitError, fit, simulate_counts
 
 N = 10**6
 

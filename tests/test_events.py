@@ -3,7 +3,14 @@ import json
 import pytest
 
 from spreadlab.errors import ConfigError, DataFormatError
-from spreadlab.events import EVENT_TYPES, MAX_REPORT_CHARS, Event, catalog, get_event, load_events
+from spreadlab.world.events import (
+    EVENT_TYPES,
+    MAX_REPORT_CHARS,
+    Event,
+    catalog,
+    get_event,
+    load_events,
+)
 
 
 def test_catalog_has_two_reports_per_type():

@@ -6,14 +6,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from spreadlab.engine.simulate import Scenario
+from spreadlab.engine.stochastic import StochasticPolicy
 from spreadlab.errors import DataFormatError, StoreError
-from spreadlab.exchange import export_run, import_run
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PRESETS
-from spreadlab.runner import run_scenario
-from spreadlab.simulate import Scenario
-from spreadlab.stochastic import StochasticPolicy
-from spreadlab.store import RUN_TABLES, RunStore
+from spreadlab.jobs.runner import run_scenario
+from spreadlab.store.exchange import export_run, import_run
+from spreadlab.store.runs import RUN_TABLES, RunStore
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PRESETS
 
 
 @pytest.fixture
@@ -162,7 +162,7 @@ def test_foreign_csv_run_with_minimal_metadata(tmp_path):
 
 
 def test_imported_run_fits_exactly_like_the_original(tmp_path, exported):
-    from spreadlab.fit_store import fit_and_save, load_fits
+    from spreadlab.store.fits import fit_and_save, load_fits
 
     store, run_id = exported
     folder = export_run(store, run_id, tmp_path / "out")

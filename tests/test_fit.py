@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from stochastic_runs import replicate_counts
 
-from spreadlab.fit import (
+from spreadlab.analysis.fit import (
     Curves,
     FitError,
     compare,
@@ -18,7 +18,7 @@ from spreadlab.fit import (
     likelihood_ratio_test,
     simulate_counts,
 )
-from spreadlab.models import MODELS
+from spreadlab.analysis.models import MODELS
 
 TRUTH = {
     "si1": [0.05],

@@ -5,12 +5,12 @@ trajectory, which the open-loop binomial likelihood reads as misfit."""
 import numpy as np
 import pytest
 
-from spreadlab.events import catalog
-from spreadlab.fit import CONDITIONAL_MODELS, Curves, FitError, fit, simulate_counts
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PRESETS
-from spreadlab.simulate import Scenario, simulate
-from spreadlab.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.analysis.fit import CONDITIONAL_MODELS, Curves, FitError, fit, simulate_counts
+from spreadlab.engine.simulate import Scenario, simulate
+from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.world.events import catalog
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PRESETS
 
 
 def coverage(fits, truth):

@@ -6,9 +6,13 @@ import pandas as pd
 import pytest
 from cli_runner import spreadlab
 
+from spreadlab.analysis.fit import FitError
+from spreadlab.analysis.trait_effects import fit_trait_effects
+from spreadlab.engine.simulate import Scenario
+from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import StoreError
-from spreadlab.fit import FitError
-from spreadlab.fit_store import (
+from spreadlab.jobs.runner import run_scenario
+from spreadlab.store.fits import (
     PARAM_NAMES,
     export_fits_csv,
     fit_and_save,
@@ -16,13 +20,9 @@ from spreadlab.fit_store import (
     load_group,
     stored_decision_log,
 )
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PRESETS
-from spreadlab.runner import run_scenario
-from spreadlab.simulate import Scenario
-from spreadlab.stochastic import ParameterTable, StochasticPolicy
-from spreadlab.store import RunStore
-from spreadlab.trait_effects import fit_trait_effects
+from spreadlab.store.runs import RunStore
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PRESETS
 
 
 def add_runs(store: RunStore, event, scenario_id: str, **kw) -> list[str]:

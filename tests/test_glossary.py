@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from spreadlab import dashboard_data as dd
 from spreadlab import glossary
-from spreadlab.models import MODELS
+from spreadlab.analysis.models import MODELS
+from spreadlab.dashboard import data as dd
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "glossary.md"
 

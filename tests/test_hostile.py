@@ -19,15 +19,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from spreadlab.cli import cli
-from spreadlab.dashboard_data import WORD_JOINER, md_escape, run_archive
+from spreadlab.dashboard.data import WORD_JOINER, md_escape, run_archive
+from spreadlab.engine.simulate import Scenario
+from spreadlab.engine.stochastic import StochasticPolicy
 from spreadlab.errors import SpreadLabError
-from spreadlab.exchange import export_run, import_run, read_run_folder
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PRESETS
-from spreadlab.runner import run_scenario
-from spreadlab.simulate import Scenario
-from spreadlab.stochastic import StochasticPolicy
-from spreadlab.store import RunStore
+from spreadlab.jobs.runner import run_scenario
+from spreadlab.store.exchange import export_run, import_run, read_run_folder
+from spreadlab.store.runs import RunStore
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PRESETS
 
 RUN_ID = "good-000"
 
@@ -35,7 +35,7 @@ RUN_ID = "good-000"
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> tuple[Path, Path]:
     """A database holding one small run, and that run exported as a CSV run folder."""
-    from spreadlab.events import catalog
+    from spreadlab.world.events import catalog
 
     root = tmp_path_factory.mktemp("template")
     db = root / "runs.duckdb"
@@ -362,7 +362,7 @@ def test_events_file(work, records, field, fix):
 
 
 def test_events_file_too_large(work, monkeypatch):
-    from spreadlab import events
+    from spreadlab.world import events
 
     db, _, area = work
     monkeypatch.setattr(events, "MAX_EVENTS_FILE_BYTES", 100)
@@ -467,7 +467,7 @@ def test_a_zip_declaring_a_huge_member_is_refused_before_unpacking(work):
     import io
     import zipfile
 
-    from spreadlab.dashboard_data import import_archive
+    from spreadlab.dashboard.data import import_archive
 
     db, folder, _ = work
     buffer = io.BytesIO()
@@ -592,7 +592,7 @@ def test_files_too_large_for_memory_are_refused_before_reading(work, monkeypatch
 
 @pytest.mark.parametrize("title", ["Überfall in Köln", "....", "東京", "../../x", "a" * 300, ""])
 def test_a_dashboard_headline_of_any_kind_makes_a_safe_event_id(title):
-    from spreadlab.dashboard_data import build_event
+    from spreadlab.dashboard.data import build_event
     from spreadlab.validate import check_id
 
     event = build_event(title=title, event_type="riots", report="Crowds gathered.")

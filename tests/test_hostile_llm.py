@@ -14,17 +14,17 @@ from click.testing import CliRunner
 from llm_server import ServerConfig, running_server
 
 from spreadlab.cli import cli
+from spreadlab.engine.simulate import Scenario
+from spreadlab.jobs.runner import Cancelled, run_scenario
 from spreadlab.llm.base import ChatRequest, TooManyInvalid, TransientError
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.openai_chat import OpenAIChat
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.llm.retry import Retry
 from spreadlab.llm.scripted import ScriptedChat
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PersonalityMix
-from spreadlab.runner import Cancelled, run_scenario
-from spreadlab.simulate import Scenario
-from spreadlab.store import RunStore
+from spreadlab.store.runs import RunStore
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PersonalityMix
 
 FAULT_MIX = {
     "surrogate": 0.03,

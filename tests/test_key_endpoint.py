@@ -17,7 +17,7 @@ from test_app_pages import app, by_label, texts
 
 from spreadlab.cli import cli
 from spreadlab.llm.openai_chat import endpoint_host
-from spreadlab.store import RunStore
+from spreadlab.store.runs import RunStore
 
 KEY = "sk-two-servers-secret-5d1"
 SMALL = ["--n", "60", "--k", "4", "--rounds", "5", "--q", "0.1", "--model", "sim-1"]

@@ -23,14 +23,14 @@ import duckdb
 import pytest
 from llama_server import LlamaServer
 
-from spreadlab.events import Event
+from spreadlab.engine.simulate import Scenario
+from spreadlab.jobs.runner import run_scenario
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.policy import LLMPolicy
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PersonalityMix
-from spreadlab.runner import run_scenario
-from spreadlab.simulate import Scenario
-from spreadlab.store import RunStore
+from spreadlab.store.runs import RunStore
+from spreadlab.world.events import Event
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PersonalityMix
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENTS, ROUNDS = 30, 5

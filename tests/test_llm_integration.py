@@ -28,14 +28,14 @@ from llm_server import (
 )
 
 from spreadlab.cli import cli
+from spreadlab.engine.simulate import Scenario
+from spreadlab.engine.stochastic import StochasticPolicy
+from spreadlab.jobs.runner import Cancelled, run_scenario
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.policy import LLMPolicy
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PersonalityMix, trait_levels
-from spreadlab.runner import Cancelled, run_scenario
-from spreadlab.simulate import Scenario
-from spreadlab.stochastic import StochasticPolicy
-from spreadlab.store import RunStore
+from spreadlab.store.runs import RunStore
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PersonalityMix, trait_levels
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-spreadlab-secret-7f3a9c1e5b"

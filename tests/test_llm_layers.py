@@ -9,6 +9,7 @@ import random
 import duckdb
 import pytest
 
+from spreadlab.engine.policy import FeedPost
 from spreadlab.errors import ConfigError
 from spreadlab.llm.accounting import Accounting, Budget
 from spreadlab.llm.base import (
@@ -32,7 +33,6 @@ from spreadlab.llm.preflight import Preflight
 from spreadlab.llm.prompt import PromptSettings, build_messages, truncate
 from spreadlab.llm.retry import Retry
 from spreadlab.llm.scripted import NO_POST, NullChat, ScriptedChat
-from spreadlab.policy import FeedPost
 
 OK = json.dumps({"post": True, "text": "hi"})
 

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from llm_server import hidden_answer
 
+from spreadlab.engine.policy import ConsultationBatch
+from spreadlab.engine.simulate import Scenario
+from spreadlab.jobs.runner import resume_run, run_scenario
 from spreadlab.llm.base import AuthError, BudgetExhausted, FormatRejected
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.llm.scripted import ScriptedChat
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PersonalityMix
-from spreadlab.policy import ConsultationBatch
-from spreadlab.runner import resume_run, run_scenario
-from spreadlab.simulate import Scenario
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PersonalityMix
 
 KEY = "sk-policy-test-key-4242"
 

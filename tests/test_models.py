@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 from stochastic_runs import replicate_counts
 
+from spreadlab.analysis.models import MODELS, get_model
 from spreadlab.errors import ConfigError
-from spreadlab.models import MODELS, get_model
 
 N, T = 10_000, 40
 TIMES = np.arange(T + 1.0)

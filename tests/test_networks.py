@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spreadlab.errors import ConfigError, DataFormatError
-from spreadlab.networks import (
+from spreadlab.world.networks import (
     NetworkSpec,
     barabasi_albert,
     erdos_renyi,

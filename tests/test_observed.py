@@ -6,16 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spreadlab.errors import DataFormatError
-from spreadlab.fit import fit, simulate_counts
-from spreadlab.models import get_model
-from spreadlab.observed import (
+from spreadlab.analysis.fit import fit, simulate_counts
+from spreadlab.analysis.models import get_model
+from spreadlab.analysis.observed import (
     ObservedSeries,
     closest_scenarios,
     fit_series,
     read_series,
     series_verdict,
 )
+from spreadlab.errors import DataFormatError
 
 N = 20_000
 
@@ -110,11 +110,11 @@ def test_bad_series_name_the_row_and_column(tmp_path, text, options, message):
 def test_files_over_the_limit_are_refused_before_reading(tmp_path, monkeypatch):
     path = tmp_path / "big.csv"
     path.write_text("time,posts\n2026-05-01T00:00Z,3\n", encoding="utf-8")
-    monkeypatch.setattr("spreadlab.observed.MAX_FILE_BYTES", 10)
+    monkeypatch.setattr("spreadlab.analysis.observed.MAX_FILE_BYTES", 10)
     with pytest.raises(DataFormatError, match="over the 0 GB limit; aggregate it"):
         read_series(path, time_col="time", count_col="posts", interval="1h", n=100)
     (tmp_path / "latin.csv").write_bytes("time,posts\n2026-05-01T00:00Z,3\xe9\n".encode("latin-1"))
-    monkeypatch.setattr("spreadlab.observed.MAX_FILE_BYTES", 2**30)
+    monkeypatch.setattr("spreadlab.analysis.observed.MAX_FILE_BYTES", 2**30)
     with pytest.raises(DataFormatError, match="not UTF-8"):
         read_series(tmp_path / "latin.csv", time_col="time", count_col="posts", interval="1h", n=9)
 
@@ -168,7 +168,7 @@ def test_closest_scenario_with_time_rescaled():
 
 
 def test_bundled_example_is_synthetic_and_reproducible(tmp_path):
-    from spreadlab.observed import EXAMPLE_PATH, example_frame
+    from spreadlab.analysis.observed import EXAMPLE_PATH, example_frame
 
     shipped = pd.read_csv(EXAMPLE_PATH)
     pd.testing.assert_frame_equal(shipped, example_frame())
@@ -184,7 +184,7 @@ def test_bundled_example_is_synthetic_and_reproducible(tmp_path):
 def test_observe_command_fits_compares_and_exports(tmp_path):
     from cli_runner import spreadlab
 
-    from spreadlab.observed import EXAMPLE_PATH
+    from spreadlab.analysis.observed import EXAMPLE_PATH
 
     db = str(tmp_path / "s.duckdb")
     assert spreadlab("samples", "load", "--db", db).returncode == 0

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from spreadlab.errors import ConfigError, DataFormatError
-from spreadlab.personas import (
+from spreadlab.world.personas import (
     N_PROFILES,
     PRESETS,
     PersonalityMix,

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+from spreadlab.engine.replicates import simulate_replicates
+from spreadlab.engine.simulate import Scenario, simulate
+from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import ConfigError
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PRESETS
-from spreadlab.replicates import simulate_replicates
-from spreadlab.simulate import Scenario, simulate
-from spreadlab.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PRESETS
 
 
 def scenario(event, **changes):

@@ -7,8 +7,7 @@ import duckdb
 import pytest
 from scipy import stats
 
-from spreadlab.exchange import export_run
-from spreadlab.samples import (
+from spreadlab.jobs.samples import (
     PROVENANCE_NOTE,
     SAMPLE_DIR,
     build_samples,
@@ -18,7 +17,8 @@ from spreadlab.samples import (
     sample_database,
     sample_matrix,
 )
-from spreadlab.store import RunStore
+from spreadlab.store.exchange import export_run
+from spreadlab.store.runs import RunStore
 
 
 def test_every_sample_run_loads_with_its_provenance(tmp_path):

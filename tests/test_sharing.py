@@ -15,13 +15,13 @@ from streamlit.testing.v1 import AppTest
 from test_app_pages import ROOT, TIMEOUT
 
 from spreadlab.errors import StoreError
-from spreadlab.sharing import LOCK_WAIT_ENV, SharedConnection
-from spreadlab.store import RunStore
+from spreadlab.store.runs import RunStore
+from spreadlab.store.sharing import LOCK_WAIT_ENV, SharedConnection
 
 # Holds the database (as the program named by the script's file name) for argv[3] seconds.
 HOLDER = """
 import sys, time
-from spreadlab.store import RunStore
+from spreadlab.store.runs import RunStore
 with RunStore(sys.argv[2]) as store:
     print("holding", flush=True)
     time.sleep(float(sys.argv[3]))

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+from spreadlab.engine.policy import ConsultationBatch, Decisions
+from spreadlab.engine.simulate import Scenario, Simulation, simulate
+from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import ConfigError
-from spreadlab.networks import NetworkSpec, from_edges, random_regular
-from spreadlab.personas import PRESETS
-from spreadlab.policy import ConsultationBatch, Decisions
-from spreadlab.simulate import Scenario, Simulation, simulate
-from spreadlab.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.world.networks import NetworkSpec, from_edges, random_regular
+from spreadlab.world.personas import PRESETS
 
 
 def one_profile_sim(net, event, *, a, b, q, n0, rounds, seed):
@@ -167,7 +167,7 @@ def test_feed_shows_neighbour_posts_newest_first(event):
 
 
 def test_scenario_validation():
-    from spreadlab.events import catalog
+    from spreadlab.world.events import catalog
 
     event = catalog()["riot-stadium-brask"]
     for kwargs, message in [

@@ -9,7 +9,7 @@ import sys
 import click
 
 from spreadlab.cli import COMMANDS, cli
-from spreadlab.commands import cli as registry
+from spreadlab.cli.commands import cli as registry
 
 # Runs a command in a fresh interpreter, then reports which heavy libraries it has loaded (a
 # module imported through spreadlab.lazy but never used is not loaded).
@@ -48,7 +48,7 @@ def test_the_dashboard_home_page_loads_no_fitting_stack():
         "import sys, types, app_modules; "
         "print([m for m in ('scipy', 'openai', 'pyvis') "
         "if type(sys.modules.get(m)) is types.ModuleType])"
-    ).replace("app_modules", "spreadlab.dashboard_data, spreadlab.ui, spreadlab.glossary")
+    ).replace("app_modules", "spreadlab.dashboard.data, spreadlab.dashboard.ui, spreadlab.glossary")
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
     )

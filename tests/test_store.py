@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from spreadlab import __version__
+from spreadlab.engine.simulate import Scenario
+from spreadlab.engine.stochastic import ILLUSTRATIVE, StochasticPolicy
 from spreadlab.errors import StoreError
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PRESETS
-from spreadlab.runner import Cancelled, resume_run, run_scenario
-from spreadlab.simulate import Scenario
-from spreadlab.stochastic import ILLUSTRATIVE, StochasticPolicy
-from spreadlab.store import RunStore
+from spreadlab.jobs.runner import Cancelled, resume_run, run_scenario
+from spreadlab.store.runs import RunStore
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PRESETS
 
 
 def scenario(event, **kw):

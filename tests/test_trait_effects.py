@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from scipy import special
 
+from spreadlab.analysis.trait_effects import decision_log, fit_trait_effects
+from spreadlab.engine.simulate import Scenario, simulate
+from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import DataFormatError
-from spreadlab.events import EVENT_TYPES, catalog
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import TRAITS, PersonalityMix, trait_matrix
-from spreadlab.simulate import Scenario, simulate
-from spreadlab.stochastic import ParameterTable, StochasticPolicy
-from spreadlab.trait_effects import decision_log, fit_trait_effects
+from spreadlab.world.events import EVENT_TYPES, catalog
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import TRAITS, PersonalityMix, trait_matrix
 
 # Known log-odds ratios (high vs low) per trait, and event-type shifts (battles = 0).
 TRAIT_A = np.array([0.3, -0.7, 0.9, -0.2, 0.6])

@@ -5,9 +5,9 @@ import re
 import numpy as np
 import pytest
 
-from spreadlab.fit import Curves, fit, simulate_counts
-from spreadlab.validation import Cell, coverage, simulate_curves, verdict_counts
-from spreadlab.verdict import CODES, OfflineEvidence, decide_counts, onset_test
+from spreadlab.analysis.fit import Curves, fit, simulate_counts
+from spreadlab.analysis.verdict import CODES, OfflineEvidence, decide_counts, onset_test
+from spreadlab.jobs.validation import Cell, coverage, simulate_curves, verdict_counts
 
 N, K = 4000, 10
 NOT_OFFLINE = set(CODES) - {"offline"}

@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 from dashboard_support import PAYLOAD, build_db
 
-from spreadlab import dashboard_data as dd
-from spreadlab import viz
+from spreadlab.analysis.fit import FitResult
+from spreadlab.analysis.verdict import Verdict
+from spreadlab.dashboard import data as dd
+from spreadlab.dashboard import viz
 from spreadlab.errors import ConfigError, DataFormatError
-from spreadlab.fit import FitResult
-from spreadlab.networks import random_regular
-from spreadlab.store import RunStore
-from spreadlab.verdict import Verdict
+from spreadlab.store.runs import RunStore
+from spreadlab.world.networks import random_regular
 
 
 @pytest.fixture(scope="module")

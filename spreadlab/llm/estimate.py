@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from spreadlab.engine.policy import FeedPost
 from spreadlab.errors import DataFormatError
-from spreadlab.events import Event
 from spreadlab.llm.accounting import CHARS_PER_TOKEN_BOUND
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.prompt import build_messages
-from spreadlab.personas import N_PROFILES
-from spreadlab.policy import FeedPost
+from spreadlab.world.events import Event
+from spreadlab.world.personas import N_PROFILES
 
 
 @dataclass(frozen=True)

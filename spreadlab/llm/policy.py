@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import duckdb
 import numpy as np
 
-from spreadlab.events import Event
+from spreadlab.engine.policy import ConsultationBatch, Decisions
 from spreadlab.llm.accounting import Accounting
 from spreadlab.llm.base import (
     BudgetExhausted,
@@ -42,8 +42,8 @@ from spreadlab.llm.parse import parse_reply
 from spreadlab.llm.preflight import Preflight
 from spreadlab.llm.prompt import DECISION_SCHEMA, PROMPT_VERSION, build_messages
 from spreadlab.llm.retry import Retry
-from spreadlab.policy import ConsultationBatch, Decisions
 from spreadlab.validate import MAX_REPLY_CHARS, clean_text
+from spreadlab.world.events import Event
 
 T = TypeVar("T")
 MIN_CONSULTATIONS_FOR_RATE = 50  # fewer say too little about the invalid rate to stop a run
@@ -134,7 +134,7 @@ def build_stack(
 
 
 class LLMPolicy:
-    """The :class:`spreadlab.policy.Policy` of LLM agents."""
+    """The :class:`spreadlab.engine.policy.Policy` of LLM agents."""
 
     backend = "llm"
 

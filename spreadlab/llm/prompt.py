@@ -1,6 +1,7 @@
 """The messages an LLM agent receives, and the JSON schema of its answer.
 
-System message: the persona (:func:`spreadlab.personas.persona_text`) and the answer format. User
+System message: the persona
+(:func:`spreadlab.world.personas.persona_text`) and the answer format. User
 message: the news report when the offline channel reached the agent this round; how many people it
 follows have posted, and the newest ``feed_size`` of their posts, each cut to ``post_chars``
 characters; then the question. The JSON instructions are always in the prompt, so every response
@@ -12,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from spreadlab.engine.policy import FeedPost
 from spreadlab.errors import ConfigError
-from spreadlab.events import Event
-from spreadlab.personas import persona_text
-from spreadlab.policy import FeedPost
+from spreadlab.world.events import Event
+from spreadlab.world.personas import persona_text
 
 PROMPT_VERSION = "1"
 DECISION_SCHEMA: dict[str, Any] = {

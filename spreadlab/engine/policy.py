@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from spreadlab.events import Event
+from spreadlab.world.events import Event
 
 
 @dataclass(frozen=True)

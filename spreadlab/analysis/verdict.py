@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spreadlab.fit import Curves, FitError, FitResult, fit
+from spreadlab.analysis.fit import Curves, FitError, FitResult, fit
 from spreadlab.glossary import p_text
 from spreadlab.lazy import lazy_import
 

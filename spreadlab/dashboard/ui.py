@@ -19,28 +19,28 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
-from spreadlab import dashboard_data as dd
+from spreadlab.dashboard import data as dd
 from spreadlab.errors import SpreadLabError
 from spreadlab.lazy import lazy_import
-from spreadlab.liveness import with_liveness
-from spreadlab.store import RunStore, StoredRun
+from spreadlab.store.liveness import with_liveness
+from spreadlab.store.runs import RunStore, StoredRun
 
 if TYPE_CHECKING:
-    from spreadlab.equations import LearnedEquation
-    from spreadlab.fit import FitResult
-    from spreadlab.trait_effects import TraitEffects
-    from spreadlab.verdict import Verdict
+    from spreadlab.analysis.equations import LearnedEquation
+    from spreadlab.analysis.fit import FitResult
+    from spreadlab.analysis.trait_effects import TraitEffects
+    from spreadlab.analysis.verdict import Verdict
 
 # Imported by the pages that use them, so the home page starts without the scientific stack.
-equations = lazy_import("spreadlab.equations")
-fit_store = lazy_import("spreadlab.fit_store")
-trait_effects_model = lazy_import("spreadlab.trait_effects")
-viz = lazy_import("spreadlab.viz")
+equations = lazy_import("spreadlab.analysis.equations")
+fit_store = lazy_import("spreadlab.store.fits")
+trait_effects_model = lazy_import("spreadlab.analysis.trait_effects")
+viz = lazy_import("spreadlab.dashboard.viz")
 PAGE_MODULES = (
-    "spreadlab.viz",
-    "spreadlab.fit_store",
-    "spreadlab.trait_effects",
-    "spreadlab.equations",
+    "spreadlab.dashboard.viz",
+    "spreadlab.store.fits",
+    "spreadlab.analysis.trait_effects",
+    "spreadlab.analysis.equations",
     "scipy.optimize",
     "scipy.special",
     "scipy.stats",

@@ -22,6 +22,9 @@ from typing import Any
 import click
 import numpy as np
 
+from spreadlab.engine.policy import Policy
+from spreadlab.engine.simulate import Scenario
+from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import ConfigError, SpreadLabError
 from spreadlab.llm.base import RESPONSE_FORMATS, FatalLLMError
 from spreadlab.llm.cache import TABLE as CALLS_TABLE
@@ -29,10 +32,7 @@ from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.estimate import estimate_run, load_prices, price_for
 from spreadlab.llm.openai_chat import endpoint_host, endpoint_url
 from spreadlab.llm.policy import LLMPolicy
-from spreadlab.policy import Policy
-from spreadlab.simulate import Scenario
-from spreadlab.stochastic import ParameterTable, StochasticPolicy
-from spreadlab.store import RunStore
+from spreadlab.store.runs import RunStore
 
 # Flags that shape decisions: a resume must use the run's own values.
 _SCIENCE = {

@@ -21,8 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from spreadlab import __version__
-from spreadlab.errors import StoreError
-from spreadlab.fit import (
+from spreadlab.analysis.fit import (
     Curves,
     FitError,
     FitResult,
@@ -30,10 +29,11 @@ from spreadlab.fit import (
     interval_label,
     likelihood_ratio_test,
 )
+from spreadlab.analysis.models import MODELS, NESTED, get_model
+from spreadlab.analysis.verdict import OfflineEvidence, Verdict, decide, susceptible_rounds
+from spreadlab.errors import StoreError
 from spreadlab.glossary import data_source, p_text
-from spreadlab.models import MODELS, NESTED, get_model
-from spreadlab.store import RunStore
-from spreadlab.verdict import OfflineEvidence, Verdict, decide, susceptible_rounds
+from spreadlab.store.runs import RunStore
 
 FIT_COLUMNS: dict[str, str] = {
     "group_id": "VARCHAR NOT NULL",
@@ -186,7 +186,8 @@ def with_provenance(store: RunStore, run_ids: Sequence[str], table: pd.DataFrame
 
 def stored_decision_log(store: RunStore, ids: Sequence[str]) -> pd.DataFrame:
     """The decision logs of runs (or scenarios) in the columns
-    :func:`spreadlab.trait_effects.fit_trait_effects` reads, for LLM and stochastic runs alike."""
+    :func:`~spreadlab.analysis.trait_effects.fit_trait_effects`
+    reads, for LLM and stochastic runs alike."""
     run_ids = resolve_runs(store, ids)
     return store.con.execute(
         """

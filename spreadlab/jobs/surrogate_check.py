@@ -16,12 +16,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from spreadlab.engine.policy import Policy
+from spreadlab.engine.replicates import simulate_replicates
+from spreadlab.engine.simulate import Scenario, simulate
+from spreadlab.engine.stochastic import ParameterTable
 from spreadlab.errors import ConfigError
 from spreadlab.lazy import lazy_import
-from spreadlab.policy import Policy
-from spreadlab.replicates import simulate_replicates
-from spreadlab.simulate import Scenario, simulate
-from spreadlab.stochastic import ParameterTable
 
 stats = lazy_import("scipy.stats")
 

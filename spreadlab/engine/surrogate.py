@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from spreadlab.stochastic import ParameterTable
+from spreadlab.engine.stochastic import ParameterTable
 
 CALIBRATIONS = "calibrations"
 

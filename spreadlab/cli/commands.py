@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING
 
 import click
 
-from spreadlab.events import catalog, get_event, load_events
-from spreadlab.liveness import with_liveness
-from spreadlab.llm.command import llm_options, open_policy, resume_policy
-from spreadlab.models import MODELS
-from spreadlab.networks import NETWORK_KINDS, NetworkSpec
-from spreadlab.personas import PRESETS, parse_mix
-from spreadlab.policy import Policy
-from spreadlab.runner import Progress, resume_run, run_scenario
-from spreadlab.simulate import Scenario
-from spreadlab.stochastic import ParameterTable
-from spreadlab.store import RunStore, new_scenario_id
-from spreadlab.surrogate import label_table
+from spreadlab.analysis.models import MODELS
+from spreadlab.engine.policy import Policy
+from spreadlab.engine.simulate import Scenario
+from spreadlab.engine.stochastic import ParameterTable
+from spreadlab.engine.surrogate import label_table
+from spreadlab.jobs.policies import llm_options, open_policy, resume_policy
+from spreadlab.jobs.runner import Progress, resume_run, run_scenario
+from spreadlab.store.liveness import with_liveness
+from spreadlab.store.runs import RunStore, new_scenario_id
+from spreadlab.world.events import catalog, get_event, load_events
+from spreadlab.world.networks import NETWORK_KINDS, NetworkSpec
+from spreadlab.world.personas import PRESETS, parse_mix
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -299,7 +299,7 @@ def delete(run_ids: tuple[str, ...], db_path: str) -> None:
 @DB_OPTION
 def export(run_id: str, out_dir: str, fmt: str, db_path: str) -> None:
     """Export one run (metadata, agents, edges, decisions, curve) to a folder."""
-    from spreadlab.exchange import export_run
+    from spreadlab.store.exchange import export_run
 
     with RunStore(db_path, create=False) as store:
         path = export_run(store, run_id, Path(out_dir), fmt=fmt)
@@ -312,7 +312,7 @@ def export(run_id: str, out_dir: str, fmt: str, db_path: str) -> None:
 @DB_OPTION
 def import_(run_dir: str, new_id: str | None, db_path: str) -> None:
     """Import a run folder (written by 'spreadlab export' or by hand in the documented schema)."""
-    from spreadlab.exchange import import_run
+    from spreadlab.store.exchange import import_run
 
     with RunStore(db_path) as store:
         run_id = import_run(store, Path(run_dir), new_id)
@@ -360,8 +360,8 @@ def fit_runs(
     run_ids: tuple[str, ...], models: str, method: str, ci: str, each: bool, db_path: str
 ) -> None:
     """Fit models to runs (or scenario ids) and store the fits (docs/models.md)."""
-    from spreadlab.fit import FitError
-    from spreadlab.fit_store import fit_and_save, group_verdict, summary
+    from spreadlab.analysis.fit import FitError
+    from spreadlab.store.fits import fit_and_save, group_verdict, summary
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     with RunStore(db_path, create=False) as store:
@@ -383,7 +383,7 @@ def fit_runs(
 @DB_OPTION
 def export_fits(out_csv: str, db_path: str) -> None:
     """Write every stored fit as CSV, one row per (run or group, model); see docs/models.md."""
-    from spreadlab.fit_store import export_fits_csv
+    from spreadlab.store.fits import export_fits_csv
 
     with RunStore(db_path, create=False) as store:
         rows = export_fits_csv(store, out_csv)
@@ -398,8 +398,8 @@ def export_fits(out_csv: str, db_path: str) -> None:
 @DB_OPTION
 def traits(run_ids: tuple[str, ...], out_csv: str | None, db_path: str) -> None:
     """Which traits make an agent share: log-odds effects on a and b from the decision logs."""
-    from spreadlab.fit_store import resolve_runs, stored_decision_log, with_provenance
-    from spreadlab.trait_effects import fit_trait_effects
+    from spreadlab.analysis.trait_effects import fit_trait_effects
+    from spreadlab.store.fits import resolve_runs, stored_decision_log, with_provenance
 
     with RunStore(db_path, create=False) as store:
         run_list = resolve_runs(store, run_ids)
@@ -494,8 +494,8 @@ def calibrate(
     llm_opts: dict,
 ) -> None:
     """Calibrate the agent model from an LLM: a and b per profile and event type."""
-    from spreadlab import calibrate as cal
     from spreadlab.errors import ConfigError
+    from spreadlab.jobs import calibrate as cal
     from spreadlab.llm.base import FatalLLMError
     from spreadlab.llm.config import LLMConfig
     from spreadlab.llm.estimate import load_prices
@@ -536,14 +536,14 @@ def calibrate(
         calibration_id = cal.save_calibration(store.con, result, use)
         fidelity_lines: list[str] = []
         if persona_check:
-            from spreadlab.persona_check import ask_inventory, fidelity, summary
+            from spreadlab.jobs.persona_check import ask_inventory, fidelity, summary
 
             report = fidelity(ask_inventory(policy, repeats, seed))
             fidelity_lines = [summary(report), *(t.line() for t in report)]
         verdicts = []
         for event_id in validate_ids:
-            from spreadlab.personas import PersonalityMix
-            from spreadlab.surrogate_check import check_surrogate
+            from spreadlab.jobs.surrogate_check import check_surrogate
+            from spreadlab.world.personas import PersonalityMix
 
             scenario = Scenario(
                 event=get_event(event_id, user_events),
@@ -601,7 +601,7 @@ def observe(
     db_path: str | None,
 ) -> None:
     """Fit an observed time series of posts (real data) and hold it against simulated ones."""
-    from spreadlab.observed import (
+    from spreadlab.analysis.observed import (
         closest_scenarios,
         fit_series,
         fits_frame,
@@ -635,7 +635,7 @@ def observe(
     for line in verdict.evidence:
         click.echo(f"  evidence: {line}")
     if db_path:
-        from spreadlab.fit_store import scenario_mean_curves
+        from spreadlab.store.fits import scenario_mean_curves
 
         with RunStore(db_path, create=False) as store:
             scenarios = scenario_mean_curves(store)
@@ -665,7 +665,7 @@ def samples() -> None:
 )
 def samples_build(out_dir: str | None) -> None:
     """Regenerate the sample runs from their seeds (same content hash as the shipped set)."""
-    from spreadlab.samples import SAMPLE_DIR, build_samples
+    from spreadlab.jobs.samples import SAMPLE_DIR, build_samples
 
     manifest = build_samples(Path(out_dir) if out_dir else SAMPLE_DIR)
     click.echo(f"built {manifest['runs']} runs; content sha256 {manifest['content_sha256']}")
@@ -675,7 +675,7 @@ def samples_build(out_dir: str | None) -> None:
 @DB_OPTION
 def samples_load(db_path: str) -> None:
     """Load the bundled sample runs into a database (skipping those already there)."""
-    from spreadlab.samples import load_samples
+    from spreadlab.jobs.samples import load_samples
 
     with RunStore(db_path) as store:
         added = load_samples(store)

@@ -18,8 +18,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from pyvis.network import Network as PyvisNetwork
 
-from spreadlab.networks import Network
-from spreadlab.personas import profile_label
+from spreadlab.world.networks import Network
+from spreadlab.world.personas import profile_label
 
 STATE_COLOURS: dict[str, str] = {
     "susceptible": "#C9CED6",

@@ -16,19 +16,19 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from spreadlab.analysis.fit import FitError
+from spreadlab.engine.simulate import Scenario
+from spreadlab.engine.stochastic import ILLUSTRATIVE, StochasticPolicy
 from spreadlab.errors import DataFormatError
-from spreadlab.events import EVENT_TYPES, Event, catalog
-from spreadlab.fit import FitError
-from spreadlab.fit_store import ensure_table as ensure_fits_table
-from spreadlab.fit_store import fit_group, load_group, save_fits
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PRESETS
-from spreadlab.runner import run_scenario
-from spreadlab.simulate import Scenario
-from spreadlab.stochastic import ILLUSTRATIVE, StochasticPolicy
-from spreadlab.store import RUN_TABLES, RunStore
+from spreadlab.jobs.runner import run_scenario
+from spreadlab.store.fits import ensure_table as ensure_fits_table
+from spreadlab.store.fits import fit_group, load_group, save_fits
+from spreadlab.store.runs import RUN_TABLES, RunStore
+from spreadlab.world.events import EVENT_TYPES, Event, catalog
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PRESETS
 
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_runs"
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_runs"
 SAMPLE_MIXES = ("uniform", "extraverted", "neurotic-disagreeable")
 SAMPLE_FORMAT_VERSION = 1
 PROVENANCE_NOTE = (

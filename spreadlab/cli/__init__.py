@@ -1,6 +1,6 @@
 """The ``spreadlab`` command line: run, list, delete, export and import runs.
 
-The commands are defined in :mod:`spreadlab.commands`; this module lists them and imports that
+The commands are defined in :mod:`spreadlab.cli.commands`; this module lists them and imports that
 module only when one is invoked, so ``spreadlab --help`` starts without the scientific stack.
 """
 
@@ -38,7 +38,7 @@ COMMANDS: dict[str, str] = {
 
 
 class LazyGroup(click.Group):
-    """A group whose commands are imported from :mod:`spreadlab.commands` when one is used."""
+    """A group whose commands are imported from :mod:`spreadlab.cli.commands` when one is used."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -46,7 +46,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        return importlib.import_module("spreadlab.commands").cli.commands[cmd_name]
+        return importlib.import_module("spreadlab.cli.commands").cli.commands[cmd_name]
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from spreadlab.engine.policy import ConsultationBatch, Decisions
 from spreadlab.errors import ConfigError, DataFormatError
-from spreadlab.events import EVENT_TYPES, Event, event_type_index
-from spreadlab.personas import N_PROFILES, TRAITS, profile_code, profile_label, trait_matrix
-from spreadlab.policy import ConsultationBatch, Decisions
+from spreadlab.world.events import EVENT_TYPES, Event, event_type_index
+from spreadlab.world.personas import N_PROFILES, TRAITS, profile_code, profile_label, trait_matrix
 
 ILLUSTRATIVE = "illustrative: hand-set values for demonstration, not measured from LLM agents"
 
@@ -45,7 +45,7 @@ class ParameterTable:
 
     Both arrays have shape (32, 6), columns in the order of :data:`EVENT_TYPES`. ``provenance``
     travels with the table into every run that uses it; ``source`` is its label in the shared
-    vocabulary (illustrative, surrogate, user table; see :mod:`spreadlab.surrogate`).
+    vocabulary (illustrative, surrogate, user table; see :mod:`spreadlab.engine.surrogate`).
     """
 
     a: np.ndarray

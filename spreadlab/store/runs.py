@@ -22,11 +22,11 @@ import duckdb
 import numpy as np
 
 from spreadlab import __version__
+from spreadlab.engine.simulate import RoundRecord
 from spreadlab.errors import StoreError
-from spreadlab.liveness import record_writer
-from spreadlab.networks import Network, from_edges
-from spreadlab.sharing import SharedConnection, WaitNote, connect, stderr_note
-from spreadlab.simulate import RoundRecord
+from spreadlab.store.liveness import record_writer
+from spreadlab.store.sharing import SharedConnection, WaitNote, connect, stderr_note
+from spreadlab.world.networks import Network, from_edges
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -161,7 +161,7 @@ class RunStore:
     ) -> None:
         """Open (``create``: or create) the database; a lock held by another process is waited
         for, with ``on_wait`` told once. ``release_when_idle`` (for LLM runs) lets go of the file
-        while the run waits for its endpoint (see :mod:`spreadlab.sharing`)."""
+        while the run waits for its endpoint (see :mod:`spreadlab.store.sharing`)."""
         self.path = str(path)
         if self.path != ":memory:":
             file = Path(self.path).expanduser().resolve()

@@ -13,15 +13,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spreadlab.events import catalog, event_type_index
-from spreadlab.fit import Curves, FitError, fit
-from spreadlab.models import get_model
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import TRAITS, PersonalityMix, trait_matrix
-from spreadlab.replicates import simulate_replicates
-from spreadlab.simulate import Scenario, simulate
-from spreadlab.stochastic import ParameterTable, StochasticPolicy
-from spreadlab.verdict import OfflineEvidence, decide, evidence_from_rounds, susceptible_rounds
+from spreadlab.analysis.fit import Curves, FitError, fit
+from spreadlab.analysis.models import get_model
+from spreadlab.analysis.verdict import (
+    OfflineEvidence,
+    decide,
+    evidence_from_rounds,
+    susceptible_rounds,
+)
+from spreadlab.engine.replicates import simulate_replicates
+from spreadlab.engine.simulate import Scenario, simulate
+from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.world.events import catalog, event_type_index
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import TRAITS, PersonalityMix, trait_matrix
 
 TABLES = ("uniform", "illustrative", "two-classes")
 NETWORKS = ("random_regular", "erdos_renyi", "barabasi_albert")

@@ -15,7 +15,8 @@ Estimates per (profile, event type), per round:
   likelihood over every m; its exact interval inverts the test on the total number of posts,
   which is stochastically increasing in b (a sum of binomials, the same construction as
   Clopper–Pearson), so it covers at least the stated level.
-* A smoother: the additive trait-effect model (:mod:`spreadlab.trait_effects`) fitted to every
+* A smoother: the additive trait-effect model
+(:mod:`spreadlab.analysis.trait_effects`) fitted to every
   probe, the "both" probes included; its predictions are reported beside the cell estimates.
 
 The table written for ``--params`` uses the cell estimates or the smoother, and says which.
@@ -34,18 +35,18 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from spreadlab.analysis.trait_effects import TraitEffects, fit_trait_effects
+from spreadlab.engine.policy import ConsultationBatch, FeedPost
+from spreadlab.engine.stochastic import ParameterTable
+from spreadlab.engine.surrogate import CALIBRATIONS, table_hash
 from spreadlab.errors import ConfigError, DataFormatError
-from spreadlab.events import EVENT_TYPES, Event, catalog, event_type_index
 from spreadlab.lazy import lazy_import
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.estimate import Price, RunEstimate, estimate_run, price_for
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.llm.prompt import PROMPT_VERSION
-from spreadlab.personas import N_PROFILES, TRAITS, profile_label, trait_matrix
-from spreadlab.policy import ConsultationBatch, FeedPost
-from spreadlab.stochastic import ParameterTable
-from spreadlab.surrogate import CALIBRATIONS, table_hash
-from spreadlab.trait_effects import TraitEffects, fit_trait_effects
+from spreadlab.world.events import EVENT_TYPES, Event, catalog, event_type_index
+from spreadlab.world.personas import N_PROFILES, TRAITS, profile_label, trait_matrix
 
 stats = lazy_import("scipy.stats")
 optimize = lazy_import("scipy.optimize")

@@ -13,11 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spreadlab.errors import StoreError
-from spreadlab.events import Event
-from spreadlab.liveness import other_live_writer, record_writer
-from spreadlab.policy import Policy
-from spreadlab.simulate import (
+from spreadlab.engine.policy import Policy
+from spreadlab.engine.simulate import (
     ReplicatePlan,
     Scenario,
     Simulation,
@@ -25,8 +22,11 @@ from spreadlab.simulate import (
     plan_replicates,
     replicate_streams,
 )
-from spreadlab.store import RunMeta, RunStore, new_scenario_id
+from spreadlab.errors import StoreError
+from spreadlab.store.liveness import other_live_writer, record_writer
+from spreadlab.store.runs import RunMeta, RunStore, new_scenario_id
 from spreadlab.validate import generator_state
+from spreadlab.world.events import Event
 
 
 @dataclass(frozen=True)

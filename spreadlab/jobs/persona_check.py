@@ -23,7 +23,7 @@ import pandas as pd
 from spreadlab.lazy import lazy_import
 from spreadlab.llm.base import CallTag, ChatReply, ChatRequest
 from spreadlab.llm.policy import LLMPolicy, sampling_seed
-from spreadlab.personas import N_PROFILES, TRAIT_NAMES, TRAITS, persona_text, trait_levels
+from spreadlab.world.personas import N_PROFILES, TRAIT_NAMES, TRAITS, persona_text, trait_levels
 
 stats = lazy_import("scipy.stats")
 

@@ -22,23 +22,30 @@ import numpy as np
 import pandas as pd
 
 from spreadlab import glossary, memory
+from spreadlab.analysis.fit import (
+    Curves,
+    FitError,
+    FitResult,
+    compare,
+    fit_models,
+    likelihood_ratio_test,
+)
+from spreadlab.analysis.models import get_model
+from spreadlab.analysis.trait_effects import TraitEffects
+from spreadlab.analysis.verdict import Verdict
+from spreadlab.engine.policy import Policy
+from spreadlab.engine.simulate import Scenario
+from spreadlab.engine.stochastic import ParameterTable
 from spreadlab.errors import ConfigError, DataFormatError, SpreadLabError
-from spreadlab.events import Event, catalog
-from spreadlab.exchange import export_run, import_run
-from spreadlab.fit import Curves, FitError, FitResult, compare, fit_models, likelihood_ratio_test
+from spreadlab.jobs.policies import open_policy
+from spreadlab.jobs.samples import sample_database
 from spreadlab.llm import LLMConfig, RunEstimate, estimate_run
-from spreadlab.llm.command import open_policy
-from spreadlab.models import get_model
-from spreadlab.networks import NetworkSpec
-from spreadlab.personas import PRESETS, TRAIT_NAMES, TRAITS, PersonalityMix, parse_mix
-from spreadlab.policy import Policy
-from spreadlab.samples import sample_database
-from spreadlab.simulate import Scenario
-from spreadlab.stochastic import ParameterTable
-from spreadlab.store import RunStore, StoredRun
-from spreadlab.trait_effects import TraitEffects
+from spreadlab.store.exchange import export_run, import_run
+from spreadlab.store.runs import RunStore, StoredRun
 from spreadlab.validate import slug
-from spreadlab.verdict import Verdict
+from spreadlab.world.events import Event, catalog
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PRESETS, TRAIT_NAMES, TRAITS, PersonalityMix, parse_mix
 
 DB_ENV = "SPREADLAB_DB"
 MAX_UPLOAD_FILES = 20
@@ -52,7 +59,7 @@ SYNTHETIC_NOTE = (
 
 def database_path() -> Path:
     """The dashboard's DuckDB file: ``$SPREADLAB_DB`` as it is, else ``spreadlab.duckdb`` with
-    the bundled sample runs loaded into it (see :func:`spreadlab.samples.sample_database`)."""
+    the bundled sample runs loaded into it (see :func:`spreadlab.jobs.samples.sample_database`)."""
     env = os.environ.get(DB_ENV, "").strip()
     if env:
         return Path(env).expanduser()
@@ -281,7 +288,7 @@ def llm_settings(
     max_calls: int,
     timeout: float = 60.0,
 ) -> dict[str, Any]:
-    """The LLM options of the form, as :func:`spreadlab.llm.command.open_policy` takes them.
+    """The LLM options of the form, as :func:`spreadlab.jobs.policies.open_policy` takes them.
 
     Empty fields fall back to the environment (``OPENAI_BASE_URL``, ``SPREADLAB_MODEL``,
     ``OPENAI_API_KEY``); the key stays in memory only. ``timeout`` is in seconds per reply.
@@ -353,7 +360,7 @@ def informed_curves(store: RunStore, run_ids: list[str]) -> pd.DataFrame:
 
 
 def run_archive(store: RunStore, run_id: str, fmt: str = "csv") -> bytes:
-    """A zip of the run folder written by :func:`spreadlab.exchange.export_run`."""
+    """A zip of the run folder written by :func:`spreadlab.store.exchange.export_run`."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = export_run(store, run_id, Path(tmp), fmt=fmt)
         buffer = io.BytesIO()
@@ -414,7 +421,8 @@ def fit_group(
     method: str = "binomial",
     ci: str = "auto",
 ) -> tuple[dict[str, FitResult], dict[str, str]]:
-    """Fit each model to a run or a group of replicate runs (see :func:`spreadlab.fit.fit`).
+    """Fit each model to a run or a group of replicate runs
+    (see :func:`spreadlab.analysis.fit.fit`).
 
     Returns the fits and, per model that cannot be fitted to these data, the reason (e.g. SI-1
     cannot explain a replicate in which nobody posted in round 0). Raises when no model is chosen
@@ -625,7 +633,7 @@ def stored_rows(
     models: list[str],
     method: str | None = None,
 ) -> pd.DataFrame:
-    """The stored fits (as from :func:`spreadlab.fit_store.load_fits`) of exactly these scenarios
+    """The stored fits (as from :func:`spreadlab.store.fits.load_fits`) of exactly these scenarios
     (a scenario of one run is kept under its run id) and models, and method if given."""
     keep = stored["group_id"].isin(set(scenario_ids) | set(run_ids)) & stored["model"].isin(models)
     if method is not None:

@@ -1,4 +1,4 @@
-"""Fitting the models of :mod:`spreadlab.models` to one run or a group of replicate runs.
+"""Fitting the models of :mod:`spreadlab.analysis.models` to one run or a group of replicate runs.
 
 Data are informed counts after rounds 0..T, one curve per replicate, on N agents of mean degree k.
 
@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from spreadlab.analysis.models import MODELS, NESTED, Model, get_model
 from spreadlab.errors import ConfigError, SpreadLabError
 from spreadlab.lazy import lazy_import
-from spreadlab.models import MODELS, NESTED, Model, get_model
 
 # scipy takes about a second to import: loaded by the first fit, not by every command
 optimize = lazy_import("scipy.optimize")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from spreadlab.fit import Curves, FitError, FitResult, fit
+from spreadlab.analysis.fit import Curves, FitError, FitResult, fit
 
 TERMS = ("1", "i", "i^2")
 RIDGE = 1e-5

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spreadlab.engine.policy import ConsultationBatch, Decisions, FeedPost, Policy
 from spreadlab.errors import ConfigError
-from spreadlab.events import Event
-from spreadlab.networks import Network, NetworkSpec
-from spreadlab.personas import PersonalityMix
-from spreadlab.policy import ConsultationBatch, Decisions, FeedPost, Policy
 from spreadlab.validate import INT64_MAX as MAX_SEED
+from spreadlab.world.events import Event
+from spreadlab.world.networks import Network, NetworkSpec
+from spreadlab.world.personas import PersonalityMix
 
 MAX_ROUNDS = 100_000
 MAX_REPLICATES = 100_000
@@ -333,7 +333,7 @@ def simulate(
     policy: Policy,
     on_round: Callable[[ReplicatePlan, RoundRecord], None] | None = None,
 ) -> list[RunResult]:
-    """Run every replicate of ``scenario`` in memory (no storage); see :mod:`spreadlab.runner`."""
+    """Run every replicate of ``scenario`` in memory (no storage)."""
     results = []
     for plan in plan_replicates(scenario):
         sim = Simulation.for_replicate(scenario, plan, policy)

@@ -1,6 +1,6 @@
 """Many replicates of one scenario at once, for the stochastic policy.
 
-:func:`simulate_replicates` plays the round process of :mod:`spreadlab.simulate` for a whole
+:func:`simulate_replicates` plays the round process of :mod:`spreadlab.engine.simulate` for a whole
 batch of replicates together: their networks are laid side by side as one block-diagonal CSR
 network, so a round costs a few numpy calls for the batch instead of a few per replicate.
 
@@ -19,10 +19,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spreadlab.engine.simulate import (
+    ReplicatePlan,
+    Scenario,
+    _add_neighbour_counts,
+    plan_replicates,
+)
+from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import ConfigError
-from spreadlab.networks import Network
-from spreadlab.simulate import ReplicatePlan, Scenario, _add_neighbour_counts, plan_replicates
-from spreadlab.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.world.networks import Network
 
 _FROZEN = -2  # posted_round of a susceptible agent whose replicate has stopped
 

@@ -23,12 +23,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from spreadlab import __version__, memory
+from spreadlab.engine.simulate import MAX_REPLICATES, MAX_ROUNDS
 from spreadlab.errors import ConfigError, DataFormatError, SpreadLabError, StoreError
-from spreadlab.events import MAX_REPORT_CHARS, MAX_TITLE_CHARS, Event
-from spreadlab.networks import NETWORK_KINDS
-from spreadlab.personas import N_PROFILES
-from spreadlab.simulate import MAX_REPLICATES, MAX_ROUNDS
-from spreadlab.store import RUN_COLUMNS, RUN_STATUSES, TABLES, RunStore
+from spreadlab.store.runs import RUN_COLUMNS, RUN_STATUSES, TABLES, RunStore
 from spreadlab.validate import (
     INT32_MAX,
     INT64_MAX,
@@ -41,6 +38,9 @@ from spreadlab.validate import (
     inside,
     slug,
 )
+from spreadlab.world.events import MAX_REPORT_CHARS, MAX_TITLE_CHARS, Event
+from spreadlab.world.networks import NETWORK_KINDS
+from spreadlab.world.personas import N_PROFILES
 
 INTEGER, BOOLEAN, TEXT = "integer", "boolean", "text"
 TABLE_SCHEMAS: dict[str, dict[str, str]] = {

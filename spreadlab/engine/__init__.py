@@ -1,0 +1,1 @@
+"""The simulator: rounds, replicates, the policy protocol and the stochastic policy."""

@@ -1,0 +1,1 @@
+"""The DuckDB file: its one schema, runs, fits, the reply cache, import and export, file sharing."""
