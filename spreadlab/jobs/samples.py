@@ -21,6 +21,7 @@ from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ILLUSTRATIVE, StochasticPolicy
 from spreadlab.errors import DataFormatError
 from spreadlab.jobs.runner import run_scenario
+from spreadlab.settings import current as current_settings
 from spreadlab.store.fits import ensure_table as ensure_fits_table
 from spreadlab.store.fits import fit_group, load_group, save_fits
 from spreadlab.store.runs import RUN_TABLES, RunStore
@@ -236,8 +237,9 @@ def load_samples(store: RunStore, sample_dir: Path = SAMPLE_DIR) -> int:
 
 
 def default_database() -> Path:
-    """The dashboard's database: ``$SPREADLAB_DB`` if set, else ``./spreadlab.duckdb``."""
-    return Path(os.environ.get("SPREADLAB_DB", "spreadlab.duckdb"))
+    """The database when none is given: ``$SPREADLAB_DB`` if set, else ``./spreadlab.duckdb``
+    (see :mod:`spreadlab.settings`)."""
+    return current_settings().database()
 
 
 def sample_database(path: Path | None = None) -> Path:

@@ -18,6 +18,7 @@ from spreadlab.llm.accounting import Budget
 from spreadlab.llm.base import RESPONSE_FORMATS
 from spreadlab.llm.openai_chat import endpoint_host, endpoint_url
 from spreadlab.llm.prompt import PromptSettings
+from spreadlab.settings import DEFAULT_MODEL, MODEL_ENV
 
 OPENAI_URL = "https://api.openai.com/v1"
 NO_KEY = "no-key"  # what local servers (Ollama, vLLM, llama.cpp) get when no key is set
@@ -112,7 +113,7 @@ class LLMConfig:
         prompt = PromptSettings(
             **{k: given.pop(k) for k in ("feed_size", "post_chars") if k in given}
         )
-        given.setdefault("model", env.get("SPREADLAB_MODEL", "gpt-4o-mini"))
+        given.setdefault("model", env.get(MODEL_ENV, DEFAULT_MODEL))
         return cls(
             base_url=base_url,
             api_key=Secret(key) if key else None,

@@ -9,7 +9,6 @@ holder (the dashboard, a ``spreadlab`` command, or another program, with its pid
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import threading
@@ -21,9 +20,8 @@ from typing import Any
 import duckdb
 
 from spreadlab.errors import StoreError
+from spreadlab.settings import LOCK_WAIT_ENV, current
 
-LOCK_WAIT_ENV = "SPREADLAB_LOCK_WAIT"
-DEFAULT_LOCK_WAIT = 30.0
 _PID = re.compile(r"\(PID (\d+)\)")
 
 WaitNote = Callable[[str], None]
@@ -31,10 +29,7 @@ WaitNote = Callable[[str], None]
 
 def lock_wait() -> float:
     """Seconds to keep retrying a locked database (``$SPREADLAB_LOCK_WAIT``, default 30)."""
-    try:
-        return max(float(os.environ.get(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT)), 0.0)
-    except ValueError:
-        return DEFAULT_LOCK_WAIT
+    return current().lock_wait
 
 
 def stderr_note(note: str) -> None:
