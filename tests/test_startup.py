@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from spreadlab.cli import COMMANDS, cli
+from spreadlab.cli import COMMANDS, MODULES, cli
 from spreadlab.cli.commands import cli as registry
 
 # Runs a command in a fresh interpreter, then reports which heavy libraries it has loaded (a
@@ -57,10 +57,10 @@ def test_the_dashboard_home_page_loads_no_fitting_stack():
 
 
 def test_the_help_table_lists_every_command_with_its_own_first_line():
-    assert list(COMMANDS) == list(registry.commands)
-    for name, line in COMMANDS.items():
-        first_paragraph = registry.commands[name].help.split("\n\n")[0]
-        assert " ".join(first_paragraph.split()) == line, name
+    assert [c for c in COMMANDS if c not in MODULES] == list(registry.commands)
     ctx = click.Context(cli)
+    for name, line in COMMANDS.items():
+        first_paragraph = cli.get_command(ctx, name).help.split("\n\n")[0]
+        assert " ".join(first_paragraph.split()) == line, name
     assert cli.get_command(ctx, "fit") is registry.commands["fit"]
     assert cli.get_command(ctx, "nope") is None

@@ -33,8 +33,11 @@ COMMANDS: dict[str, str] = {
     "observe": "Fit an observed time series of posts (real data) and hold it against simulated "
     "ones.",
     "samples": "The bundled sample runs (synthetic: stochastic model, illustrative parameters).",
+    "sweep": "Run a grid of stochastic scenarios (docs/sweeps.md); re-running resumes it.",
 }
 """Every command and the first line of its help, shown by ``spreadlab --help``."""
+MODULES: dict[str, str] = {"sweep": "spreadlab.cli.sweep"}
+"""Commands defined in a module of their own (the rest are in :mod:`spreadlab.cli.commands`)."""
 
 
 class LazyGroup(click.Group):
@@ -46,6 +49,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
+        if cmd_name in MODULES:
+            return getattr(importlib.import_module(MODULES[cmd_name]), cmd_name)
         return importlib.import_module("spreadlab.cli.commands").cli.commands[cmd_name]
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

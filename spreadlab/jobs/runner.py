@@ -15,7 +15,6 @@ import numpy as np
 
 from spreadlab.engine.policy import Policy
 from spreadlab.engine.simulate import (
-    ReplicatePlan,
     Scenario,
     Simulation,
     SimulationState,
@@ -27,6 +26,7 @@ from spreadlab.store.liveness import other_live_writer, record_writer
 from spreadlab.store.runs import RunMeta, RunStore, new_scenario_id
 from spreadlab.validate import generator_state
 from spreadlab.world.events import Event
+from spreadlab.world.networks import Network
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def run_scenario(
     scenario_id = scenario_id or new_scenario_id()
     run_ids: list[str] = []
     for plan in plan_replicates(scenario):
-        meta = _run_meta(scenario, scenario_id, plan, policy)
+        meta = replicate_meta(scenario, scenario_id, plan.replicate, plan.network, policy)
         run_id = store.create_run(meta, plan.network, plan.profiles)
         run_ids.append(run_id)
         simulation = Simulation.for_replicate(scenario, plan, policy)
@@ -73,25 +73,28 @@ def run_scenario(
     return run_ids
 
 
-def _run_meta(scenario: Scenario, scenario_id: str, plan: ReplicatePlan, policy: Policy) -> RunMeta:
-    network_params = dict(plan.network.params)
+def replicate_meta(
+    scenario: Scenario, scenario_id: str, replicate: int, network: Network, policy: Policy
+) -> RunMeta:
+    """The run row's description of replicate ``replicate`` of ``scenario`` on ``network``."""
+    network_params = dict(network.params)
     if scenario.stop_fraction is not None:
         network_params["stop_fraction"] = scenario.stop_fraction
     return RunMeta(
         scenario_id=scenario_id,
-        replicate=plan.replicate,
+        replicate=replicate,
         seed=scenario.seed,
         provenance={
             **policy.provenance(),
             "seed": scenario.seed,
-            "replicate": plan.replicate,
+            "replicate": replicate,
             "seed_derivation": "numpy SeedSequence(seed).spawn(replicates)[replicate]"
             ".spawn(3) -> network, profiles, simulation",
         },
         event=scenario.event.to_dict(),
         mix_name=scenario.mix.name,
         mix_weights=list(scenario.mix.weights),
-        network_kind=plan.network.kind,
+        network_kind=network.kind,
         network_params=network_params,
         rounds_max=scenario.rounds,
         q=scenario.q,

@@ -14,17 +14,16 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
 
-from spreadlab import __version__
 from spreadlab.engine.simulate import RoundRecord
 from spreadlab.errors import StoreError
 from spreadlab.store.liveness import record_writer
+from spreadlab.store.run_rows import run_row
 from spreadlab.store.sharing import SharedConnection, WaitNote, connect, stderr_note
 from spreadlab.world.networks import Network, from_edges
 
@@ -253,35 +252,7 @@ class RunStore:
     def create_run(self, meta: RunMeta, network: Network, profiles: np.ndarray) -> str:
         """Write the run row (status 'running'), its agents and its edges in one transaction."""
         run_id = meta.run_id
-        now = datetime.now(UTC).replace(tzinfo=None)
-        row = {
-            "run_id": run_id,
-            "scenario_id": meta.scenario_id,
-            "replicate": meta.replicate,
-            "seed": meta.seed,
-            "backend": str(meta.provenance.get("backend", "unknown")),
-            "synthetic": bool(meta.provenance.get("synthetic", True)),
-            "provenance": json.dumps(meta.provenance, sort_keys=True),
-            "event_id": meta.event["id"],
-            "event_type": meta.event["type"],
-            "event_title": meta.event.get("title", ""),
-            "event_report": meta.event["report"],
-            "mix_name": meta.mix_name,
-            "mix_weights": json.dumps([round(w, 12) for w in meta.mix_weights]),
-            "network_kind": meta.network_kind,
-            "network_params": json.dumps(meta.network_params, sort_keys=True),
-            "n_agents": network.n,
-            "mean_degree": network.mean_degree,
-            "rounds_max": meta.rounds_max,
-            "q": meta.q,
-            "n0": meta.n0,
-            "status": "running",
-            "rounds_done": 0,
-            "rng_state": None,
-            "package_version": __version__,
-            "created_at": now,
-            "finished_at": None,
-        }
+        row = run_row(meta, network)
         edges = network.edges()
         with self.transaction():
             if self.has_run(run_id):

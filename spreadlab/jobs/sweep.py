@@ -1,0 +1,244 @@
+"""Run a sweep: expand the grid, skip finished cells, compute the rest, store each as it lands.
+
+Cells run in one of three places: this process (``workers=1``), a local process pool
+(:class:`concurrent.futures.ProcessPoolExecutor`, spawned workers) or a Dask cluster
+(``engine="dask"``: a local one started here, or the scheduler at ``address``). Wherever they run,
+workers only compute (:func:`spreadlab.jobs.sweep_cell.run_cell`); this process is the one writer
+and stores each result in one transaction as it arrives. At most a few cells per worker are in
+flight, so memory stays bounded however large the grid.
+
+Re-running a grid skips its finished cells, so a killed sweep resumes where it stopped and no
+cell is stored twice; a failed cell is stored with its error and tried again on the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from spreadlab.engine.stochastic import StochasticPolicy
+from spreadlab.engine.surrogate import label_table
+from spreadlab.errors import ConfigError
+from spreadlab.jobs.runner import replicate_meta
+from spreadlab.jobs.sweep_cell import CellResult, CellTask, run_cell
+from spreadlab.jobs.sweep_grid import SEED_DERIVATION, Grid
+from spreadlab.store.runs import RunStore
+from spreadlab.store.sweeps import (
+    StoredRunData,
+    finished_cells,
+    record_sweep,
+    save_cell,
+    scenario_id_of,
+)
+
+ENGINES = ("local", "dask")
+IN_FLIGHT_PER_WORKER = 2
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """Reported after each stored cell: counts, rate of this session and time left."""
+
+    done: int
+    failed: int
+    skipped: int
+    total: int
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        """Cells per second stored by this session."""
+        return (self.done + self.failed) / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.skipped - self.done - self.failed
+
+    @property
+    def seconds_left(self) -> float | None:
+        return self.remaining / self.rate if self.rate > 0 else None
+
+
+def run_sweep(
+    store: RunStore,
+    grid: Grid,
+    *,
+    engine: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    summaries_only: bool = False,
+    on_progress: Callable[[SweepProgress], None] | None = None,
+) -> SweepProgress:
+    """Compute and store every unfinished cell of ``grid``; return the final tally."""
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if workers < 1:
+        raise ConfigError(f"workers = {workers}: use at least one worker")
+    if address and engine != "dask":
+        raise ConfigError("--address names a Dask scheduler: use it with --engine dask")
+    cells = grid.cells()
+    record_sweep(store, _sweep_row(grid), [c.cell_id for c in cells])
+    done_before = finished_cells(store, [c.cell_id for c in cells])
+    tables = {label: label_table(store.con, table, label) for label, table in grid.tables.items()}
+    tasks = [
+        CellTask(
+            cell,
+            grid.scenario(cell),
+            tables[cell.params["params"]],
+            fits=grid.record_fits,
+            verdict=grid.record_verdict,
+            keep_runs=not summaries_only,
+        )
+        for cell in cells
+        if cell.cell_id not in done_before
+    ]
+    by_id = {task.cell.cell_id: task for task in tasks}
+    start = time.perf_counter()
+    tally = SweepProgress(0, 0, len(done_before), len(cells), 0.0)
+    for result in _results(tasks, engine, workers, address):
+        _store(store, grid, by_id[result.cell_id], result)
+        tally = replace(
+            tally,
+            done=tally.done + (result.error is None),
+            failed=tally.failed + (result.error is not None),
+            elapsed=time.perf_counter() - start,
+        )
+        if on_progress is not None:
+            on_progress(tally)
+    return tally
+
+
+def _sweep_row(grid: Grid) -> dict[str, Any]:
+    return {
+        "sweep_id": grid.sweep_id,
+        "name": grid.name,
+        "source": grid.source,
+        "seed": grid.seed,
+        "grid": {
+            "axes": grid.axes,
+            "rounds": grid.rounds,
+            "n0": grid.n0,
+            "rewire": grid.rewire,
+            "tables": grid.table_hashes,
+            "record": {"fits": grid.record_fits, "verdict": grid.record_verdict},
+            "seed_derivation": SEED_DERIVATION,
+        },
+    }
+
+
+def _store(store: RunStore, grid: Grid, task: CellTask, result: CellResult) -> None:
+    """One result into the database, in one transaction (see :func:`save_cell`)."""
+    cell, table = task.cell, task.table
+    scenario_id = scenario_id_of(cell.cell_id)
+    provenance = {
+        "sweep_id": grid.sweep_id,
+        "grid": grid.source,
+        "grid_seed": grid.seed,
+        "cell_id": cell.cell_id,
+        "seed_derivation": SEED_DERIVATION,
+        "backend": "stochastic",
+        "synthetic": True,
+        "parameter_table": table.provenance,
+    }
+    row = {
+        **cell.params,
+        **(result.summary or {}),
+        "cell_id": cell.cell_id,
+        "status": "done" if result.error is None else "failed",
+        "error": result.error,
+        "seed": cell.seed,
+        "scenario_id": scenario_id,
+        "runs_stored": bool(result.runs),
+        "table_source": table.source,
+        "table_provenance": table.provenance,
+        "provenance": json.dumps(provenance, sort_keys=True),
+        "seconds": result.seconds,
+    }
+    policy = StochasticPolicy(table)
+    runs = []
+    for replicate, run in enumerate(result.runs):
+        meta = replicate_meta(task.scenario, scenario_id, replicate, run.network, policy)
+        meta = replace(meta, provenance={**meta.provenance, "sweep": provenance})
+        runs.append(StoredRunData(meta, run.network, run.profiles, run.records))
+    save_cell(store, row, runs)
+
+
+def _results(
+    tasks: list[CellTask], engine: str, workers: int, address: str | None
+) -> Iterator[CellResult]:
+    """Each task's result as it completes, from where ``engine`` runs them."""
+    if not tasks:
+        return
+    if engine == "local" and workers == 1:
+        yield from map(run_cell, tasks)
+    elif engine == "local":
+        spawn = multiprocessing.get_context("spawn")  # no forked copy of the database handle
+        with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
+            yield from _windowed(pool.submit, wait, tasks, workers * IN_FLIGHT_PER_WORKER)
+    else:
+        with _dask_client(workers, address) as client:
+            from distributed import wait as dask_wait
+
+            threads = sum(client.nthreads().values()) or workers
+            yield from _windowed(
+                lambda fn, task: client.submit(fn, task, pure=False),
+                dask_wait,
+                tasks,
+                threads * IN_FLIGHT_PER_WORKER,
+            )
+
+
+def _windowed(
+    submit: Callable[[Callable[[CellTask], CellResult], CellTask], Any],
+    wait_any: Callable[..., Any],
+    tasks: Iterable[CellTask],
+    window: int,
+) -> Iterator[CellResult]:
+    """Keep ``window`` tasks in flight; yield results as they finish."""
+    queue = iter(tasks)
+    pending = set()
+    for task in queue:
+        pending.add(submit(run_cell, task))
+        if len(pending) >= window:
+            break
+    while pending:
+        finished, pending = wait_any(pending, return_when=FIRST_COMPLETED)
+        pending = set(pending)
+        for future in finished:
+            yield future.result()
+            task = next(queue, None)
+            if task is not None:
+                pending.add(submit(run_cell, task))
+
+
+@contextmanager
+def _dask_client(workers: int, address: str | None) -> Iterator[Any]:
+    """A Dask client: of the scheduler at ``address``, or of a local cluster started here (one
+    single-threaded worker process per ``workers``, listening on loopback only)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError(
+            "the dask engine needs Dask: pip install 'dask[distributed]' (or 'spreadlab[dask]')"
+        ) from None
+    if address:
+        with Client(address) as client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client

@@ -1,0 +1,255 @@
+"""Sweeps in the run database: the grids, their cells' summaries, and each cell's runs.
+
+Tables: ``sweeps`` (one row per grid, keyed by the grid's content hash), ``sweep_members``
+(which cells a grid has, in expansion order) and ``sweep_cells`` (one row per cell id: the
+cell's parameters, its summary or its error, and its provenance). A cell's runs are ordinary runs
+(scenario id ``sw-<cell id>``), so every page and command that reads runs reads them too.
+
+:func:`save_cell` writes a cell's summary and all of its runs in one transaction: a sweep killed
+at any moment leaves each cell either complete or absent, never half-written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from spreadlab import __version__
+from spreadlab.engine.simulate import RoundRecord
+from spreadlab.store.run_rows import run_row
+from spreadlab.store.runs import RunMeta, RunStore
+from spreadlab.world.networks import Network
+
+SWEEP_COLUMNS: dict[str, str] = {
+    "sweep_id": "VARCHAR PRIMARY KEY",
+    "name": "VARCHAR NOT NULL",
+    "source": "VARCHAR NOT NULL",
+    "seed": "BIGINT NOT NULL",
+    "cells": "INTEGER NOT NULL",
+    "grid": "VARCHAR NOT NULL",
+    "package_version": "VARCHAR NOT NULL",
+    "created_at": "TIMESTAMP NOT NULL",
+}
+MEMBER_COLUMNS: dict[str, str] = {
+    "sweep_id": "VARCHAR NOT NULL",
+    "cell_id": "VARCHAR NOT NULL",
+    "position": "INTEGER NOT NULL",
+}
+PARAM_COLUMNS: dict[str, str] = {
+    "event": "VARCHAR NOT NULL",
+    "event_type": "VARCHAR NOT NULL",
+    "mix": "VARCHAR NOT NULL",
+    "q": "DOUBLE NOT NULL",
+    "n": "INTEGER NOT NULL",
+    "k": "INTEGER NOT NULL",
+    "network": "VARCHAR NOT NULL",
+    "params": "VARCHAR NOT NULL",
+    "replicates": "INTEGER NOT NULL",
+    "seed_index": "INTEGER NOT NULL",
+    "rounds": "INTEGER NOT NULL",
+    "n0": "INTEGER NOT NULL",
+    "rewire": "DOUBLE NOT NULL",
+}
+SUMMARY_COLUMNS: dict[str, str] = {
+    "n_runs": "INTEGER",
+    **{
+        f"{name}{suffix}": "DOUBLE"
+        for name in ("reach", "rounds10", "rounds50", "rounds90")
+        for suffix in ("", "_lo", "_hi")
+    },
+    **{f"rounds{p}_share": "DOUBLE" for p in (10, 50, 90)},
+    **{
+        f"{rate}{suffix}": "DOUBLE"
+        for rate in ("si1_beta", "si2_alpha", "si2_beta")
+        for suffix in ("", "_lo", "_hi")
+    },
+    "delta_bic": "DOUBLE",
+    "ci_method": "VARCHAR",
+    "verdict": "VARCHAR",
+    "fit_error": "VARCHAR",
+}
+"""Per-cell summary: means over replicates with 95% t intervals, rates with the fit's intervals."""
+CELL_COLUMNS: dict[str, str] = {
+    "cell_id": "VARCHAR PRIMARY KEY",
+    "status": "VARCHAR NOT NULL",
+    "error": "VARCHAR",
+    "seed": "BIGINT NOT NULL",
+    **PARAM_COLUMNS,
+    **SUMMARY_COLUMNS,
+    "scenario_id": "VARCHAR NOT NULL",
+    "runs_stored": "BOOLEAN NOT NULL",
+    "table_source": "VARCHAR NOT NULL",
+    "table_provenance": "VARCHAR NOT NULL",
+    "provenance": "VARCHAR NOT NULL",
+    "seconds": "DOUBLE NOT NULL",
+    "package_version": "VARCHAR NOT NULL",
+    "created_at": "TIMESTAMP NOT NULL",
+}
+CELL_STATUSES = ("done", "failed")
+
+
+@dataclass(frozen=True)
+class StoredRunData:
+    """One finished run of a cell, ready to write: its row, network, profiles and rounds."""
+
+    meta: RunMeta
+    network: Network
+    profiles: np.ndarray
+    records: list[RoundRecord]
+
+
+def scenario_id_of(cell_id: str) -> str:
+    """The scenario id of a cell's runs (run ids ``sw-<cell id>-<replicate>``)."""
+    return f"sw-{cell_id}"
+
+
+def ensure_tables(store: RunStore) -> None:
+    """Create the sweep tables if this database does not have them yet."""
+    for table, columns, key in (
+        ("sweeps", SWEEP_COLUMNS, ""),
+        ("sweep_members", MEMBER_COLUMNS, ", PRIMARY KEY (sweep_id, cell_id)"),
+        ("sweep_cells", CELL_COLUMNS, ""),
+    ):
+        cols = ", ".join(f'"{c}" {sql}' for c, sql in columns.items())
+        store.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols}{key})")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def record_sweep(store: RunStore, sweep: Mapping[str, Any], cell_ids: Sequence[str]) -> None:
+    """Record a grid and its cells (once: re-running the same grid changes nothing)."""
+    ensure_tables(store)
+    with store.transaction():
+        store.con.execute(
+            "INSERT OR IGNORE INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                sweep["sweep_id"],
+                sweep["name"],
+                sweep["source"],
+                sweep["seed"],
+                len(cell_ids),
+                json.dumps(sweep["grid"], sort_keys=True),
+                __version__,
+                _now(),
+            ],
+        )
+        members = pa.table(
+            {
+                "sweep_id": [sweep["sweep_id"]] * len(cell_ids),
+                "cell_id": list(cell_ids),
+                "position": list(range(len(cell_ids))),
+            }
+        )
+        store.con.register("_members", members)
+        try:
+            store.con.execute("INSERT OR IGNORE INTO sweep_members SELECT * FROM _members")
+        finally:
+            store.con.unregister("_members")
+
+
+def finished_cells(store: RunStore, cell_ids: Sequence[str]) -> set[str]:
+    """Those of ``cell_ids`` already done (a failed cell is tried again)."""
+    ensure_tables(store)
+    rows = store.con.execute(
+        "SELECT cell_id FROM sweep_cells WHERE status = 'done' "
+        "AND cell_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(cell_ids)],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def save_cell(store: RunStore, row: Mapping[str, Any], runs: Sequence[StoredRunData]) -> None:
+    """Write a cell's row (parameters, summary or error) and its runs in one transaction."""
+    full = {c: row.get(c) for c in CELL_COLUMNS}
+    full.update(package_version=__version__, created_at=_now())
+    with store.transaction():
+        # a failed earlier attempt left its row (never runs): the new attempt replaces it
+        store.con.execute("DELETE FROM sweep_cells WHERE cell_id = ?", [row["cell_id"]])
+        store.insert_arrow("sweep_cells", pa.Table.from_pylist([full]))
+        for run in runs:
+            _write_run(store, run)
+
+
+def _write_run(store: RunStore, run: StoredRunData) -> None:
+    """A complete run's row, agents, edges, decisions and curve (inside the caller's
+    transaction), in the tables and layout of :meth:`RunStore.create_run` and ``write_round``."""
+    meta, network, records = run.meta, run.network, run.records
+    run_id = meta.run_id
+    row = run_row(meta, network)
+    row.update(status="complete", rounds_done=len(records), finished_at=row["created_at"])
+    store.insert_arrow("runs", pa.Table.from_pylist([row]))
+    edges = network.edges()
+    sizes = [rec.agents.size for rec in records]
+    tables = {
+        "agents": {
+            "agent": np.arange(network.n, dtype=np.int32),
+            "profile": run.profiles.astype(np.int8),
+        },
+        "edges": {"u": edges[:, 0].astype(np.int32), "v": edges[:, 1].astype(np.int32)},
+        "decisions": {
+            "round": np.repeat([rec.round for rec in records], sizes).astype(np.int32),
+            "agent": _joined([rec.agents for rec in records], np.int32),
+            "offline": _joined([rec.offline for rec in records], bool),
+            "m": _joined([rec.m for rec in records], np.int32),
+            "post": _joined([rec.post for rec in records], bool),
+            "valid": _joined([rec.valid for rec in records], bool),
+        },
+        "curves": {
+            "round": np.array([rec.round for rec in records], dtype=np.int32),
+            "consulted": np.array(sizes, dtype=np.int32),
+            "offline": np.array([int(rec.offline.sum()) for rec in records], dtype=np.int32),
+            "new_posters": np.array([rec.new_posters for rec in records], dtype=np.int32),
+            "invalid": np.array([rec.n_invalid for rec in records], dtype=np.int32),
+            "informed": np.array([rec.informed for rec in records], dtype=np.int32),
+        },
+    }
+    for name, columns in tables.items():
+        size = next(iter(columns.values())).size
+        store.insert_arrow(name, pa.table({"run_id": [run_id] * size, **columns}))
+
+
+def _joined(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+
+def list_sweeps(store: RunStore) -> pd.DataFrame:
+    """Every stored sweep with how many of its cells are done and failed."""
+    ensure_tables(store)
+    return store.con.execute(
+        """
+        SELECT s.sweep_id, s.name, s.source, s.seed, s.cells, s.created_at,
+               count(*) FILTER (WHERE c.status = 'done') AS done,
+               count(*) FILTER (WHERE c.status = 'failed') AS failed
+        FROM sweeps s
+        LEFT JOIN sweep_members m USING (sweep_id)
+        LEFT JOIN sweep_cells c USING (cell_id)
+        GROUP BY ALL
+        ORDER BY s.created_at, s.sweep_id
+        """
+    ).df()
+
+
+def sweep_cells(store: RunStore, sweep_id: str) -> pd.DataFrame:
+    """The stored cells of one sweep (done or failed), in the grid's order, with the sweep id."""
+    ensure_tables(store)
+    return store.con.execute(
+        "SELECT m.sweep_id, c.* FROM sweep_members m JOIN sweep_cells c USING (cell_id) "
+        "WHERE m.sweep_id = ? ORDER BY m.position",
+        [sweep_id],
+    ).df()
+
+
+def sweep_grid(store: RunStore, sweep_id: str) -> dict[str, Any] | None:
+    """The stored description of a grid (its axes and settings), if the sweep exists."""
+    ensure_tables(store)
+    row = store.con.execute("SELECT grid FROM sweeps WHERE sweep_id = ?", [sweep_id]).fetchone()
+    return json.loads(row[0]) if row else None
