@@ -8,6 +8,7 @@ whose content hash matches a calibration stored in the database: "stochastic sur
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import duckdb
@@ -25,8 +26,34 @@ def table_hash(table: ParameterTable) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def surrogate_label(
+    table: ParameterTable, name: str, lookup: Callable[[str], Mapping[str, Any] | None]
+) -> ParameterTable:
+    """``table`` (read from file ``name``) with the provenance its numbers earn: illustrative,
+    the surrogate of the calibration ``lookup`` finds by content hash, or a user table.
+
+    The store supplies ``lookup`` (:func:`spreadlab.store.calibrations.stored_calibration`)."""
+    digest = table_hash(table)
+    illustrative = ParameterTable.illustrative()
+    if digest == table_hash(illustrative):
+        return illustrative
+    found = lookup(digest)
+    if found is None:
+        return ParameterTable(table.a, table.b, f"user table {name}", source="user table")
+    text = (
+        f"stochastic surrogate of {found['model']} (calibration {found['calibration_id']}: "
+        f"{found['endpoint_host']}, {found['created']:%Y-%m-%d}, prompt version "
+        f"{found['prompt_version']}, {found['decisions']} decisions)"
+    )
+    return ParameterTable(table.a, table.b, text, source="surrogate")
+
+
 def stored_calibration(con: duckdb.DuckDBPyConnection, digest: str) -> dict[str, Any] | None:
-    """The newest stored calibration whose table has content hash ``digest``, if any."""
+    """The newest stored calibration whose table has content hash ``digest``, if any.
+
+    Deprecated here (SQL belongs to the store): use
+    :func:`spreadlab.store.calibrations.stored_calibration`; kept until the CLI imports
+    :func:`spreadlab.store.calibrations.label_table`."""
     try:
         row = con.execute(
             f"SELECT calibration_id, model, endpoint_host, prompt_version, decisions, created_at "
@@ -42,18 +69,5 @@ def stored_calibration(con: duckdb.DuckDBPyConnection, digest: str) -> dict[str,
 
 
 def label_table(con: duckdb.DuckDBPyConnection, table: ParameterTable, name: str) -> ParameterTable:
-    """``table`` (read from file ``name``) with the provenance its numbers earn: illustrative,
-    the surrogate of a stored calibration, or a user table."""
-    digest = table_hash(table)
-    illustrative = ParameterTable.illustrative()
-    if digest == table_hash(illustrative):
-        return illustrative
-    found = stored_calibration(con, digest)
-    if found is None:
-        return ParameterTable(table.a, table.b, f"user table {name}", source="user table")
-    text = (
-        f"stochastic surrogate of {found['model']} (calibration {found['calibration_id']}: "
-        f"{found['endpoint_host']}, {found['created']:%Y-%m-%d}, prompt version "
-        f"{found['prompt_version']}, {found['decisions']} decisions)"
-    )
-    return ParameterTable(table.a, table.b, text, source="surrogate")
+    """Deprecated: :func:`spreadlab.store.calibrations.label_table` (same arguments)."""
+    return surrogate_label(table, name, lambda digest: stored_calibration(con, digest))

@@ -38,13 +38,14 @@ import pandas as pd
 from spreadlab.analysis.trait_effects import TraitEffects, fit_trait_effects
 from spreadlab.engine.policy import ConsultationBatch, FeedPost
 from spreadlab.engine.stochastic import ParameterTable
-from spreadlab.engine.surrogate import CALIBRATIONS, table_hash
+from spreadlab.engine.surrogate import table_hash
 from spreadlab.errors import ConfigError, DataFormatError
 from spreadlab.lazy import lazy_import
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.estimate import Price, RunEstimate, estimate_run, price_for
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.llm.prompt import PROMPT_VERSION
+from spreadlab.store.calibrations import insert_calibration, llm_posts
 from spreadlab.world.events import EVENT_TYPES, Event, catalog, event_type_index
 from spreadlab.world.personas import N_PROFILES, TRAITS, profile_label, trait_matrix
 
@@ -61,19 +62,6 @@ NEUTRAL_TEMPLATES: tuple[str, ...] = (
     "News update: {title}.",
 )
 TABLE_CHOICES = ("cells", "smoothed")
-_COLUMNS = {
-    "calibration_id": "VARCHAR PRIMARY KEY",
-    "table_hash": "VARCHAR NOT NULL",
-    "model": "VARCHAR NOT NULL",
-    "endpoint_host": "VARCHAR NOT NULL",
-    "prompt_version": "VARCHAR NOT NULL",
-    "decisions": "INTEGER NOT NULL",
-    "invalid": "INTEGER NOT NULL",
-    "uses": "VARCHAR NOT NULL",
-    "meta": "VARCHAR NOT NULL",
-    "table_csv": "VARCHAR NOT NULL",
-    "created_at": "TIMESTAMP NOT NULL",
-}
 
 
 def default_events() -> list[Event]:
@@ -150,17 +138,9 @@ def stored_bank(
     neutral = neutral_bank(events)
     posts, sources = dict(neutral.posts), dict(neutral.sources)
     for event in events:
-        try:
-            rows = con.execute(
-                "SELECT DISTINCT d.text FROM decisions d JOIN runs r USING (run_id) "
-                "WHERE r.event_id = ? AND r.backend = 'llm' AND d.post AND d.text <> '' "
-                "ORDER BY d.text LIMIT ?",
-                [event.id, limit],
-            ).fetchall()
-        except duckdb.CatalogException:
-            rows = []
+        rows = llm_posts(con, event.id, limit)
         if rows:
-            posts[event.id] = tuple(r[0] for r in rows)
+            posts[event.id] = tuple(rows)
             sources[event.id] = f"{len(rows)} posts of earlier LLM runs of this event"
     return PostBank(posts, sources)
 
@@ -516,24 +496,15 @@ def save_calibration(
     """Store the calibration and its table (with its content hash); returns its id."""
     csv_text = calibration.to_csv(use)
     digest = table_hash(calibration.table(use))
-    columns = ", ".join(f'"{n}" {sql}' for n, sql in _COLUMNS.items())
-    con.execute(f"CREATE TABLE IF NOT EXISTS {CALIBRATIONS} ({columns})")
     m = calibration.meta
     calibration_id = f"cal-{digest[:12]}"
-    con.execute(
-        f"INSERT OR REPLACE INTO {CALIBRATIONS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            calibration_id,
-            digest,
-            m["model"],
-            m["endpoint_host"],
-            m["prompt_version"],
-            m["decisions"],
-            m["invalid"],
-            use,
-            json.dumps(m, sort_keys=True),
-            csv_text,
-            datetime.now(UTC).replace(tzinfo=None),
-        ],
-    )
+    row = {
+        "calibration_id": calibration_id,
+        "table_hash": digest,
+        **{k: m[k] for k in ("model", "endpoint_host", "prompt_version", "decisions", "invalid")},
+        "uses": use,
+        "meta": json.dumps(m, sort_keys=True),
+        "table_csv": csv_text,
+    }
+    insert_calibration(con, row)
     return calibration_id

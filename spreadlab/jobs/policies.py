@@ -27,11 +27,11 @@ from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import ConfigError, SpreadLabError
 from spreadlab.llm.base import RESPONSE_FORMATS, FatalLLMError
-from spreadlab.llm.cache import TABLE as CALLS_TABLE
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.estimate import estimate_run, load_prices, price_for
 from spreadlab.llm.openai_chat import endpoint_host, endpoint_url
 from spreadlab.llm.policy import LLMPolicy
+from spreadlab.store.calls import CALLS as CALLS_TABLE
 from spreadlab.store.runs import RunStore
 
 # Flags that shape decisions: a resume must use the run's own values.

@@ -22,9 +22,9 @@ from spreadlab.engine.stochastic import ILLUSTRATIVE, StochasticPolicy
 from spreadlab.errors import DataFormatError
 from spreadlab.jobs.runner import run_scenario
 from spreadlab.settings import current as current_settings
-from spreadlab.store.fits import ensure_table as ensure_fits_table
 from spreadlab.store.fits import fit_group, load_group, save_fits
 from spreadlab.store.runs import RUN_TABLES, RunStore
+from spreadlab.store.snapshot import load_parquet_runs, row_count, rows_digest, write_parquet
 from spreadlab.world.events import EVENT_TYPES, Event, catalog
 from spreadlab.world.networks import NetworkSpec
 from spreadlab.world.personas import PRESETS
@@ -104,10 +104,7 @@ def build_samples(out_dir: Path = SAMPLE_DIR) -> dict:
                 run_scenario(store, item.scenario, policy, scenario_id=item.scenario_id)
                 skipped += _fit_sample(store, item.scenario_id)
             for table in SAMPLE_TABLES:
-                store.con.execute(
-                    f"COPY (SELECT * FROM {table} ORDER BY ALL) TO '{Path(tmp) / table}.parquet' "
-                    "(FORMAT parquet, COMPRESSION zstd)"
-                )
+                write_parquet(store, table, Path(tmp) / f"{table}.parquet")
             manifest = {
                 "format_version": SAMPLE_FORMAT_VERSION,
                 "provenance": PROVENANCE_NOTE,
@@ -116,8 +113,8 @@ def build_samples(out_dir: Path = SAMPLE_DIR) -> dict:
                 "parameter_table": ILLUSTRATIVE,
                 "rebuild": "spreadlab samples build",
                 "content_sha256": content_hash(store),
-                "runs": int(store.con.execute("SELECT count(*) FROM runs").fetchone()[0]),
-                "fits": int(store.con.execute("SELECT count(*) FROM fits").fetchone()[0]),
+                "runs": row_count(store, "runs"),
+                "fits": row_count(store, "fits"),
                 "fitted_models": list(SAMPLE_MODELS),
                 "fits_not_possible": skipped,
                 "scenarios": [
@@ -169,23 +166,7 @@ def content_hash(store: RunStore) -> str:
 
     Fits are left out: they are floating-point optimiser output, which may differ in the last
     digits between machines; the tests compare them numerically instead."""
-    digest = hashlib.sha256()
-    for table in RUN_TABLES:
-        columns = [
-            r[0]
-            for r in store.con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-                "ORDER BY ordinal_position",
-                [table],
-            ).fetchall()
-            if r[0] not in _VOLATILE
-        ]
-        listed = ", ".join(f'"{c}"' for c in columns)
-        digest.update(f"{table}:{listed}\n".encode())
-        for row in store.con.execute(f"SELECT {listed} FROM {table} ORDER BY ALL").fetchall():
-            digest.update(repr(row).encode())
-            digest.update(b"\n")
-    return digest.hexdigest()
+    return rows_digest(store, RUN_TABLES, _VOLATILE)
 
 
 def read_manifest(sample_dir: Path = SAMPLE_DIR) -> dict:
@@ -204,36 +185,7 @@ def load_samples(store: RunStore, sample_dir: Path = SAMPLE_DIR) -> int:
     for name in manifest["files"]:
         if not (Path(sample_dir) / name).is_file():
             raise DataFormatError(f"sample file {name} is missing from {sample_dir}")
-    runs_file = str(Path(sample_dir) / "runs.parquet")
-    new_ids = [
-        r[0]
-        for r in store.con.execute(
-            "SELECT run_id FROM read_parquet(?) WHERE run_id NOT IN (SELECT run_id FROM runs)",
-            [runs_file],
-        ).fetchall()
-    ]
-    if not new_ids:
-        return 0
-    ensure_fits_table(store)
-    with store.transaction():
-        store.con.execute(
-            "CREATE TEMP TABLE _new_ids AS SELECT unnest(?::VARCHAR[]) AS run_id", [new_ids]
-        )
-        for table in reversed(RUN_TABLES):
-            path = str(Path(sample_dir) / f"{table}.parquet")
-            store.con.execute(
-                f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?) "
-                "WHERE run_id IN (SELECT run_id FROM _new_ids)",
-                [path],
-            )
-        store.con.execute(
-            "INSERT OR REPLACE INTO fits BY NAME SELECT * FROM read_parquet(?) WHERE group_id IN "
-            "(SELECT run_id FROM _new_ids UNION SELECT scenario_id FROM runs "
-            "WHERE run_id IN (SELECT run_id FROM _new_ids))",
-            [str(Path(sample_dir) / "fits.parquet")],
-        )
-        store.con.execute("DROP TABLE _new_ids")
-    return len(new_ids)
+    return load_parquet_runs(store, Path(sample_dir))
 
 
 def default_database() -> Path:

@@ -1,6 +1,7 @@
 """Replay layer: every answer the endpoint gives is kept in DuckDB and replayed on a re-run.
 
-The table ``llm_calls`` (created here, on the run store's database) is both the replay cache and
+The table ``llm_calls`` (on the run store's database, reached through
+:mod:`spreadlab.store.calls`) is both the replay cache and
 the per-call usage ledger: one row per answered call, keyed by a SHA-256 of the endpoint URL
 (never the key), model, messages, temperature, token limit, response format, sampling seed, and
 the call's tag (run seed, the replicate's stream, round, agent, attempt). Identical requests of an
@@ -19,38 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from spreadlab.llm.base import ChatModel, ChatReply, ChatRequest
+from spreadlab.store import calls
 from spreadlab.validate import MAX_REPLY_CHARS, clean_text
-
-TABLE = "llm_calls"
-COLUMNS: dict[str, str] = {
-    "key": "VARCHAR PRIMARY KEY",
-    "endpoint": "VARCHAR NOT NULL",
-    "model": "VARCHAR NOT NULL",
-    "run_seed": "BIGINT",
-    "stream": "BIGINT",
-    "round": "INTEGER",
-    "agent": "INTEGER",
-    "attempt": "INTEGER",
-    "response_format": "VARCHAR NOT NULL",
-    "temperature": "DOUBLE NOT NULL",
-    "reply": "VARCHAR NOT NULL",
-    "prompt_tokens": "INTEGER NOT NULL",
-    "completion_tokens": "INTEGER NOT NULL",
-    "latency_ms": "DOUBLE NOT NULL",
-    "http_attempts": "INTEGER NOT NULL",
-    "created_at": "TIMESTAMP NOT NULL",
-    "rejected": "VARCHAR",
-}
-_ARROW_TYPES = {
-    "VARCHAR": pa.string(),
-    "BIGINT": pa.int64(),
-    "INTEGER": pa.int32(),
-    "DOUBLE": pa.float64(),
-    "TIMESTAMP": pa.timestamp("us"),
-}
 
 
 def request_key(endpoint: str, request: ChatRequest) -> str:
@@ -75,31 +48,19 @@ class ReplayCache:
     """The ``llm_calls`` table on a DuckDB connection (a cursor of its own is used)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, flush_every: int = 256) -> None:
-        self._con = con.cursor()
+        self._con = calls.cursor(con)
         self.flush_every = flush_every
         self._pending: list[dict[str, Any]] = []
         self._partitions: dict[tuple[int, int, int], dict[str, tuple]] = {}
-        columns = ", ".join(f'"{name}" {sql}' for name, sql in COLUMNS.items())
-        self._con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns})")
-        self._con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS rejected VARCHAR")
 
     def get(self, key: str, request: ChatRequest) -> ChatReply | None:
         tag = request.tag
         if tag is None:
-            row = self._con.execute(
-                f"SELECT reply, prompt_tokens, completion_tokens, response_format, rejected "
-                f"FROM {TABLE} WHERE key = ?",
-                [key],
-            ).fetchone()
+            row = calls.cached_reply(self._con, key)
         else:
             part = (tag.run_seed, tag.stream, tag.round)
             if part not in self._partitions:
-                rows = self._con.execute(
-                    f"SELECT key, reply, prompt_tokens, completion_tokens, response_format, "
-                    f"rejected FROM {TABLE} WHERE run_seed = ? AND stream = ? AND round = ?",
-                    list(part),
-                ).fetchall()
-                self._partitions[part] = {r[0]: r[1:] for r in rows}
+                self._partitions[part] = calls.round_replies(self._con, *part)
             row = self._partitions[part].get(key)
         if row is None:
             return None
@@ -152,16 +113,7 @@ class ReplayCache:
         if not self._pending:
             return
         rows, self._pending = self._pending, []
-        schema = pa.schema([(n, _ARROW_TYPES[sql.split()[0]]) for n, sql in COLUMNS.items()])
-        batch = pa.Table.from_pylist(rows, schema=schema)
-        names = ", ".join(f'"{name}"' for name in COLUMNS)
-        self._con.register("_llm_batch", batch)
-        try:
-            self._con.execute(
-                f"INSERT OR IGNORE INTO {TABLE} ({names}) SELECT {names} FROM _llm_batch"
-            )
-        finally:
-            self._con.unregister("_llm_batch")
+        calls.insert_calls(self._con, rows)
 
     def forget_partitions(self) -> None:
         """Drop the in-memory copies of rounds already read (call between rounds)."""

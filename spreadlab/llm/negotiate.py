@@ -4,15 +4,15 @@ Formats are tried in the order of :data:`RESPONSE_FORMATS` — ``json_schema`` (
 Ollama), ``json_object`` carrying the schema (llama.cpp's server), plain ``json_object``, and
 finally ``text`` with the JSON instructions of the prompt alone. A refusal of a format
 (:class:`FormatRejected`) moves the endpoint down one step; the step reached is remembered per
-(endpoint, model) for the rest of the run and, in the ``llm_formats`` table, for later runs, so a
-replayed run asks for the same format and finds its answers in the cache.
+(endpoint, model) for the rest of the run and, in the ``llm_formats`` table
+(:mod:`spreadlab.store.calls`), for later runs, so a replayed run asks for the same format and
+finds its answers in the cache.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import duckdb
 
@@ -25,27 +25,17 @@ from spreadlab.llm.base import (
     FormatRejected,
     RequestRejected,
 )
+from spreadlab.store import calls
 
 log = logging.getLogger("spreadlab.llm")
-TABLE = "llm_formats"
 
 
 class FormatMemory:
     """The format each (endpoint, model) accepted; in DuckDB when given a connection."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
-        self._con = con.cursor() if con is not None else None
-        self._known: dict[tuple[str, str], str] = {}
-        if self._con is not None:
-            self._con.execute(
-                f"CREATE TABLE IF NOT EXISTS {TABLE} (endpoint VARCHAR NOT NULL, model VARCHAR "
-                "NOT NULL, response_format VARCHAR NOT NULL, updated_at TIMESTAMP NOT NULL, "
-                "PRIMARY KEY (endpoint, model))"
-            )
-            rows = self._con.execute(
-                f"SELECT endpoint, model, response_format FROM {TABLE}"
-            ).fetchall()
-            self._known = {(e, m): f for e, m, f in rows}
+        self._con = calls.cursor(con) if con is not None else None
+        self._known = calls.known_formats(self._con) if self._con is not None else {}
 
     def get(self, endpoint: str, model: str) -> str | None:
         return self._known.get((endpoint, model))
@@ -55,10 +45,7 @@ class FormatMemory:
             return
         self._known[(endpoint, model)] = fmt
         if self._con is not None:
-            self._con.execute(
-                f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?)",
-                [endpoint, model, fmt, datetime.now(UTC).replace(tzinfo=None)],
-            )
+            calls.remember_format(self._con, endpoint, model, fmt)
 
     def close(self) -> None:
         if self._con is not None:

@@ -11,7 +11,7 @@ everything before writing anything, and writes the run in one transaction.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +22,17 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from spreadlab import __version__, memory
-from spreadlab.engine.simulate import MAX_REPLICATES, MAX_ROUNDS
+from spreadlab import memory
 from spreadlab.errors import ConfigError, DataFormatError, SpreadLabError, StoreError
-from spreadlab.store.runs import RUN_COLUMNS, RUN_STATUSES, TABLES, RunStore
+from spreadlab.store.run_json import MAX_TEXT_CHARS, run_row
+from spreadlab.store.runs import RunStore
+from spreadlab.store.schema import RUN_TABLE_COLUMNS
 from spreadlab.validate import (
     INT32_MAX,
-    INT64_MAX,
-    check_endpoint,
     check_id,
-    check_int,
-    check_printable,
     clean_text,
-    generator_state,
     inside,
-    slug,
 )
-from spreadlab.world.events import MAX_REPORT_CHARS, MAX_TITLE_CHARS, Event
-from spreadlab.world.networks import NETWORK_KINDS
 from spreadlab.world.personas import N_PROFILES
 
 INTEGER, BOOLEAN, TEXT = "integer", "boolean", "text"
@@ -66,7 +59,6 @@ TABLE_SCHEMAS: dict[str, dict[str, str]] = {
     },
 }
 OPTIONAL_COLUMNS = {"decisions": {"valid", "text", "reason"}}
-MAX_TEXT_CHARS = MAX_REPORT_CHARS  # per post, reason or report
 
 
 def export_run(store: RunStore, run_id: str, out_dir: Path, fmt: str = "parquet") -> Path:
@@ -211,6 +203,38 @@ def read_run_folder(folder: Path) -> dict[str, Any]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataFormatError(f"{folder} is not a folder; point to a run folder from 'export'")
+    meta, meta_path = _read_meta(folder)
+    agents = _read_table(folder, "agents")
+    edges = _read_table(folder, "edges")
+    decisions = _read_table(folder, "decisions")
+    curves = _read_table(folder, "curves", required=False)
+    assert agents is not None and edges is not None and decisions is not None
+    n = len(agents)
+    _check_network(folder, agents, edges)
+    _check_decisions(_file_of(folder, "decisions"), decisions, n)
+    computed = _curve_from_decisions(decisions)
+    if curves is not None and (
+        len(curves) != len(computed) or not np.array_equal(curves.to_numpy(), computed.to_numpy())
+    ):
+        raise DataFormatError(
+            f"{_file_of(folder, 'curves')}: does not match the curve recomputed from the "
+            "decisions; remove it to let SpreadLab compute it"
+        )
+    return {
+        "run": run_row(meta, meta_path, n, edges),
+        "agents": agents,
+        "edges": edges,
+        "decisions": decisions,
+        "curves": computed,
+    }
+
+
+def _file_of(folder: Path, name: str) -> str:
+    return str(next(folder.glob(f"{name}.*")))
+
+
+def _read_meta(folder: Path) -> tuple[dict[str, Any], Path]:
+    """``run.json`` as a dict, and its path."""
     meta_path = folder / "run.json"
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -220,43 +244,33 @@ def read_run_folder(folder: Path) -> dict[str, Any]:
         raise DataFormatError(f"{meta_path}: not valid JSON ({exc})") from exc
     if not isinstance(meta, dict):
         raise DataFormatError(f"{meta_path}: expected a JSON object")
-    agents = _read_table(folder, "agents")
-    edges = _read_table(folder, "edges")
-    decisions = _read_table(folder, "decisions")
-    curves = _read_table(folder, "curves", required=False)
-    assert agents is not None and edges is not None and decisions is not None
+    return meta, meta_path
 
+
+def _check_network(folder: Path, agents: pd.DataFrame, edges: pd.DataFrame) -> None:
+    """Agents numbered 0..N-1 with valid profiles; edges between agents, simple, not repeated."""
     n = len(agents)
-
-    def where(name: str) -> str:
-        return str(next(folder.glob(f"{name}.*")))
-
-    _fail_at(
-        where("agents"),
-        (agents["agent"] != np.arange(n)).to_numpy(),
-        agents,
-        "agents must be numbered 0..N-1 in order",
-    )
+    apath, epath = _file_of(folder, "agents"), _file_of(folder, "edges")
+    order = (agents["agent"] != np.arange(n)).to_numpy()
+    _fail_at(apath, order, agents, "agents must be numbered 0..N-1 in order")
     profile = agents["profile"].to_numpy()
-    _fail_at(
-        where("agents"),
-        (profile < 0) | (profile >= N_PROFILES),
-        agents,
-        "profile code outside 0–31",
-    )
+    _fail_at(apath, (profile < 0) | (profile >= N_PROFILES), agents, "profile code outside 0–31")
     u, v = edges["u"].to_numpy(), edges["v"].to_numpy()
     _fail_at(
-        where("edges"),
+        epath,
         (u < 0) | (u >= n) | (v < 0) | (v >= n),
         edges,
         f"edge endpoint is not an agent (agents are 0..{n - 1})",
     )
-    _fail_at(where("edges"), u == v, edges, "self-loop")
+    _fail_at(epath, u == v, edges, "self-loop")
     keys = np.minimum(u, v) * n + np.maximum(u, v)
-    _fail_at(where("edges"), pd.Series(keys).duplicated().to_numpy(), edges, "repeated edge")
+    _fail_at(epath, pd.Series(keys).duplicated().to_numpy(), edges, "repeated edge")
 
+
+def _check_decisions(dpath: str, decisions: pd.DataFrame, n: int) -> None:
+    """Decisions of agents in the network, sorted by round, one per (round, agent), none after
+    the agent posted."""
     rounds, agent = decisions["round"].to_numpy(), decisions["agent"].to_numpy()
-    dpath = where("decisions")
     _fail_at(
         dpath,
         (agent < 0) | (agent >= n),
@@ -282,25 +296,6 @@ def read_run_folder(folder: Path) -> dict[str, Any]:
     after = decisions["round"].to_numpy() > first_post.reindex(agent).fillna(np.inf).to_numpy()
     _fail_at(dpath, after, decisions, "agent consulted after it had already posted (SI)")
 
-    computed = _curve_from_decisions(decisions)
-    if curves is not None:
-        cpath = where("curves")
-        if len(curves) != len(computed) or not np.array_equal(
-            curves.to_numpy(), computed.to_numpy()
-        ):
-            raise DataFormatError(
-                f"{cpath}: does not match the curve recomputed from the decisions; "
-                "remove it to let SpreadLab compute it"
-            )
-    row = _run_row(meta, meta_path, n, edges)
-    return {
-        "run": row,
-        "agents": agents,
-        "edges": edges,
-        "decisions": decisions,
-        "curves": computed,
-    }
-
 
 def _curve_from_decisions(decisions: pd.DataFrame) -> pd.DataFrame:
     if decisions.empty:
@@ -321,170 +316,6 @@ def _curve_from_decisions(decisions: pd.DataFrame) -> pd.DataFrame:
     ).astype(np.int64)
     curve["informed"] = curve["new_posters"].cumsum()
     return curve.reset_index()
-
-
-def _run_row(meta: dict[str, Any], path: Path, n: int, edges: pd.DataFrame) -> dict[str, Any]:
-    """The runs-table row: taken from a SpreadLab export or built from a foreign run.json, every
-    field checked against what the engine can hold."""
-    try:
-        return _checked_row(meta, path, n, edges)
-    except ConfigError as exc:
-        raise DataFormatError(f"{path}: {exc}") from None
-
-
-def _checked_row(meta: dict[str, Any], path: Path, n: int, edges: pd.DataFrame) -> dict[str, Any]:
-    event_data = meta.get("event") or {
-        "id": meta.get("event_id"),
-        "type": meta.get("event_type"),
-        "title": meta.get("event_title"),
-        "report": meta.get("event_report"),
-    }
-    if not isinstance(event_data, dict):
-        raise ConfigError("'event' must be an object with id, type, title and report")
-    event = Event(
-        id=str(event_data.get("id") or ""),
-        type=str(event_data.get("type") or ""),
-        title=clean_text(str(event_data.get("title") or ""), MAX_TITLE_CHARS),
-        report=clean_text(str(event_data.get("report") or ""), MAX_TEXT_CHARS + 1),
-    )
-    if "backend" not in meta:
-        raise ConfigError(
-            "missing 'backend' (say which policy made the decisions, e.g. 'llm' or "
-            "'stochastic'); it is shown as provenance everywhere"
-        )
-    for key in ("n0", "q"):
-        if key not in meta:
-            raise ConfigError(f"missing '{key}'")
-    q = meta["q"]
-    if isinstance(q, bool) or not isinstance(q, int | float) or not 0 <= q <= 1:
-        raise ConfigError(f"'q' = {repr(q)[:40]} is not a probability: use a number in [0, 1]")
-    rounds_max = check_int(meta.get("rounds_max", 0), "'rounds_max'", 0, MAX_ROUNDS)
-    status = meta.get("status", "complete")
-    if status not in RUN_STATUSES:
-        raise ConfigError(f"'status' = {repr(status)[:40]}: use one of {', '.join(RUN_STATUSES)}")
-    kind = meta.get("network_kind", "edge_list")
-    if kind not in NETWORK_KINDS:
-        raise ConfigError(
-            f"'network_kind' = {repr(kind)[:40]}: use one of {', '.join(NETWORK_KINDS)}"
-        )
-    folder = slug(path.parent.name)
-    native = "package_version" in meta and "provenance" in meta and "run_id" in meta
-    provenance = _provenance(meta, native, folder)
-    row = {
-        "run_id": check_id(meta.get("run_id") or f"import-{folder}", "'run_id'"),
-        "scenario_id": check_id(meta.get("scenario_id") or f"import-{folder}", "'scenario_id'"),
-        "replicate": check_int(meta.get("replicate", 0), "'replicate'", 0, MAX_REPLICATES),
-        "seed": check_int(meta.get("seed", 0), "'seed'", 0, INT64_MAX),
-        "backend": check_id(meta["backend"], "'backend'"),
-        "synthetic": _flag(meta.get("synthetic", False), "'synthetic'"),
-        "provenance": provenance,
-        "event_id": event.id,
-        "event_type": event.type,
-        "event_title": event.title,
-        "event_report": event.report,
-        "mix_name": clean_text(str(meta.get("mix_name", "unknown")), MAX_TITLE_CHARS),
-        "mix_weights": _mix_weights(meta.get("mix_weights")),
-        "network_kind": kind,
-        "network_params": _json_object(meta.get("network_params"), "'network_params'"),
-        "n_agents": n,
-        "mean_degree": 2 * len(edges) / n if n else 0.0,
-        "rounds_max": rounds_max,
-        "q": float(q),
-        "n0": check_int(meta["n0"], "'n0'", 0, n),
-        "status": status,
-        "rounds_done": check_int(meta.get("rounds_done", 0), "'rounds_done'", 0, rounds_max + 1),
-        "rng_state": _rng_state(meta.get("rng_state")),
-        "package_version": clean_text(str(meta.get("package_version", __version__)), 40),
-        "created_at": _timestamp(meta.get("created_at"), "'created_at'")
-        or datetime.now(UTC).replace(tzinfo=None),
-        "finished_at": _timestamp(meta.get("finished_at"), "'finished_at'"),
-    }
-    missing = set(RUN_COLUMNS) - set(row)
-    assert not missing, missing
-    return row
-
-
-def _provenance(meta: dict[str, Any], native: bool, folder: str) -> str:
-    given = _parse_json(meta.get("provenance") or {}, "'provenance'", "an object")
-    if not isinstance(given, dict):
-        raise ConfigError("'provenance' must be a JSON object")
-    if "endpoint" in given:
-        check_endpoint(given["endpoint"], "the provenance's 'endpoint'")
-    check_printable(given, "'provenance'")
-    if native:
-        return meta["provenance"] if isinstance(meta["provenance"], str) else json.dumps(given)
-    return json.dumps(
-        {
-            "backend": meta["backend"],
-            "synthetic": bool(meta.get("synthetic", False)),
-            "source": f"imported from {folder}",
-            **given,
-        },
-        sort_keys=True,
-    )
-
-
-def _flag(value: Any, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{field} = {repr(value)[:40]}: use true or false")
-    return value
-
-
-def _json_object(value: Any, field: str) -> str:
-    """``value`` (a JSON object or its text) as JSON text; text is kept as written."""
-    if value in (None, ""):
-        return "{}"
-    parsed = _parse_json(value, field, "an object")
-    if not isinstance(parsed, dict):
-        raise ConfigError(f"{field} must be a JSON object")
-    return value if isinstance(value, str) else json.dumps(parsed, sort_keys=True)
-
-
-def _parse_json(value: Any, field: str, what: str) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        raise ConfigError(f"{field} is not valid JSON; give {what}") from None
-
-
-def _mix_weights(value: Any) -> str:
-    if value in (None, "", []):
-        return "[]"
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise ConfigError(
-                "'mix_weights' is not valid JSON; give a list of 32 numbers"
-            ) from None
-    try:
-        weights = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise ConfigError("'mix_weights' must be a list of 32 numbers") from None
-    if weights.shape != (N_PROFILES,) or not np.isfinite(weights).all() or (weights < 0).any():
-        raise ConfigError("'mix_weights' must be 32 finite, non-negative numbers (or left out)")
-    return value if isinstance(value, str) else json.dumps(weights.round(12).tolist())
-
-
-def _rng_state(value: Any) -> str | None:
-    """The generator state, parsed and loaded into a generator now rather than at resume."""
-    if value in (None, ""):
-        return None
-    state = generator_state(value, "'rng_state'")
-    return value if isinstance(value, str) else json.dumps(state)
-
-
-def _timestamp(value: Any, field: str) -> datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        return datetime.fromisoformat(str(value)).replace(tzinfo=None)
-    except ValueError:
-        raise ConfigError(
-            f"{field} = {repr(value)[:40]}: use an ISO date and time such as 2026-11-30T08:00:00"
-        ) from None
 
 
 def import_run(store: RunStore, folder: Path, run_id: str | None = None) -> str:
@@ -519,4 +350,4 @@ def _write_run(store: RunStore, rid: str, row: dict[str, Any], data: dict[str, A
             frame = data[name].copy()
             frame.insert(0, "run_id", rid)
             table = pa.Table.from_pandas(frame, preserve_index=False)
-            store.insert_arrow(name, table.select(list(TABLES[name])))
+            store.insert_arrow(name, table.select(list(RUN_TABLE_COLUMNS[name])))

@@ -33,39 +33,9 @@ from spreadlab.analysis.models import MODELS, NESTED, get_model
 from spreadlab.analysis.verdict import OfflineEvidence, Verdict, decide, susceptible_rounds
 from spreadlab.errors import StoreError
 from spreadlab.glossary import data_source, p_text
+from spreadlab.store import schema
 from spreadlab.store.runs import RunStore
-
-FIT_COLUMNS: dict[str, str] = {
-    "group_id": "VARCHAR NOT NULL",
-    "group_kind": "VARCHAR NOT NULL",
-    "runs": "VARCHAR NOT NULL",
-    "n_runs": "INTEGER NOT NULL",
-    "scenario_id": "VARCHAR",
-    "event_id": "VARCHAR",
-    "event_type": "VARCHAR",
-    "mix_name": "VARCHAR",
-    "q": "DOUBLE",
-    "n_agents": "INTEGER NOT NULL",
-    "mean_degree": "DOUBLE NOT NULL",
-    "rounds": "INTEGER NOT NULL",
-    "backend": "VARCHAR NOT NULL",
-    "synthetic": "BOOLEAN NOT NULL",
-    "model": "VARCHAR NOT NULL",
-    "method": "VARCHAR NOT NULL",
-    "ci_method": "VARCHAR NOT NULL",
-    "level": "DOUBLE NOT NULL",
-    "params": "VARCHAR NOT NULL",
-    "loglik": "DOUBLE NOT NULL",
-    "aic": "DOUBLE NOT NULL",
-    "bic": "DOUBLE NOT NULL",
-    "rmse": "DOUBLE NOT NULL",
-    "n_obs": "INTEGER NOT NULL",
-    "converged": "BOOLEAN NOT NULL",
-    "message": "VARCHAR NOT NULL",
-    "package_version": "VARCHAR NOT NULL",
-    "fitted_at": "TIMESTAMP NOT NULL",
-}
-FIT_KEY = ("group_id", "model", "method")
+from spreadlab.store.schema import FIT_COLUMNS
 
 
 def _param_names() -> list[str]:
@@ -91,11 +61,9 @@ class RunGroup:
 
 
 def ensure_table(store: RunStore) -> None:
-    """Create the ``fits`` table if this database does not have it yet."""
-    cols = ", ".join(f'"{c}" {sql}' for c, sql in FIT_COLUMNS.items())
-    store.con.execute(
-        f"CREATE TABLE IF NOT EXISTS fits ({cols}, PRIMARY KEY ({', '.join(FIT_KEY)}))"
-    )
+    """Make sure the ``fits`` table exists (every table of :mod:`spreadlab.store.schema` does once
+    a :class:`RunStore` is open; this holds for a connection it shares too)."""
+    schema.ensure(store.con)
 
 
 def resolve_runs(store: RunStore, ids: Sequence[str]) -> list[str]:
@@ -249,7 +217,6 @@ def save_fits(store: RunStore, fitted: Sequence[tuple[RunGroup, Sequence[FitResu
     """Write (or replace) one row per (group, fit), all in one transaction."""
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = [_row(group, f, now) for group, fits in fitted for f in fits]
-    ensure_table(store)
     with store.transaction() as con:
         for row in rows:
             con.execute(
@@ -349,7 +316,6 @@ def summary(group: RunGroup, fits: Sequence[FitResult]) -> str:
 
 def load_fits(store: RunStore) -> pd.DataFrame:
     """Every stored fit, one row each, parameters expanded to columns (see :func:`fits_table`)."""
-    ensure_table(store)
     raw = store.con.execute("SELECT * FROM fits ORDER BY fitted_at, group_id, model").df()
     return fits_table(raw)
 

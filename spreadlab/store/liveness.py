@@ -23,10 +23,6 @@ TABLE = "run_writers"
 
 def record_writer(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     """Record this process as the writer of ``run_id`` (call inside the run's transaction)."""
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {TABLE} (run_id VARCHAR PRIMARY KEY, pid INTEGER NOT NULL, "
-        "host VARCHAR NOT NULL, started VARCHAR)"
-    )
     pid = os.getpid()
     con.execute(
         f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?)",
@@ -62,11 +58,6 @@ def other_live_writer(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None
 
 def _writers(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[tuple]:
     if not run_ids:
-        return []
-    known = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [TABLE]
-    ).fetchone()
-    if not known or not known[0]:
         return []
     return con.execute(
         f"SELECT run_id, pid, host, started FROM {TABLE} WHERE list_contains(?, run_id)",

@@ -22,6 +22,7 @@ import numpy as np
 
 from spreadlab.engine.simulate import RoundRecord
 from spreadlab.errors import StoreError
+from spreadlab.store import schema
 from spreadlab.store.liveness import record_writer
 from spreadlab.store.run_rows import run_row
 from spreadlab.store.sharing import SharedConnection, WaitNote, connect, stderr_note
@@ -31,72 +32,6 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-SCHEMA_VERSION = 1
-
-RUN_COLUMNS: dict[str, str] = {
-    "run_id": "VARCHAR PRIMARY KEY",
-    "scenario_id": "VARCHAR NOT NULL",
-    "replicate": "INTEGER NOT NULL",
-    "seed": "BIGINT NOT NULL",
-    "backend": "VARCHAR NOT NULL",
-    "synthetic": "BOOLEAN NOT NULL",
-    "provenance": "VARCHAR NOT NULL",
-    "event_id": "VARCHAR NOT NULL",
-    "event_type": "VARCHAR NOT NULL",
-    "event_title": "VARCHAR",
-    "event_report": "VARCHAR NOT NULL",
-    "mix_name": "VARCHAR NOT NULL",
-    "mix_weights": "VARCHAR NOT NULL",
-    "network_kind": "VARCHAR NOT NULL",
-    "network_params": "VARCHAR NOT NULL",
-    "n_agents": "INTEGER NOT NULL",
-    "mean_degree": "DOUBLE NOT NULL",
-    "rounds_max": "INTEGER NOT NULL",
-    "q": "DOUBLE NOT NULL",
-    "n0": "INTEGER NOT NULL",
-    "status": "VARCHAR NOT NULL",
-    "rounds_done": "INTEGER NOT NULL",
-    "rng_state": "VARCHAR",
-    "package_version": "VARCHAR NOT NULL",
-    "created_at": "TIMESTAMP NOT NULL",
-    "finished_at": "TIMESTAMP",
-}
-TABLES: dict[str, dict[str, str]] = {
-    "runs": RUN_COLUMNS,
-    "agents": {
-        "run_id": "VARCHAR NOT NULL",
-        "agent": "INTEGER NOT NULL",
-        "profile": "TINYINT NOT NULL",
-    },
-    "edges": {"run_id": "VARCHAR NOT NULL", "u": "INTEGER NOT NULL", "v": "INTEGER NOT NULL"},
-    "decisions": {
-        "run_id": "VARCHAR NOT NULL",
-        "round": "INTEGER NOT NULL",
-        "agent": "INTEGER NOT NULL",
-        "offline": "BOOLEAN NOT NULL",
-        "m": "INTEGER NOT NULL",
-        "post": "BOOLEAN NOT NULL",
-        "valid": "BOOLEAN NOT NULL",
-        "text": "VARCHAR",
-        "reason": "VARCHAR",
-    },
-    "curves": {
-        "run_id": "VARCHAR NOT NULL",
-        "round": "INTEGER NOT NULL",
-        "consulted": "INTEGER NOT NULL",
-        "offline": "INTEGER NOT NULL",
-        "new_posters": "INTEGER NOT NULL",
-        "invalid": "INTEGER NOT NULL",
-        "informed": "INTEGER NOT NULL",
-    },
-}
-# decisions has no key: (run_id, round, agent) is unique by construction (an agent is consulted at
-# most once a round) and checked on import, and an index over a large run's decisions would cost
-# about as much as writing them.
-KEYS: dict[str, str] = {
-    "agents": "PRIMARY KEY (run_id, agent)",
-    "curves": "PRIMARY KEY (run_id, round)",
-}
 RUN_TABLES = ("decisions", "curves", "edges", "agents", "runs")
 RUN_STATUSES = ("running", "interrupted", "complete")
 
@@ -185,7 +120,11 @@ class RunStore:
                 f"cannot open database {self.path} ({exc}); check that the path is writable and "
                 "is a SpreadLab database"
             ) from exc
-        self._create_schema()
+        try:
+            schema.create(self.con)
+        except BaseException:
+            self.con.close()
+            raise
 
     def close(self) -> None:
         self.con.close()
@@ -195,20 +134,6 @@ class RunStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _create_schema(self) -> None:
-        with self.transaction():
-            self.con.execute(
-                "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
-            )
-            for table, columns in TABLES.items():
-                cols = [f'"{name}" {sql}' for name, sql in columns.items()]
-                if table in KEYS:
-                    cols.append(KEYS[table])
-                self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(cols)})")
-            self.con.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-            )
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -1,0 +1,57 @@
+"""Stored calibrations (table ``calibrations``) and the stored posts a calibration can probe with.
+
+A calibration is kept with the content hash of its parameter table, so a table read back from a
+CSV is recognised by its numbers (see :mod:`spreadlab.engine.surrogate`), whatever its file says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from spreadlab.engine.stochastic import ParameterTable
+from spreadlab.engine.surrogate import surrogate_label
+from spreadlab.store.schema import CALIBRATION_COLUMNS
+
+CALIBRATIONS = "calibrations"
+_FOUND = ("calibration_id", "model", "endpoint_host", "prompt_version", "decisions", "created")
+
+
+def stored_calibration(con: Any, digest: str) -> dict[str, Any] | None:
+    """The newest stored calibration whose table has content hash ``digest``, if any."""
+    row = con.execute(
+        f"SELECT calibration_id, model, endpoint_host, prompt_version, decisions, created_at "
+        f"FROM {CALIBRATIONS} WHERE table_hash = ? ORDER BY created_at DESC LIMIT 1",
+        [digest],
+    ).fetchone()
+    return None if row is None else dict(zip(_FOUND, row, strict=True))
+
+
+def label_table(con: Any, table: ParameterTable, name: str) -> ParameterTable:
+    """``table`` (read from file ``name``) with the provenance its numbers earn: illustrative,
+    the surrogate of a calibration stored on ``con``, or a user table."""
+    return surrogate_label(table, name, lambda digest: stored_calibration(con, digest))
+
+
+def insert_calibration(con: Any, row: Mapping[str, Any]) -> None:
+    """Store (or replace) one calibration; ``row`` holds every column but ``created_at``."""
+    values = {**row, "created_at": datetime.now(UTC).replace(tzinfo=None)}
+    names = ", ".join(f'"{c}"' for c in CALIBRATION_COLUMNS)
+    marks = ", ".join("?" * len(CALIBRATION_COLUMNS))
+    con.execute(
+        f"INSERT OR REPLACE INTO {CALIBRATIONS} ({names}) VALUES ({marks})",
+        [values[c] for c in CALIBRATION_COLUMNS],
+    )
+
+
+def llm_posts(con: Any, event_id: str, limit: int) -> list[str]:
+    """Distinct non-empty posts LLM agents wrote in stored runs of ``event_id`` (up to ``limit``,
+    in text order, so the same store gives the same posts)."""
+    rows = con.execute(
+        "SELECT DISTINCT d.text FROM decisions d JOIN runs r USING (run_id) "
+        "WHERE r.event_id = ? AND r.backend = 'llm' AND d.post AND d.text <> '' "
+        "ORDER BY d.text LIMIT ?",
+        [event_id, limit],
+    ).fetchall()
+    return [r[0] for r in rows]

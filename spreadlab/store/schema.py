@@ -1,0 +1,248 @@
+"""Every table of a SpreadLab database, its one schema version, and the migrations to it.
+
+One DuckDB file holds the runs (``runs``, ``agents``, ``edges``, ``decisions``, ``curves``),
+who writes them (``run_writers``), the fits (``fits``), the LLM reply cache and usage ledger
+(``llm_calls``), the response format each endpoint accepted (``llm_formats``) and the stored
+calibrations (``calibrations``), plus ``meta`` (the schema version). This module alone creates
+and changes tables; :func:`create` runs whenever a database is opened.
+
+Versions:
+
+1. (releases up to 4095dc4) ``meta`` and the run tables were versioned; the other tables were
+   created by their own modules when first used, and ``llm_calls`` gained ``rejected`` late.
+2. Every table belongs to this schema and exists from the moment the database is opened.
+   Migrating from 1 creates the missing tables and adds ``llm_calls.rejected``; no row changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from spreadlab.errors import StoreError
+
+SCHEMA_VERSION = 2
+
+RUN_COLUMNS: dict[str, str] = {
+    "run_id": "VARCHAR PRIMARY KEY",
+    "scenario_id": "VARCHAR NOT NULL",
+    "replicate": "INTEGER NOT NULL",
+    "seed": "BIGINT NOT NULL",
+    "backend": "VARCHAR NOT NULL",
+    "synthetic": "BOOLEAN NOT NULL",
+    "provenance": "VARCHAR NOT NULL",
+    "event_id": "VARCHAR NOT NULL",
+    "event_type": "VARCHAR NOT NULL",
+    "event_title": "VARCHAR",
+    "event_report": "VARCHAR NOT NULL",
+    "mix_name": "VARCHAR NOT NULL",
+    "mix_weights": "VARCHAR NOT NULL",
+    "network_kind": "VARCHAR NOT NULL",
+    "network_params": "VARCHAR NOT NULL",
+    "n_agents": "INTEGER NOT NULL",
+    "mean_degree": "DOUBLE NOT NULL",
+    "rounds_max": "INTEGER NOT NULL",
+    "q": "DOUBLE NOT NULL",
+    "n0": "INTEGER NOT NULL",
+    "status": "VARCHAR NOT NULL",
+    "rounds_done": "INTEGER NOT NULL",
+    "rng_state": "VARCHAR",
+    "package_version": "VARCHAR NOT NULL",
+    "created_at": "TIMESTAMP NOT NULL",
+    "finished_at": "TIMESTAMP",
+}
+RUN_TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "runs": RUN_COLUMNS,
+    "agents": {
+        "run_id": "VARCHAR NOT NULL",
+        "agent": "INTEGER NOT NULL",
+        "profile": "TINYINT NOT NULL",
+    },
+    "edges": {"run_id": "VARCHAR NOT NULL", "u": "INTEGER NOT NULL", "v": "INTEGER NOT NULL"},
+    "decisions": {
+        "run_id": "VARCHAR NOT NULL",
+        "round": "INTEGER NOT NULL",
+        "agent": "INTEGER NOT NULL",
+        "offline": "BOOLEAN NOT NULL",
+        "m": "INTEGER NOT NULL",
+        "post": "BOOLEAN NOT NULL",
+        "valid": "BOOLEAN NOT NULL",
+        "text": "VARCHAR",
+        "reason": "VARCHAR",
+    },
+    "curves": {
+        "run_id": "VARCHAR NOT NULL",
+        "round": "INTEGER NOT NULL",
+        "consulted": "INTEGER NOT NULL",
+        "offline": "INTEGER NOT NULL",
+        "new_posters": "INTEGER NOT NULL",
+        "invalid": "INTEGER NOT NULL",
+        "informed": "INTEGER NOT NULL",
+    },
+}
+FIT_COLUMNS: dict[str, str] = {
+    "group_id": "VARCHAR NOT NULL",
+    "group_kind": "VARCHAR NOT NULL",
+    "runs": "VARCHAR NOT NULL",
+    "n_runs": "INTEGER NOT NULL",
+    "scenario_id": "VARCHAR",
+    "event_id": "VARCHAR",
+    "event_type": "VARCHAR",
+    "mix_name": "VARCHAR",
+    "q": "DOUBLE",
+    "n_agents": "INTEGER NOT NULL",
+    "mean_degree": "DOUBLE NOT NULL",
+    "rounds": "INTEGER NOT NULL",
+    "backend": "VARCHAR NOT NULL",
+    "synthetic": "BOOLEAN NOT NULL",
+    "model": "VARCHAR NOT NULL",
+    "method": "VARCHAR NOT NULL",
+    "ci_method": "VARCHAR NOT NULL",
+    "level": "DOUBLE NOT NULL",
+    "params": "VARCHAR NOT NULL",
+    "loglik": "DOUBLE NOT NULL",
+    "aic": "DOUBLE NOT NULL",
+    "bic": "DOUBLE NOT NULL",
+    "rmse": "DOUBLE NOT NULL",
+    "n_obs": "INTEGER NOT NULL",
+    "converged": "BOOLEAN NOT NULL",
+    "message": "VARCHAR NOT NULL",
+    "package_version": "VARCHAR NOT NULL",
+    "fitted_at": "TIMESTAMP NOT NULL",
+}
+FIT_KEY = ("group_id", "model", "method")
+CALL_COLUMNS: dict[str, str] = {
+    "key": "VARCHAR PRIMARY KEY",
+    "endpoint": "VARCHAR NOT NULL",
+    "model": "VARCHAR NOT NULL",
+    "run_seed": "BIGINT",
+    "stream": "BIGINT",
+    "round": "INTEGER",
+    "agent": "INTEGER",
+    "attempt": "INTEGER",
+    "response_format": "VARCHAR NOT NULL",
+    "temperature": "DOUBLE NOT NULL",
+    "reply": "VARCHAR NOT NULL",
+    "prompt_tokens": "INTEGER NOT NULL",
+    "completion_tokens": "INTEGER NOT NULL",
+    "latency_ms": "DOUBLE NOT NULL",
+    "http_attempts": "INTEGER NOT NULL",
+    "created_at": "TIMESTAMP NOT NULL",
+    "rejected": "VARCHAR",
+}
+CALIBRATION_COLUMNS: dict[str, str] = {
+    "calibration_id": "VARCHAR PRIMARY KEY",
+    "table_hash": "VARCHAR NOT NULL",
+    "model": "VARCHAR NOT NULL",
+    "endpoint_host": "VARCHAR NOT NULL",
+    "prompt_version": "VARCHAR NOT NULL",
+    "decisions": "INTEGER NOT NULL",
+    "invalid": "INTEGER NOT NULL",
+    "uses": "VARCHAR NOT NULL",
+    "meta": "VARCHAR NOT NULL",
+    "table_csv": "VARCHAR NOT NULL",
+    "created_at": "TIMESTAMP NOT NULL",
+}
+
+COLUMNS: dict[str, dict[str, str]] = {
+    "meta": {"key": "VARCHAR PRIMARY KEY", "value": "VARCHAR"},
+    **RUN_TABLE_COLUMNS,
+    "run_writers": {
+        "run_id": "VARCHAR PRIMARY KEY",
+        "pid": "INTEGER NOT NULL",
+        "host": "VARCHAR NOT NULL",
+        "started": "VARCHAR",
+    },
+    "fits": FIT_COLUMNS,
+    "llm_calls": CALL_COLUMNS,
+    "llm_formats": {
+        "endpoint": "VARCHAR NOT NULL",
+        "model": "VARCHAR NOT NULL",
+        "response_format": "VARCHAR NOT NULL",
+        "updated_at": "TIMESTAMP NOT NULL",
+    },
+    "calibrations": CALIBRATION_COLUMNS,
+}
+"""Every table's columns, in their on-disk order (positional inserts rely on it)."""
+
+# decisions has no key: (run_id, round, agent) is unique by construction (an agent is consulted at
+# most once a round) and checked on import, and an index over a large run's decisions would cost
+# about as much as writing them.
+KEYS: dict[str, str] = {
+    "agents": "PRIMARY KEY (run_id, agent)",
+    "curves": "PRIMARY KEY (run_id, round)",
+    "fits": f"PRIMARY KEY ({', '.join(FIT_KEY)})",
+    "llm_formats": "PRIMARY KEY (endpoint, model)",
+}
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE llm_calls ADD COLUMN IF NOT EXISTS rejected VARCHAR",),
+}
+"""Statements that take a database from version ``v`` to ``v + 1``, run after every missing
+table has been created with its current columns."""
+
+
+def table_sql(table: str) -> str:
+    """The ``CREATE TABLE IF NOT EXISTS`` statement of ``table``."""
+    parts = [f'"{name}" {sql}' for name, sql in COLUMNS[table].items()]
+    if table in KEYS:
+        parts.append(KEYS[table])
+    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(parts)})"
+
+
+def stored_version(con: Any) -> int | None:
+    """The schema version written in the database; None for a database without one."""
+    known = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta' "
+        "AND table_schema = 'main'"
+    ).fetchone()
+    if not known or not known[0]:
+        return None
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return None if row is None else int(row[0])
+
+
+def create(con: Any) -> int:
+    """Bring the database on ``con`` to :data:`SCHEMA_VERSION` in one transaction: create every
+    missing table, run the migrations from its stored version, write the version. Returns the
+    version the database had (:data:`SCHEMA_VERSION` for a new one, 0 when it had none).
+
+    Raises :class:`StoreError` for a database written by a newer SpreadLab."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        found = stored_version(con)
+        if found is not None and found > SCHEMA_VERSION:
+            raise StoreError(
+                f"this database has schema version {found}, made by a newer SpreadLab; this "
+                f"one reads up to version {SCHEMA_VERSION}: upgrade SpreadLab to open it"
+            )
+        fresh = found is None and not _has_tables(con)
+        for table in COLUMNS:
+            con.execute(table_sql(table))
+        start = SCHEMA_VERSION if fresh else (found or 0)
+        for version in range(start, SCHEMA_VERSION):
+            for statement in MIGRATIONS.get(version, ()):
+                con.execute(statement)
+        con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        )
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    return start
+
+
+def _has_tables(con: Any) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def ensure(con: duckdb.DuckDBPyConnection) -> None:
+    """:func:`create` for a connection that may not come from a :class:`RunStore` (a bare
+    in-memory database in tests, a cursor); cheap when the schema is already current."""
+    if stored_version(con) != SCHEMA_VERSION:
+        create(con)
