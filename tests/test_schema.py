@@ -75,7 +75,11 @@ def test_the_previous_release_database_is_migrated_in_place(v1_path):
         fits = load_fits(store)
     after = contents(v1_path)
     assert after.pop("meta") == [("schema_version", str(schema.SCHEMA_VERSION))]
-    assert after == {t: rows for t, rows in before.items() if t != "meta"}
+    assert {t: after.pop(t) for t in V1_TABLES if t != "meta"} == {
+        t: rows for t, rows in before.items() if t != "meta"
+    }
+    assert sorted(after) == sorted(set(schema.COLUMNS) - set(V1_TABLES))  # new, and empty
+    assert not any(after.values())
 
     assert sorted(runs["run_id"]) == ["llmtiny-000", "llmtiny-001", "stochtiny-000"]
     assert set(runs["backend"]) == {"llm", "stochastic"} and set(runs["status"]) == {"complete"}

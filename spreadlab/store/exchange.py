@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from spreadlab import memory
 from spreadlab.errors import ConfigError, DataFormatError, SpreadLabError, StoreError
-from spreadlab.store.run_json import MAX_TEXT_CHARS, run_row
+from spreadlab.store.run_json import MAX_TEXT_CHARS, imported_run_row
 from spreadlab.store.runs import RunStore
 from spreadlab.store.schema import RUN_TABLE_COLUMNS
 from spreadlab.validate import (
@@ -221,7 +221,7 @@ def read_run_folder(folder: Path) -> dict[str, Any]:
             "decisions; remove it to let SpreadLab compute it"
         )
     return {
-        "run": run_row(meta, meta_path, n, edges),
+        "run": imported_run_row(meta, meta_path, n, edges),
         "agents": agents,
         "edges": edges,
         "decisions": decisions,

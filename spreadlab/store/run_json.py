@@ -38,7 +38,9 @@ from spreadlab.world.personas import N_PROFILES
 MAX_TEXT_CHARS = MAX_REPORT_CHARS  # per post, reason or report
 
 
-def run_row(meta: dict[str, Any], path: Path, n: int, edges: pd.DataFrame) -> dict[str, Any]:
+def imported_run_row(
+    meta: dict[str, Any], path: Path, n: int, edges: pd.DataFrame
+) -> dict[str, Any]:
     """The runs-table row: taken from a SpreadLab export or built from a foreign run.json, every
     field checked against what the engine can hold."""
     try:

@@ -3,15 +3,17 @@
 One DuckDB file holds the runs (``runs``, ``agents``, ``edges``, ``decisions``, ``curves``),
 who writes them (``run_writers``), the fits (``fits``), the LLM reply cache and usage ledger
 (``llm_calls``), the response format each endpoint accepted (``llm_formats``) and the stored
-calibrations (``calibrations``), plus ``meta`` (the schema version). This module alone creates
+calibrations (``calibrations``), the sweeps of scenario grids (``sweeps``, ``sweep_members``,
+``sweep_cells``), plus ``meta`` (the schema version). This module alone creates
 and changes tables; :func:`create` runs whenever a database is opened.
 
 Versions:
 
 1. (releases up to 4095dc4) ``meta`` and the run tables were versioned; the other tables were
    created by their own modules when first used, and ``llm_calls`` gained ``rejected`` late.
-2. Every table belongs to this schema and exists from the moment the database is opened.
-   Migrating from 1 creates the missing tables and adds ``llm_calls.rejected``; no row changes.
+2. Every table belongs to this schema and exists from the moment the database is opened; the
+   sweep tables are new. Migrating from 1 creates the missing tables and adds
+   ``llm_calls.rejected``; no row changes.
 """
 
 from __future__ import annotations
@@ -144,6 +146,71 @@ CALIBRATION_COLUMNS: dict[str, str] = {
     "table_csv": "VARCHAR NOT NULL",
     "created_at": "TIMESTAMP NOT NULL",
 }
+SWEEP_COLUMNS: dict[str, str] = {
+    "sweep_id": "VARCHAR PRIMARY KEY",
+    "name": "VARCHAR NOT NULL",
+    "source": "VARCHAR NOT NULL",
+    "seed": "BIGINT NOT NULL",
+    "cells": "INTEGER NOT NULL",
+    "grid": "VARCHAR NOT NULL",
+    "package_version": "VARCHAR NOT NULL",
+    "created_at": "TIMESTAMP NOT NULL",
+}
+MEMBER_COLUMNS: dict[str, str] = {
+    "sweep_id": "VARCHAR NOT NULL",
+    "cell_id": "VARCHAR NOT NULL",
+    "position": "INTEGER NOT NULL",
+}
+PARAM_COLUMNS: dict[str, str] = {
+    "event": "VARCHAR NOT NULL",
+    "event_type": "VARCHAR NOT NULL",
+    "mix": "VARCHAR NOT NULL",
+    "q": "DOUBLE NOT NULL",
+    "n": "INTEGER NOT NULL",
+    "k": "INTEGER NOT NULL",
+    "network": "VARCHAR NOT NULL",
+    "params": "VARCHAR NOT NULL",
+    "replicates": "INTEGER NOT NULL",
+    "seed_index": "INTEGER NOT NULL",
+    "rounds": "INTEGER NOT NULL",
+    "n0": "INTEGER NOT NULL",
+    "rewire": "DOUBLE NOT NULL",
+}
+SUMMARY_COLUMNS: dict[str, str] = {
+    "n_runs": "INTEGER",
+    **{
+        f"{name}{suffix}": "DOUBLE"
+        for name in ("reach", "rounds10", "rounds50", "rounds90")
+        for suffix in ("", "_lo", "_hi")
+    },
+    **{f"rounds{p}_share": "DOUBLE" for p in (10, 50, 90)},
+    **{
+        f"{rate}{suffix}": "DOUBLE"
+        for rate in ("si1_beta", "si2_alpha", "si2_beta")
+        for suffix in ("", "_lo", "_hi")
+    },
+    "delta_bic": "DOUBLE",
+    "ci_method": "VARCHAR",
+    "verdict": "VARCHAR",
+    "fit_error": "VARCHAR",
+}
+"""Per-cell summary: means over replicates with 95% t intervals, rates with the fit's intervals."""
+CELL_COLUMNS: dict[str, str] = {
+    "cell_id": "VARCHAR PRIMARY KEY",
+    "status": "VARCHAR NOT NULL",
+    "error": "VARCHAR",
+    "seed": "BIGINT NOT NULL",
+    **PARAM_COLUMNS,
+    **SUMMARY_COLUMNS,
+    "scenario_id": "VARCHAR NOT NULL",
+    "runs_stored": "BOOLEAN NOT NULL",
+    "table_source": "VARCHAR NOT NULL",
+    "table_provenance": "VARCHAR NOT NULL",
+    "provenance": "VARCHAR NOT NULL",
+    "seconds": "DOUBLE NOT NULL",
+    "package_version": "VARCHAR NOT NULL",
+    "created_at": "TIMESTAMP NOT NULL",
+}
 
 COLUMNS: dict[str, dict[str, str]] = {
     "meta": {"key": "VARCHAR PRIMARY KEY", "value": "VARCHAR"},
@@ -163,6 +230,9 @@ COLUMNS: dict[str, dict[str, str]] = {
         "updated_at": "TIMESTAMP NOT NULL",
     },
     "calibrations": CALIBRATION_COLUMNS,
+    "sweeps": SWEEP_COLUMNS,
+    "sweep_members": MEMBER_COLUMNS,
+    "sweep_cells": CELL_COLUMNS,
 }
 """Every table's columns, in their on-disk order (positional inserts rely on it)."""
 
@@ -174,6 +244,7 @@ KEYS: dict[str, str] = {
     "curves": "PRIMARY KEY (run_id, round)",
     "fits": f"PRIMARY KEY ({', '.join(FIT_KEY)})",
     "llm_formats": "PRIMARY KEY (endpoint, model)",
+    "sweep_members": "PRIMARY KEY (sweep_id, cell_id)",
 }
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {

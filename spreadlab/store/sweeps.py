@@ -23,75 +23,12 @@ import pyarrow as pa
 
 from spreadlab import __version__
 from spreadlab.engine.simulate import RoundRecord
+from spreadlab.store import schema
 from spreadlab.store.run_rows import run_row
 from spreadlab.store.runs import RunMeta, RunStore
+from spreadlab.store.schema import CELL_COLUMNS
 from spreadlab.world.networks import Network
 
-SWEEP_COLUMNS: dict[str, str] = {
-    "sweep_id": "VARCHAR PRIMARY KEY",
-    "name": "VARCHAR NOT NULL",
-    "source": "VARCHAR NOT NULL",
-    "seed": "BIGINT NOT NULL",
-    "cells": "INTEGER NOT NULL",
-    "grid": "VARCHAR NOT NULL",
-    "package_version": "VARCHAR NOT NULL",
-    "created_at": "TIMESTAMP NOT NULL",
-}
-MEMBER_COLUMNS: dict[str, str] = {
-    "sweep_id": "VARCHAR NOT NULL",
-    "cell_id": "VARCHAR NOT NULL",
-    "position": "INTEGER NOT NULL",
-}
-PARAM_COLUMNS: dict[str, str] = {
-    "event": "VARCHAR NOT NULL",
-    "event_type": "VARCHAR NOT NULL",
-    "mix": "VARCHAR NOT NULL",
-    "q": "DOUBLE NOT NULL",
-    "n": "INTEGER NOT NULL",
-    "k": "INTEGER NOT NULL",
-    "network": "VARCHAR NOT NULL",
-    "params": "VARCHAR NOT NULL",
-    "replicates": "INTEGER NOT NULL",
-    "seed_index": "INTEGER NOT NULL",
-    "rounds": "INTEGER NOT NULL",
-    "n0": "INTEGER NOT NULL",
-    "rewire": "DOUBLE NOT NULL",
-}
-SUMMARY_COLUMNS: dict[str, str] = {
-    "n_runs": "INTEGER",
-    **{
-        f"{name}{suffix}": "DOUBLE"
-        for name in ("reach", "rounds10", "rounds50", "rounds90")
-        for suffix in ("", "_lo", "_hi")
-    },
-    **{f"rounds{p}_share": "DOUBLE" for p in (10, 50, 90)},
-    **{
-        f"{rate}{suffix}": "DOUBLE"
-        for rate in ("si1_beta", "si2_alpha", "si2_beta")
-        for suffix in ("", "_lo", "_hi")
-    },
-    "delta_bic": "DOUBLE",
-    "ci_method": "VARCHAR",
-    "verdict": "VARCHAR",
-    "fit_error": "VARCHAR",
-}
-"""Per-cell summary: means over replicates with 95% t intervals, rates with the fit's intervals."""
-CELL_COLUMNS: dict[str, str] = {
-    "cell_id": "VARCHAR PRIMARY KEY",
-    "status": "VARCHAR NOT NULL",
-    "error": "VARCHAR",
-    "seed": "BIGINT NOT NULL",
-    **PARAM_COLUMNS,
-    **SUMMARY_COLUMNS,
-    "scenario_id": "VARCHAR NOT NULL",
-    "runs_stored": "BOOLEAN NOT NULL",
-    "table_source": "VARCHAR NOT NULL",
-    "table_provenance": "VARCHAR NOT NULL",
-    "provenance": "VARCHAR NOT NULL",
-    "seconds": "DOUBLE NOT NULL",
-    "package_version": "VARCHAR NOT NULL",
-    "created_at": "TIMESTAMP NOT NULL",
-}
 CELL_STATUSES = ("done", "failed")
 
 
@@ -111,14 +48,9 @@ def scenario_id_of(cell_id: str) -> str:
 
 
 def ensure_tables(store: RunStore) -> None:
-    """Create the sweep tables if this database does not have them yet."""
-    for table, columns, key in (
-        ("sweeps", SWEEP_COLUMNS, ""),
-        ("sweep_members", MEMBER_COLUMNS, ", PRIMARY KEY (sweep_id, cell_id)"),
-        ("sweep_cells", CELL_COLUMNS, ""),
-    ):
-        cols = ", ".join(f'"{c}" {sql}' for c, sql in columns.items())
-        store.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols}{key})")
+    """Make sure the sweep tables exist (every table of :mod:`spreadlab.store.schema` does once a
+    :class:`RunStore` is open; this holds for a connection it shares too)."""
+    schema.ensure(store.con)
 
 
 def _now() -> datetime:
