@@ -25,7 +25,6 @@ The table written for ``--params`` uses the cell estimates or the smoother, and 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,7 +44,7 @@ from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.estimate import Price, RunEstimate, estimate_run, price_for
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.llm.prompt import PROMPT_VERSION
-from spreadlab.store.calibrations import insert_calibration, llm_posts
+from spreadlab.store.calibrations import llm_posts_of_event, save_calibration_row
 from spreadlab.world.events import EVENT_TYPES, Event, catalog, event_type_index
 from spreadlab.world.personas import N_PROFILES, TRAITS, profile_label, trait_matrix
 
@@ -138,7 +137,7 @@ def stored_bank(
     neutral = neutral_bank(events)
     posts, sources = dict(neutral.posts), dict(neutral.sources)
     for event in events:
-        rows = llm_posts(con, event.id, limit)
+        rows = llm_posts_of_event(con, event.id, limit)
         if rows:
             posts[event.id] = tuple(rows)
             sources[event.id] = f"{len(rows)} posts of earlier LLM runs of this event"
@@ -496,15 +495,6 @@ def save_calibration(
     """Store the calibration and its table (with its content hash); returns its id."""
     csv_text = calibration.to_csv(use)
     digest = table_hash(calibration.table(use))
-    m = calibration.meta
     calibration_id = f"cal-{digest[:12]}"
-    row = {
-        "calibration_id": calibration_id,
-        "table_hash": digest,
-        **{k: m[k] for k in ("model", "endpoint_host", "prompt_version", "decisions", "invalid")},
-        "uses": use,
-        "meta": json.dumps(m, sort_keys=True),
-        "table_csv": csv_text,
-    }
-    insert_calibration(con, row)
+    save_calibration_row(con, calibration_id, digest, calibration.meta, use, csv_text)
     return calibration_id

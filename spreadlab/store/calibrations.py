@@ -6,6 +6,7 @@ CSV is recognised by its numbers (see :mod:`spreadlab.engine.surrogate`), whatev
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -34,18 +35,31 @@ def label_table(con: Any, table: ParameterTable, name: str) -> ParameterTable:
     return surrogate_label(table, name, lambda digest: stored_calibration(con, digest))
 
 
-def insert_calibration(con: Any, row: Mapping[str, Any]) -> None:
-    """Store (or replace) one calibration; ``row`` holds every column but ``created_at``."""
-    values = {**row, "created_at": datetime.now(UTC).replace(tzinfo=None)}
+def save_calibration_row(
+    con: Any, calibration_id: str, digest: str, meta: Mapping[str, Any], use: str, table_csv: str
+) -> None:
+    """Store (or replace) calibration ``calibration_id``: its table as CSV, the table's content
+    hash ``digest``, which values it ``use``s and its ``meta`` (model, endpoint, counts)."""
+    row = {
+        "calibration_id": calibration_id,
+        "table_hash": digest,
+        **{
+            k: meta[k] for k in ("model", "endpoint_host", "prompt_version", "decisions", "invalid")
+        },
+        "uses": use,
+        "meta": json.dumps(meta, sort_keys=True),
+        "table_csv": table_csv,
+        "created_at": datetime.now(UTC).replace(tzinfo=None),
+    }
     names = ", ".join(f'"{c}"' for c in CALIBRATION_COLUMNS)
     marks = ", ".join("?" * len(CALIBRATION_COLUMNS))
     con.execute(
         f"INSERT OR REPLACE INTO {CALIBRATIONS} ({names}) VALUES ({marks})",
-        [values[c] for c in CALIBRATION_COLUMNS],
+        [row[c] for c in CALIBRATION_COLUMNS],
     )
 
 
-def llm_posts(con: Any, event_id: str, limit: int) -> list[str]:
+def llm_posts_of_event(con: Any, event_id: str, limit: int) -> list[str]:
     """Distinct non-empty posts LLM agents wrote in stored runs of ``event_id`` (up to ``limit``,
     in text order, so the same store gives the same posts)."""
     rows = con.execute(
