@@ -23,11 +23,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from spreadlab.engine.stochastic import StochasticPolicy
-from spreadlab.engine.surrogate import label_table
 from spreadlab.errors import ConfigError
 from spreadlab.jobs.runner import replicate_meta
 from spreadlab.jobs.sweep_cell import CellResult, CellTask, run_cell
 from spreadlab.jobs.sweep_grid import SEED_DERIVATION, Grid
+from spreadlab.store.calibrations import label_table
 from spreadlab.store.runs import RunStore
 from spreadlab.store.sweeps import (
     StoredRunData,
