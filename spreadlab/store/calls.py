@@ -38,7 +38,7 @@ def cursor(con: Any) -> Any:
     """A cursor of its own on ``con`` (a connection or a store's shared connection), with the
     schema in place, for a layer that reads and writes these tables from its own thread."""
     own = con.cursor()
-    schema.ensure(own)
+    schema.create(own)
     return own
 
 

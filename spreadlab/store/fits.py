@@ -63,7 +63,7 @@ class RunGroup:
 def ensure_table(store: RunStore) -> None:
     """Make sure the ``fits`` table exists (every table of :mod:`spreadlab.store.schema` does once
     a :class:`RunStore` is open; this holds for a connection it shares too)."""
-    schema.ensure(store.con)
+    schema.create(store.con)
 
 
 def resolve_runs(store: RunStore, ids: Sequence[str]) -> list[str]:

@@ -264,34 +264,34 @@ def table_sql(table: str) -> str:
 
 def stored_version(con: Any) -> int | None:
     """The schema version written in the database; None for a database without one."""
-    known = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta' "
-        "AND table_schema = 'main'"
-    ).fetchone()
-    if not known or not known[0]:
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except duckdb.CatalogException:
         return None
-    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     return None if row is None else int(row[0])
 
 
 def create(con: Any) -> int:
-    """Bring the database on ``con`` to :data:`SCHEMA_VERSION` in one transaction: create every
-    missing table, run the migrations from its stored version, write the version. Returns the
-    version the database had (:data:`SCHEMA_VERSION` for a new one, 0 when it had none).
+    """Bring the database on ``con`` (a connection, a cursor or a store's shared connection) to
+    :data:`SCHEMA_VERSION`: create every missing table, run the migrations from its stored
+    version and write the version, all in one transaction; a current database costs one query.
+    Returns the version the database had (:data:`SCHEMA_VERSION` for a new one, 0 when it had
+    none).
 
     Raises :class:`StoreError` for a database written by a newer SpreadLab."""
+    found = stored_version(con)
+    if found == SCHEMA_VERSION:
+        return found
+    if found is not None and found > SCHEMA_VERSION:
+        raise StoreError(
+            f"this database has schema version {found}, made by a newer SpreadLab; this "
+            f"one reads up to version {SCHEMA_VERSION}: upgrade SpreadLab to open it"
+        )
+    start = SCHEMA_VERSION if found is None and not _has_tables(con) else (found or 0)
     con.execute("BEGIN TRANSACTION")
     try:
-        found = stored_version(con)
-        if found is not None and found > SCHEMA_VERSION:
-            raise StoreError(
-                f"this database has schema version {found}, made by a newer SpreadLab; this "
-                f"one reads up to version {SCHEMA_VERSION}: upgrade SpreadLab to open it"
-            )
-        fresh = found is None and not _has_tables(con)
         for table in COLUMNS:
             con.execute(table_sql(table))
-        start = SCHEMA_VERSION if fresh else (found or 0)
         for version in range(start, SCHEMA_VERSION):
             for statement in MIGRATIONS.get(version, ()):
                 con.execute(statement)
@@ -310,10 +310,3 @@ def _has_tables(con: Any) -> bool:
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main'"
     ).fetchone()
     return bool(row and row[0])
-
-
-def ensure(con: duckdb.DuckDBPyConnection) -> None:
-    """:func:`create` for a connection that may not come from a :class:`RunStore` (a bare
-    in-memory database in tests, a cursor); cheap when the schema is already current."""
-    if stored_version(con) != SCHEMA_VERSION:
-        create(con)

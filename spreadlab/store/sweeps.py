@@ -50,7 +50,7 @@ def scenario_id_of(cell_id: str) -> str:
 def ensure_tables(store: RunStore) -> None:
     """Make sure the sweep tables exist (every table of :mod:`spreadlab.store.schema` does once a
     :class:`RunStore` is open; this holds for a connection it shares too)."""
-    schema.ensure(store.con)
+    schema.create(store.con)
 
 
 def _now() -> datetime:
