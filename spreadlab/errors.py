@@ -16,3 +16,7 @@ class DataFormatError(SpreadLabError, ValueError):
 
 class StoreError(SpreadLabError):
     """The run database cannot be opened or written, or a run id does not exist."""
+
+
+class FitError(SpreadLabError, ValueError):
+    """The data cannot be fitted (too short, flat, NaN, ...) or a fit cannot be completed."""

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from spreadlab.analysis.equations import implied_coefficients, learn_equation
-from spreadlab.analysis.fit import Curves, FitError, fit, simulate_counts
+from spreadlab.analysis.fit import Curves, fit, simulate_counts
+from spreadlab.errors import FitError
 
 N = 10**6
 

@@ -11,7 +11,6 @@ from stochastic_runs import replicate_counts
 
 from spreadlab.analysis.fit import (
     Curves,
-    FitError,
     compare,
     fit,
     fit_models,
@@ -19,6 +18,7 @@ from spreadlab.analysis.fit import (
     simulate_counts,
 )
 from spreadlab.analysis.models import MODELS
+from spreadlab.errors import FitError
 
 TRUTH = {
     "si1": [0.05],

@@ -5,9 +5,10 @@ trajectory, which the open-loop binomial likelihood reads as misfit."""
 import numpy as np
 import pytest
 
-from spreadlab.analysis.fit import CONDITIONAL_MODELS, Curves, FitError, fit, simulate_counts
+from spreadlab.analysis.fit import CONDITIONAL_MODELS, Curves, fit, simulate_counts
 from spreadlab.engine.simulate import Scenario, simulate
 from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.errors import FitError
 from spreadlab.world.events import catalog
 from spreadlab.world.networks import NetworkSpec
 from spreadlab.world.personas import PRESETS

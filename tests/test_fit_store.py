@@ -6,11 +6,10 @@ import pandas as pd
 import pytest
 from cli_runner import spreadlab
 
-from spreadlab.analysis.fit import FitError
 from spreadlab.analysis.trait_effects import fit_trait_effects
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
-from spreadlab.errors import StoreError
+from spreadlab.errors import FitError, StoreError
 from spreadlab.jobs.runner import run_scenario
 from spreadlab.store.fits import (
     PARAM_NAMES,

@@ -14,19 +14,25 @@ Coefficients are continuous rates per round, i.e. effective rates like those of 
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from spreadlab.analysis.fit import Curves, FitError, FitResult, fit
+from spreadlab.analysis.fit import Curves, FitResult, fit
+from spreadlab.errors import FitError
 
 TERMS = ("1", "i", "i^2")
 RIDGE = 1e-5
 """STLSQ's ridge penalty. pysindy's default (0.05) is large next to the small weak-form features
 and, before the final unbiased refit, props up a spurious constant term on pure SI-1 curves."""
+
+_GLOBAL_RNG = threading.Lock()
+"""Held while pysindy draws from NumPy's global generator (see :func:`_weak_library`)."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ def learn_equation(
 
     ``fits`` may hold the si1 and si2 fits of the same data; missing ones are fitted here (binomial
     likelihood, no intervals). pysindy places the weak-form subdomains at random using NumPy's
-    global generator: we seed it with ``seed`` for the call and restore its state afterwards.
+    global generator when the library is built: see :func:`_weak_library`.
     Raises :class:`FitError` when the regression cannot be done.
     """
     import pysindy as ps
@@ -91,25 +97,16 @@ def learn_equation(
         )
     t = np.arange(data.rounds + 1, dtype=float)
     trajectories = [row.reshape(-1, 1) for row in data.fractions]
-    saved = np.random.get_state()
-    np.random.seed(seed)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pysindy's axis-labelling notices on 1-D state
-            library = ps.WeakPDELibrary(
-                function_library=ps.PolynomialLibrary(degree=2, include_bias=True),
-                spatiotemporal_grid=t,
-                K=100,
-                p=4,
-            )
             model = ps.SINDy(
-                optimizer=ps.STLSQ(threshold=threshold, alpha=RIDGE), feature_library=library
+                optimizer=ps.STLSQ(threshold=threshold, alpha=RIDGE),
+                feature_library=_weak_library(ps, t, seed),
             )
             model.fit(trajectories, t=t, feature_names=["i"])
     except (ValueError, np.linalg.LinAlgError) as exc:
         raise FitError(f"weak SINDy could not fit these curves: {exc}") from exc
-    finally:
-        np.random.set_state(saved)
     names = model.get_feature_names()
     if tuple(names) != TERMS:
         raise FitError(f"unexpected SINDy library terms {names}")
@@ -135,3 +132,25 @@ def learn_equation(
         comparison=comparison,
         threshold=threshold,
     )
+
+
+def _weak_library(ps: Any, t: np.ndarray, seed: int) -> Any:
+    """The weak-form library on grid ``t``, its subdomains placed from ``seed``.
+
+    pysindy draws the subdomain centres from NumPy's global generator while the library is built
+    and takes no generator of its own. So only the construction runs under a lock, with the
+    global state set from ``seed`` and restored at once: concurrent calls (the dashboard's server
+    threads) cannot interleave their draws, and nothing outside this call sees the seed.
+    """
+    with _GLOBAL_RNG:
+        saved = np.random.get_state()
+        np.random.set_state(np.random.RandomState(seed).get_state())
+        try:
+            return ps.WeakPDELibrary(
+                function_library=ps.PolynomialLibrary(degree=2, include_bias=True),
+                spatiotemporal_grid=t,
+                K=100,
+                p=4,
+            )
+        finally:
+            np.random.set_state(saved)

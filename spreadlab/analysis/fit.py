@@ -35,7 +35,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from spreadlab.analysis.models import MODELS, NESTED, Model, get_model
-from spreadlab.errors import ConfigError, SpreadLabError
+from spreadlab.errors import ConfigError, FitError
 from spreadlab.lazy import lazy_import
 
 # scipy takes about a second to import: loaded by the first fit, not by every command
@@ -53,10 +53,6 @@ CI_METHODS: tuple[str, ...] = ("auto", "jackknife", "profile", "quasi", "bootstr
 MIN_JACKKNIFE_RUNS = 3
 """Fewest replicate runs for the replicate jackknife (the calibrated default)."""
 _PENALTY = 1e12  # objective value standing in for an impossible parameter point
-
-
-class FitError(SpreadLabError, ValueError):
-    """The data cannot be fitted (too short, flat, NaN, ...) or a fit cannot be completed."""
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spreadlab.analysis.fit import CONDITIONAL_MODELS, Curves, FitError, FitResult, fit
+from spreadlab.analysis.fit import CONDITIONAL_MODELS, Curves, FitResult, fit
 from spreadlab.analysis.models import get_model
 from spreadlab.analysis.verdict import Verdict, decide
-from spreadlab.errors import DataFormatError
+from spreadlab.errors import DataFormatError, FitError
 
 MAX_FILE_BYTES = 2 * 2**30
 """Largest file read (the CLI reads it whole, column by column; larger files must be cut)."""

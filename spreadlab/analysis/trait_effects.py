@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from spreadlab.engine.simulate import RunResult
 from spreadlab.errors import DataFormatError
 from spreadlab.lazy import lazy_import
 from spreadlab.world.events import EVENT_TYPES
 from spreadlab.world.personas import N_PROFILES, TRAITS, trait_matrix
+from spreadlab.world.records import RunResult
 
 # scipy takes about a second to import: loaded by the first fit, not by every command
 special = lazy_import("scipy.special")

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spreadlab.analysis.fit import Curves, FitError, FitResult, fit
+from spreadlab.analysis.fit import Curves, FitResult, fit
+from spreadlab.errors import FitError
 from spreadlab.glossary import p_text
 from spreadlab.lazy import lazy_import
 

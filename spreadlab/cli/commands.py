@@ -360,7 +360,7 @@ def fit_runs(
     run_ids: tuple[str, ...], models: str, method: str, ci: str, each: bool, db_path: str
 ) -> None:
     """Fit models to runs (or scenario ids) and store the fits (docs/models.md)."""
-    from spreadlab.analysis.fit import FitError
+    from spreadlab.errors import FitError
     from spreadlab.store.fits import fit_and_save, group_verdict, summary
 
     names = [m.strip() for m in models.split(",") if m.strip()]

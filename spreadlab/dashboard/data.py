@@ -22,21 +22,14 @@ import numpy as np
 import pandas as pd
 
 from spreadlab import glossary, memory
-from spreadlab.analysis.fit import (
-    Curves,
-    FitError,
-    FitResult,
-    compare,
-    fit_models,
-    likelihood_ratio_test,
-)
+from spreadlab.analysis.fit import Curves, FitResult, compare, fit_models, likelihood_ratio_test
 from spreadlab.analysis.models import get_model
 from spreadlab.analysis.trait_effects import TraitEffects
 from spreadlab.analysis.verdict import Verdict
 from spreadlab.engine.policy import Policy
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ParameterTable
-from spreadlab.errors import ConfigError, DataFormatError, SpreadLabError
+from spreadlab.errors import ConfigError, DataFormatError, FitError, SpreadLabError
 from spreadlab.jobs.policies import open_policy
 from spreadlab.jobs.samples import sample_database
 from spreadlab.llm import LLMConfig, RunEstimate, estimate_run

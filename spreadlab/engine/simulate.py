@@ -21,6 +21,7 @@ from spreadlab.validate import INT64_MAX as MAX_SEED
 from spreadlab.world.events import Event
 from spreadlab.world.networks import Network, NetworkSpec
 from spreadlab.world.personas import PersonalityMix
+from spreadlab.world.records import RoundRecord, RunResult
 
 MAX_ROUNDS = 100_000
 MAX_REPLICATES = 100_000
@@ -59,29 +60,6 @@ class Scenario:
             raise ConfigError(f"seed = {self.seed}: use a whole number from 0 to {MAX_SEED}")
         if self.stop_fraction is not None and not 0 < self.stop_fraction <= 1:
             raise ConfigError(f"stop fraction {self.stop_fraction} must lie in (0, 1]")
-
-
-@dataclass
-class RoundRecord:
-    """Every consultation of one round (arrays aligned with ``agents``) plus round totals."""
-
-    round: int
-    agents: np.ndarray
-    offline: np.ndarray
-    m: np.ndarray
-    post: np.ndarray
-    valid: np.ndarray
-    texts: list[str | None] | None
-    reasons: list[str | None] | None
-    informed: int
-
-    @property
-    def new_posters(self) -> int:
-        return int(self.post.sum())
-
-    @property
-    def n_invalid(self) -> int:
-        return int((~self.valid).sum())
 
 
 @dataclass
@@ -275,24 +253,6 @@ class Simulation:
     def finished(self) -> bool:
         r = self.state.next_round - 1
         return r >= 0 and self._finished(r)
-
-
-@dataclass
-class RunResult:
-    """An in-memory run: its network, profiles and every round's record."""
-
-    network: Network
-    profiles: np.ndarray
-    records: list[RoundRecord]
-
-    @property
-    def informed_curve(self) -> np.ndarray:
-        """Number informed after each round 0, 1, ..., last."""
-        return np.array([rec.informed for rec in self.records], dtype=np.int64)
-
-    @property
-    def informed_fraction(self) -> np.ndarray:
-        return self.informed_curve / self.network.n
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from spreadlab.analysis.fit import FitError
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ILLUSTRATIVE, StochasticPolicy
-from spreadlab.errors import DataFormatError
+from spreadlab.errors import DataFormatError, FitError
 from spreadlab.jobs.runner import run_scenario
 from spreadlab.settings import current as current_settings
 from spreadlab.store.fits import fit_group, load_group, save_fits

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spreadlab.analysis.fit import Curves, FitError, fit
+from spreadlab.analysis.fit import Curves, fit
 from spreadlab.analysis.models import get_model
 from spreadlab.analysis.verdict import (
     OfflineEvidence,
@@ -24,6 +24,7 @@ from spreadlab.analysis.verdict import (
 from spreadlab.engine.replicates import simulate_replicates
 from spreadlab.engine.simulate import Scenario, simulate
 from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.errors import FitError
 from spreadlab.world.events import catalog, event_type_index
 from spreadlab.world.networks import NetworkSpec
 from spreadlab.world.personas import TRAITS, PersonalityMix, trait_matrix

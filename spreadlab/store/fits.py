@@ -23,7 +23,6 @@ import pyarrow as pa
 from spreadlab import __version__
 from spreadlab.analysis.fit import (
     Curves,
-    FitError,
     FitResult,
     fit_models,
     interval_label,
@@ -31,7 +30,7 @@ from spreadlab.analysis.fit import (
 )
 from spreadlab.analysis.models import MODELS, NESTED, get_model
 from spreadlab.analysis.verdict import OfflineEvidence, Verdict, decide, susceptible_rounds
-from spreadlab.errors import StoreError
+from spreadlab.errors import FitError, StoreError
 from spreadlab.glossary import data_source, p_text
 from spreadlab.store import schema
 from spreadlab.store.runs import RunStore

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import numpy as np
 
-from spreadlab.engine.simulate import RoundRecord
 from spreadlab.errors import StoreError
 from spreadlab.store import schema
 from spreadlab.store.liveness import record_writer
 from spreadlab.store.run_rows import run_row
 from spreadlab.store.sharing import SharedConnection, WaitNote, connect, stderr_note
 from spreadlab.world.networks import Network, from_edges
+from spreadlab.world.records import RoundRecord
 
 if TYPE_CHECKING:
     import pandas as pd
