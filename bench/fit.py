@@ -24,7 +24,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import special  # noqa: E402
 
-from spreadlab.analysis.fit import fit, simulate_counts  # noqa: E402
+from spreadlab.analysis.fit import fit  # noqa: E402
+from spreadlab.analysis.synthetic import simulate_counts  # noqa: E402
 from spreadlab.analysis.trait_effects import fit_trait_effects  # noqa: E402
 from spreadlab.world.events import EVENT_TYPES  # noqa: E402
 from spreadlab.world.personas import trait_matrix  # noqa: E402

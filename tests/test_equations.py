@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from spreadlab.analysis.curves import Curves
 from spreadlab.analysis.equations import implied_coefficients, learn_equation
-from spreadlab.analysis.fit import Curves, fit, simulate_counts
+from spreadlab.analysis.fit import fit
+from spreadlab.analysis.synthetic import simulate_counts
 from spreadlab.errors import FitError
 
 N = 10**6

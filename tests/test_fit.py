@@ -9,15 +9,11 @@ import numpy as np
 import pytest
 from stochastic_runs import replicate_counts
 
-from spreadlab.analysis.fit import (
-    Curves,
-    compare,
-    fit,
-    fit_models,
-    likelihood_ratio_test,
-    simulate_counts,
-)
+from spreadlab.analysis.compare import compare, likelihood_ratio_test
+from spreadlab.analysis.curves import Curves
+from spreadlab.analysis.fit import fit, fit_models
 from spreadlab.analysis.models import MODELS
+from spreadlab.analysis.synthetic import simulate_counts
 from spreadlab.errors import FitError
 
 TRUTH = {

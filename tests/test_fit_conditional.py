@@ -5,7 +5,10 @@ trajectory, which the open-loop binomial likelihood reads as misfit."""
 import numpy as np
 import pytest
 
-from spreadlab.analysis.fit import CONDITIONAL_MODELS, Curves, fit, simulate_counts
+from spreadlab.analysis.curves import Curves
+from spreadlab.analysis.fit import fit
+from spreadlab.analysis.likelihood import CONDITIONAL_MODELS
+from spreadlab.analysis.synthetic import simulate_counts
 from spreadlab.engine.simulate import Scenario, simulate
 from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import FitError

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spreadlab.analysis.fit import fit, simulate_counts
+from spreadlab.analysis.fit import fit
 from spreadlab.analysis.models import get_model
 from spreadlab.analysis.observed import (
     ObservedSeries,
@@ -15,6 +15,7 @@ from spreadlab.analysis.observed import (
     read_series,
     series_verdict,
 )
+from spreadlab.analysis.synthetic import simulate_counts
 from spreadlab.errors import DataFormatError
 
 N = 20_000

@@ -87,10 +87,11 @@ def fitted_values(folder):
 
 
 # How closely two runs of the optimiser on the same data agree. A maximum is accepted when no step
-# improves the log-likelihood by more than LL_EPS (fit._is_local_max), so an estimate lies within
-# sqrt(2·LL_EPS) standard errors of the true maximum; an interval end is accepted where the signed
-# root deviance is within ROOT_EPS of z (fit._signed_root), i.e. ROOT_EPS standard errors. Two fits
-# may err in opposite directions, hence the factor 2. The standard error is read off the interval.
+# improves the log-likelihood by more than LL_EPS (optimise.is_local_min), so an estimate lies
+# within sqrt(2·LL_EPS) standard errors of the true maximum; an interval end is accepted where the
+# signed root deviance is within ROOT_EPS of z (optimise.signed_root), i.e. ROOT_EPS standard
+# errors. Two fits may err in opposite directions, hence the factor 2. The standard error is read
+# off the interval.
 LL_EPS = 1e-6
 ROOT_EPS = 5e-3
 Z95 = 1.96

@@ -5,7 +5,9 @@ import re
 import numpy as np
 import pytest
 
-from spreadlab.analysis.fit import Curves, fit, simulate_counts
+from spreadlab.analysis.curves import Curves
+from spreadlab.analysis.fit import fit
+from spreadlab.analysis.synthetic import simulate_counts
 from spreadlab.analysis.verdict import CODES, OfflineEvidence, decide_counts, onset_test
 from spreadlab.jobs.validation import Cell, coverage, simulate_curves, verdict_counts
 

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spreadlab.analysis.fit import Curves, FitResult, fit
+from spreadlab.analysis.curves import Curves
+from spreadlab.analysis.fit import FitResult, fit
 from spreadlab.errors import FitError
 
 TERMS = ("1", "i", "i^2")

@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spreadlab.analysis.fit import CONDITIONAL_MODELS, Curves, FitResult, fit
+from spreadlab.analysis.curves import Curves
+from spreadlab.analysis.fit import FitResult, fit_each
 from spreadlab.analysis.models import get_model
 from spreadlab.analysis.verdict import Verdict, decide
-from spreadlab.errors import DataFormatError, FitError
+from spreadlab.errors import DataFormatError
 
 MAX_FILE_BYTES = 2 * 2**30
 """Largest file read (the CLI reads it whole, column by column; larger files must be cut)."""
@@ -273,16 +274,7 @@ def fit_series(
     the intervals widen with the counts' dispersion), one round ahead from the observed fraction
     where the model allows it (a single real series wanders: each round starts from where the
     last one ended). Returns fits and per-model failures."""
-    data = series.curves()
-    fits: dict[str, FitResult] = {}
-    failures: dict[str, str] = {}
-    for name in models:
-        method = "conditional" if name in CONDITIONAL_MODELS else "binomial"
-        try:
-            fits[name] = fit(data, name, method=method, ci="quasi")
-        except FitError as exc:
-            failures[name] = str(exc)
-    return fits, failures
+    return fit_each(series.curves(), models, conditional=True, ci="quasi")
 
 
 def series_verdict(series: ObservedSeries, fits: dict[str, FitResult] | None = None) -> Verdict:

@@ -24,13 +24,14 @@ that do not vary within those consultations are reported as not estimable instea
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from spreadlab.analysis.optimise import newton
 from spreadlab.errors import DataFormatError
 from spreadlab.lazy import lazy_import
 from spreadlab.world.events import EVENT_TYPES
@@ -212,26 +213,27 @@ def _varying(x: np.ndarray, rows: np.ndarray, names: list[str]) -> list[int]:
     return [j for j in range(len(names)) if j == 0 or np.ptp(x[rows, j]) > 0]
 
 
-def _fit(cells: _Cells, n_total: int, n_excluded: int, level: float) -> TraitEffects:
-    events = sorted(set(cells.event.tolist()))
-    a_rows, b_rows = cells.offline > 0, cells.m > 0
-    x, names = _design(cells, events)
-    a_cols, b_cols = _varying(x, a_rows, names), _varying(x, b_rows, names)
-    xa, xb = x[:, a_cols], x[:, b_cols]
-    pa, pb = xa.shape[1], xb.shape[1]
-    o, m, n, y = cells.offline, cells.m, cells.trials, cells.posts
+class _Likelihood:
+    """The binomial log-likelihood of the cells with logit a = xa·theta_a, logit b = xb·theta_b,
+    and its exact gradient and Hessian (of the negative log-likelihood)."""
 
-    def parts(theta: np.ndarray) -> tuple[np.ndarray, ...]:
-        eta_a, eta_b = xa @ theta[:pa], xb @ theta[pa:]
-        log_q = -o * np.logaddexp(0, eta_a) - m * np.logaddexp(0, eta_b)  # log(1 - P)
+    def __init__(self, cells: _Cells, xa: np.ndarray, xb: np.ndarray) -> None:
+        self.xa, self.xb, self.pa = xa, xb, xa.shape[1]
+        self.o, self.m, self.n, self.y = cells.offline, cells.m, cells.trials, cells.posts
+
+    def _parts(self, theta: np.ndarray) -> tuple[np.ndarray, ...]:
+        eta_a, eta_b = self.xa @ theta[: self.pa], self.xb @ theta[self.pa :]
+        log_q = -self.o * np.logaddexp(0, eta_a) - self.m * np.logaddexp(0, eta_b)  # log(1 - P)
         return eta_a, eta_b, log_q
 
-    def negll(theta: np.ndarray) -> float:
-        _, _, log_q = parts(theta)
+    def negll(self, theta: np.ndarray) -> float:
+        _, _, log_q = self._parts(theta)
+        y, n = self.y, self.n
         return -float(np.sum(y * np.log(-np.expm1(np.minimum(log_q, -1e-300))) + (n - y) * log_q))
 
-    def grad_hess(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        eta_a, eta_b, log_q = parts(theta)
+    def grad_hess(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        eta_a, eta_b, log_q = self._parts(theta)
+        xa, xb, o, m, n, y = self.xa, self.xb, self.o, self.m, self.n, self.y
         a, b = special.expit(eta_a), special.expit(eta_b)
         q = np.exp(log_q)
         one_m_q = np.maximum(-np.expm1(log_q), 1e-300)
@@ -250,17 +252,35 @@ def _fit(cells: _Cells, n_total: int, n_excluded: int, level: float) -> TraitEff
         )
         return -grad, -hess  # of the negative log-likelihood
 
+
+def _start(cells: _Cells, pa: int, pb: int) -> np.ndarray:
+    """Intercepts matching the offline-only and network-only posting rates; effects at 0."""
+    o, m, n, y = cells.offline, cells.m, cells.trials, cells.posts
     start = np.zeros(pa + pb)
     if pa:
-        rate = (y[a_rows & (m == 0)].sum() + 0.5) / (n[a_rows & (m == 0)].sum() + 1)
+        sel = (o > 0) & (m == 0)
+        rate = (y[sel].sum() + 0.5) / (n[sel].sum() + 1)
         start[0] = special.logit(min(max(rate, 1e-4), 1 - 1e-4))
     if pb:
-        sel = b_rows & (o == 0)
+        sel = (m > 0) & (o == 0)
         rate = (y[sel].sum() + 0.5) / (n[sel].sum() + 1)
         mean_m = max(float((m[sel] * n[sel]).sum() / max(n[sel].sum(), 1)), 1.0)
         start[pa] = special.logit(min(max(1 - (1 - rate) ** (1 / mean_m), 1e-5), 0.5))
-    theta, converged, message = _newton(negll, grad_hess, start)
-    info = grad_hess(theta)[1]  # observed information
+    return start
+
+
+def _fit(cells: _Cells, n_total: int, n_excluded: int, level: float) -> TraitEffects:
+    events = sorted(set(cells.event.tolist()))
+    x, names = _design(cells, events)
+    a_cols, b_cols = _varying(x, cells.offline > 0, names), _varying(x, cells.m > 0, names)
+    likelihood = _Likelihood(cells, x[:, a_cols], x[:, b_cols])
+    best = newton(
+        likelihood.negll,
+        _start(cells, len(a_cols), len(b_cols)),
+        derivatives_at=lambda theta, _: likelihood.grad_hess(theta),
+    )
+    theta, message = best.x, best.message
+    info = likelihood.grad_hess(theta)[1]  # observed information
     try:
         cov = np.linalg.inv(info)
         ok = np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0)
@@ -272,11 +292,39 @@ def _fit(cells: _Cells, n_total: int, n_excluded: int, level: float) -> TraitEff
             "singular): some traits or event types never vary among the consultations, or vary "
             "together"
         )
-    se = np.sqrt(np.diag(cov))
+    fitted = {("a", names[c]): j for j, c in enumerate(a_cols)}
+    fitted |= {("b", names[c]): len(a_cols) + j for j, c in enumerate(b_cols)}
+    table = _table(theta, np.sqrt(np.diag(cov)), names, fitted, level)
+    missing = [f"{c}:{t}" for c in ("a", "b") for t in names if (c, t) not in fitted]
+    if missing:
+        message = "; ".join(
+            filter(
+                None, [message, "not estimable (no variation or no data): " + ", ".join(missing)]
+            )
+        )
+    return TraitEffects(
+        table=table,
+        loglik=-likelihood.negll(theta),  # Bernoulli log-likelihood of the individual decisions
+        n_decisions=n_total,
+        n_excluded=n_excluded,
+        baseline_event=EVENT_TYPES[events[0]],
+        converged=best.converged,
+        message=message,
+        level=level,
+    )
+
+
+def _table(
+    theta: np.ndarray,
+    se: np.ndarray,
+    names: list[str],
+    fitted: dict[tuple[str, str], int],
+    level: float,
+) -> pd.DataFrame:
+    """One row per channel and term: estimate, Wald statistics and interval, or NaN where the
+    term is not estimable (``fitted`` maps (channel, term) to its index in ``theta``)."""
     z_crit = stats.norm.ppf(0.5 + level / 2)
     rows = []
-    fitted = {("a", names[c]): j for j, c in enumerate(a_cols)}
-    fitted |= {("b", names[c]): pa + j for j, c in enumerate(b_cols)}
     for channel in ("a", "b"):
         for term in names:
             j = fitted.get((channel, term))
@@ -297,55 +345,4 @@ def _fit(cells: _Cells, n_total: int, n_excluded: int, level: float) -> TraitEff
                     "estimable": j is not None,
                 }
             )
-    missing = [f"{c}:{t}" for c in ("a", "b") for t in names if (c, t) not in fitted]
-    if missing:
-        message = "; ".join(
-            filter(
-                None, [message, "not estimable (no variation or no data): " + ", ".join(missing)]
-            )
-        )
-    return TraitEffects(
-        table=pd.DataFrame(rows),
-        loglik=-negll(theta),  # Bernoulli log-likelihood of the individual decisions
-        n_decisions=n_total,
-        n_excluded=n_excluded,
-        baseline_event=EVENT_TYPES[events[0]],
-        converged=converged,
-        message=message,
-        level=level,
-    )
-
-
-def _newton(
-    f: Callable[[np.ndarray], float],
-    grad_hess: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-    theta: np.ndarray,
-    max_iter: int = 100,
-) -> tuple[np.ndarray, bool, str]:
-    """Damped Newton minimisation: Levenberg shift when the Hessian is not positive definite,
-    step halving until the objective decreases; stops on a Newton decrement below 1e-10."""
-    value = f(theta)
-    for _ in range(max_iter):
-        grad, hess = grad_hess(theta)
-        shift = 0.0
-        while True:
-            try:
-                chol = np.linalg.cholesky(hess + shift * np.eye(theta.size))
-                break
-            except np.linalg.LinAlgError:
-                shift = max(2 * shift, 1e-6 * max(1.0, float(np.abs(np.diag(hess)).max())))
-        step = -np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
-        decrement = float(-grad @ step)
-        if decrement < 1e-10:
-            return theta, True, ""
-        t = 1.0
-        while t > 1e-10:
-            candidate = theta + t * step
-            new = f(candidate)
-            if new <= value:
-                theta, value = candidate, new
-                break
-            t /= 2
-        else:
-            return theta, decrement < 1e-6, "Newton steps stopped improving the likelihood"
-    return theta, False, f"no convergence after {max_iter} Newton steps"
+    return pd.DataFrame(rows)

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spreadlab.analysis.fit import Curves, FitResult, fit
+from spreadlab.analysis.curves import Curves
+from spreadlab.analysis.fit import FitResult, fit_each
+from spreadlab.analysis.likelihood import pearson_dispersion
 from spreadlab.errors import FitError
 from spreadlab.glossary import p_text
 from spreadlab.lazy import lazy_import
@@ -171,9 +173,7 @@ def onset_test(data: Curves) -> OnsetTest | None:
         key=lambda r: r.fun,
     )
     hazard = np.maximum(full.x[0] + xv @ full.x[1:], 1e-300)
-    p = -np.expm1(-hazard)
-    pearson = float(((yv - sv * p) ** 2 / np.maximum(sv * p * (1 - p), 1e-12)).sum())
-    dispersion = max(pearson / max(len(yv) - 3, 1), 1.0)
+    dispersion = pearson_dispersion(yv, sv, -np.expm1(-hazard), 3)
     statistic = max(2 * (restricted.fun - full.fun), 0.0)
     p_value = 0.5 * float(stats.chi2.sf(statistic / dispersion, 1)) if statistic > 1e-9 else 1.0
     share = float(full.x[0] * sv.sum() / yv.sum())
@@ -214,18 +214,7 @@ def curve_fits(
         names = list(CURVE_MODELS)
         if data.degrees is not None and np.count_nonzero(data.degrees) > 1:
             names += DEGREE_MODELS
-    out: dict[str, FitResult] = {}
-    failures: dict[str, str] = {}
-    for name in names:
-        given = (fits or {}).get(name)
-        if given is not None and given.method == "binomial":
-            out[name] = given
-            continue
-        try:
-            out[name] = fit(data, name, ci="none")
-        except FitError as exc:
-            failures[name] = str(exc)
-    return out, failures
+    return fit_each(data, names, given=fits, ci="none")
 
 
 def decide_counts(

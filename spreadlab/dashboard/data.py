@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 
 from spreadlab import glossary, memory
-from spreadlab.analysis.fit import Curves, FitResult, compare, fit_models, likelihood_ratio_test
+from spreadlab.analysis.compare import compare, likelihood_ratio_test
+from spreadlab.analysis.curves import Curves
+from spreadlab.analysis.fit import FitResult, fit_models
 from spreadlab.analysis.models import get_model
 from spreadlab.analysis.trait_effects import TraitEffects
 from spreadlab.analysis.verdict import Verdict

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spreadlab.analysis.fit import Curves, fit
+from spreadlab.analysis.curves import Curves
+from spreadlab.analysis.fit import fit
 from spreadlab.analysis.models import get_model
 from spreadlab.analysis.verdict import (
     OfflineEvidence,

@@ -21,13 +21,10 @@ import pandas as pd
 import pyarrow as pa
 
 from spreadlab import __version__
-from spreadlab.analysis.fit import (
-    Curves,
-    FitResult,
-    fit_models,
-    interval_label,
-    likelihood_ratio_test,
-)
+from spreadlab.analysis.compare import likelihood_ratio_test
+from spreadlab.analysis.curves import Curves
+from spreadlab.analysis.fit import FitResult, fit_models
+from spreadlab.analysis.intervals import interval_label
 from spreadlab.analysis.models import MODELS, NESTED, get_model
 from spreadlab.analysis.verdict import OfflineEvidence, Verdict, decide, susceptible_rounds
 from spreadlab.errors import FitError, StoreError
