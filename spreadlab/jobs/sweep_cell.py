@@ -15,17 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from spreadlab.analysis.fit import Curves, FitError, FitResult, fit
+from spreadlab.analysis.curves import Curves
+from spreadlab.analysis.fit import FitResult, fit
 from spreadlab.analysis.verdict import (
     OfflineEvidence,
     decide,
     evidence_from_rounds,
     susceptible_rounds,
 )
-from spreadlab.engine.simulate import RunResult, Scenario, simulate
+from spreadlab.engine.simulate import Scenario, simulate
 from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
+from spreadlab.errors import FitError
 from spreadlab.jobs.sweep_grid import Cell
 from spreadlab.lazy import lazy_import
+from spreadlab.world.records import RunResult
 
 stats = lazy_import("scipy.stats")
 

@@ -22,12 +22,12 @@ import pandas as pd
 import pyarrow as pa
 
 from spreadlab import __version__
-from spreadlab.engine.simulate import RoundRecord
 from spreadlab.store import schema
 from spreadlab.store.run_rows import run_row
 from spreadlab.store.runs import RunMeta, RunStore
 from spreadlab.store.schema import CELL_COLUMNS
 from spreadlab.world.networks import Network
+from spreadlab.world.records import RoundRecord
 
 CELL_STATUSES = ("done", "failed")
 
