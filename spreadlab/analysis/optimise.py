@@ -11,11 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from spreadlab.lazy import lazy_import
+
+if TYPE_CHECKING:
+    from scipy.optimize import OptimizeResult
 
 # scipy takes about a second to import: loaded by the first fit, not by every command
 optimize = lazy_import("scipy.optimize")
@@ -34,7 +37,7 @@ def put(x: np.ndarray, j: int, value: float) -> np.ndarray:
 
 def minimize(
     f: Objective, x0: np.ndarray, bounds: Sequence[tuple[float, float]]
-) -> optimize.OptimizeResult:
+) -> OptimizeResult:
     """L-BFGS-B with forward-difference gradients, stopped by the gradient rather than by a small
     decrease (the default relative-decrease test ends early in the narrow curved valleys of
     two-rate likelihoods). Differencing here costs a fraction of scipy's generic machinery."""

@@ -15,7 +15,7 @@ from spreadlab.analysis.models import Model, get_model
 
 def simulate_counts(
     model: str | Model,
-    params: Mapping[str, float] | Sequence[float],
+    params: Mapping[str, float] | Sequence[float] | np.ndarray,
     rounds: int,
     n: int,
     k: float,
