@@ -35,9 +35,7 @@ def put(x: np.ndarray, j: int, value: float) -> np.ndarray:
     return out
 
 
-def minimize(
-    f: Objective, x0: np.ndarray, bounds: Sequence[tuple[float, float]]
-) -> OptimizeResult:
+def minimize(f: Objective, x0: np.ndarray, bounds: Sequence[tuple[float, float]]) -> OptimizeResult:
     """L-BFGS-B with forward-difference gradients, stopped by the gradient rather than by a small
     decrease (the default relative-decrease test ends early in the narrow curved valleys of
     two-rate likelihoods). Differencing here costs a fraction of scipy's generic machinery."""
