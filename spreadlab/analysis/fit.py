@@ -358,6 +358,7 @@ def fit_each(
     conditional: bool = False,
     method: Method = "binomial",
     ci: CIMethod = "auto",
+    level: float = 0.95,
 ) -> tuple[dict[str, FitResult], dict[str, str]]:
     """Fit each model in turn, keeping going past the ones that fail.
 
@@ -365,7 +366,7 @@ def fit_each(
     :class:`FitError` message). A fit in ``given`` made with the same method is reused instead of
     refitted; with ``conditional``, the models of
     :data:`~spreadlab.analysis.likelihood.CONDITIONAL_MODELS` are fitted one round ahead from the
-    observed fraction instead of by ``method``.
+    observed fraction instead of by ``method``. Intervals: ``ci`` at ``level``, as in :func:`fit`.
     """
     fits: dict[str, FitResult] = {}
     failures: dict[str, str] = {}
@@ -376,7 +377,7 @@ def fit_each(
             fits[name] = reused
             continue
         try:
-            fits[name] = fit(data, name, method=chosen, ci=ci)
+            fits[name] = fit(data, name, method=chosen, ci=ci, level=level)
         except FitError as exc:
             failures[name] = str(exc)
     return fits, failures
