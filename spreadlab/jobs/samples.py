@@ -15,6 +15,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ILLUSTRATIVE, StochasticPolicy
@@ -23,7 +24,8 @@ from spreadlab.jobs.runner import run_scenario
 from spreadlab.settings import current as current_settings
 from spreadlab.store.fits import fit_group, load_group, save_fits
 from spreadlab.store.runs import RUN_TABLES, RunStore
-from spreadlab.store.snapshot import load_parquet_runs, row_count, rows_digest, write_parquet
+from spreadlab.store.sharing import row_count
+from spreadlab.store.snapshot import load_parquet_runs, rows_digest, write_parquet
 from spreadlab.world.events import EVENT_TYPES, Event, catalog
 from spreadlab.world.networks import NetworkSpec
 from spreadlab.world.personas import PRESETS
@@ -104,7 +106,7 @@ def build_samples(out_dir: Path = SAMPLE_DIR) -> dict:
                 skipped += _fit_sample(store, item.scenario_id)
             for table in SAMPLE_TABLES:
                 write_parquet(store, table, Path(tmp) / f"{table}.parquet")
-            manifest = {
+            manifest: dict[str, Any] = {
                 "format_version": SAMPLE_FORMAT_VERSION,
                 "provenance": PROVENANCE_NOTE,
                 "backend": "stochastic",
@@ -112,8 +114,8 @@ def build_samples(out_dir: Path = SAMPLE_DIR) -> dict:
                 "parameter_table": ILLUSTRATIVE,
                 "rebuild": "spreadlab samples build",
                 "content_sha256": content_hash(store),
-                "runs": row_count(store, "runs"),
-                "fits": row_count(store, "fits"),
+                "runs": row_count(store.con, "runs"),
+                "fits": row_count(store.con, "fits"),
                 "fitted_models": list(SAMPLE_MODELS),
                 "fits_not_possible": skipped,
                 "scenarios": [

@@ -362,7 +362,7 @@ def _at_bound(model: str, params: dict[str, dict]) -> list[str]:
     for p in get_model(model).params:
         entry = params.get(p.name, {})
         lo, hi = entry.get("lo"), entry.get("hi")
-        if lo is not None and (lo <= p.lower * (1 + 1e-9) or hi >= p.upper):
+        if lo is not None and (lo <= p.lower * (1 + 1e-9) or (hi is not None and hi >= p.upper)):
             out.append(p.name)
     return out
 

@@ -13,15 +13,15 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
-
 if TYPE_CHECKING:
     import pandas as pd
+
+    from spreadlab.store.sharing import Connection
 
 TABLE = "run_writers"
 
 
-def record_writer(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+def record_writer(con: Connection, run_id: str) -> None:
     """Record this process as the writer of ``run_id`` (call inside the run's transaction)."""
     pid = os.getpid()
     con.execute(
@@ -30,7 +30,7 @@ def record_writer(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     )
 
 
-def with_liveness(con: duckdb.DuckDBPyConnection, runs: pd.DataFrame) -> pd.DataFrame:
+def with_liveness(con: Connection, runs: pd.DataFrame) -> pd.DataFrame:
     """``runs`` (with ``run_id`` and ``status``) where 'running' runs whose writer died are
     'interrupted'; nothing is written."""
     running = runs.loc[runs["status"] == "running", "run_id"].tolist()
@@ -42,12 +42,12 @@ def with_liveness(con: duckdb.DuckDBPyConnection, runs: pd.DataFrame) -> pd.Data
     return shown
 
 
-def dead_writers(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[str]:
+def dead_writers(con: Connection, run_ids: list[str]) -> list[str]:
     """Those of ``run_ids`` whose recorded writer on this host is no longer alive."""
     return [r for r, pid, host, started in _writers(con, run_ids) if not _alive(pid, host, started)]
 
 
-def other_live_writer(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+def other_live_writer(con: Connection, run_id: str) -> str | None:
     """'pid N on HOST' when another process that still lives (or cannot be checked) is the
     recorded writer of ``run_id``; None otherwise."""
     for _, pid, host, started in _writers(con, [run_id]):
@@ -56,7 +56,7 @@ def other_live_writer(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None
     return None
 
 
-def _writers(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[tuple]:
+def _writers(con: Connection, run_ids: list[str]) -> list[tuple]:
     if not run_ids:
         return []
     return con.execute(

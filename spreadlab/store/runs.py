@@ -24,7 +24,14 @@ from spreadlab.errors import StoreError
 from spreadlab.store import schema
 from spreadlab.store.liveness import record_writer
 from spreadlab.store.run_rows import run_row
-from spreadlab.store.sharing import SharedConnection, WaitNote, connect, stderr_note
+from spreadlab.store.sharing import (
+    Connection,
+    SharedConnection,
+    WaitNote,
+    connect,
+    row_count,
+    stderr_note,
+)
 from spreadlab.world.networks import Network, from_edges
 from spreadlab.world.records import RoundRecord
 
@@ -110,7 +117,7 @@ class RunStore:
                     "creates one, or choose another --db path"
                 )
         try:
-            self.con: duckdb.DuckDBPyConnection | SharedConnection = (
+            self.con: Connection = (
                 SharedConnection(self.path, on_wait)
                 if release_when_idle and self.path != ":memory:"
                 else connect(self.path, on_wait=on_wait)
@@ -136,7 +143,7 @@ class RunStore:
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self) -> Iterator[Connection]:
         """All statements inside commit together or not at all."""
         self.con.execute("BEGIN TRANSACTION")
         try:
@@ -306,7 +313,8 @@ class RunStore:
             "FROM runs r LEFT JOIN curves c USING (run_id) WHERE r.run_id = ?",
             [run_id],
         ).fetchone()
-        return int(row[0]), int(row[1]), int(row[2])
+        rounds, informed, agents = row or (0, 0, 0)
+        return int(rounds), int(informed), int(agents)
 
     def curve(self, run_id: str) -> pd.DataFrame:
         return self.con.execute(
@@ -390,6 +398,4 @@ class RunStore:
 
     def table_counts(self) -> dict[str, int]:
         """Row count of every run table (tests use it to prove nothing was half-written)."""
-        return {
-            t: int(self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in RUN_TABLES
-        }
+        return {t: row_count(self.con, t) for t in RUN_TABLES}

@@ -229,3 +229,13 @@ class SharedCursor:
             self.drop()
             if self in self._parent._cursors:
                 self._parent._cursors.remove(self)
+
+
+Connection = duckdb.DuckDBPyConnection | SharedConnection
+"""What a :class:`spreadlab.store.runs.RunStore` holds: a plain connection, or a shared one."""
+
+
+def row_count(con: Connection, table: str) -> int:
+    """How many rows ``table`` holds."""
+    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0

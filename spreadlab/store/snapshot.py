@@ -21,11 +21,6 @@ def write_parquet(store: RunStore, table: str, path: Path) -> None:
     )
 
 
-def row_count(store: RunStore, table: str) -> int:
-    """How many rows ``table`` holds."""
-    return int(store.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
-
 def rows_digest(store: RunStore, tables: Sequence[str], leave_out: Iterable[str] = ()) -> str:
     """SHA-256 over the rows of ``tables`` in a canonical order, without the columns
     ``leave_out`` (the table and column names are hashed too): equal digests, equal rows."""
