@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from dashboard_support import build_db
+from sweep_support import build_sweep_db
 
 pytestmark = pytest.mark.browser
 
@@ -173,6 +174,7 @@ MARKERS = {
     "Compare": "Model whose fitted rates",
     "Export": "Whole run",
     "Observed_data": "For larger ones use the command line",
+    "Sweep": "Take the numbers away",
 }
 
 
@@ -498,3 +500,33 @@ def test_export_holds_what_was_run_and_fitted(page, server, tmp_path):
     assert all(r["data_source"].startswith("synthetic") for r in fits)
     assert {float(r["q"]) for r in fits} == {0.0001}  # typed 0.0001, run with 0.0001
     shoot(page, "export_after_fit")
+
+
+def test_sweep_heatmap_hover_and_csv(page, server, tmp_path):
+    sweep_id = build_sweep_db(server["db"])  # summaries only: the runs table is unchanged
+    open_page(page, server, "Sweep")
+    no_exceptions(page)
+    chosen = page.locator("[data-testid='stSelectbox']").first.locator("input").input_value()
+    assert chosen.startswith("page test · 6 of 6 cells done")
+    chart = page.locator("[data-testid='stPlotlyChart']").first
+    chart.locator(".main-svg").first.wait_for()
+    box = chart.locator(".nsewdrag").first.bounding_box()
+    # columns: the three mixes in sorted order, uniform last; rows: battle at the bottom
+    page.mouse.move(box["x"] + box["width"] * 5 / 6, box["y"] + box["height"] * 3 / 4)
+    hover = chart.locator(".hovertext").first
+    hover.wait_for()
+    text = hover.text_content() or ""
+    assert "battle-marren-ridge × uniform: 95% interval" in text
+    assert "final reach" in text
+    shoot(page, "page_Sweep")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download per-cell summaries (CSV)").click()
+    target = tmp_path / "sweep.csv"
+    info.value.save_as(target)
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert len(rows) == 6 and {r["sweep_id"] for r in rows} == {sweep_id}
+    assert len({r["cell_id"] for r in rows}) == 6
+    assert all(r["data_source"].startswith("synthetic") for r in rows)
+    assert all(
+        0 <= float(r["reach_lo"]) <= float(r["reach"]) <= float(r["reach_hi"]) <= 1 for r in rows
+    )

@@ -90,6 +90,12 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
         ":material/upload_file:",
         "fit your own time series of posts and hold it against the simulations",
     ),
+    (
+        "pages/7_Sweep.py",
+        "Sweep",
+        ":material/grid_on:",
+        "a grid of events, mixes and settings as heatmaps, with real differences flagged",
+    ),
 )
 """(script, label, icon, what it is for) of every page, in menu order."""
 

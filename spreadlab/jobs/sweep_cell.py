@@ -91,7 +91,7 @@ def summarise(runs: list[RunResult], *, fits: bool = True, verdict: bool = True)
     n = runs[0].network.n
     counts = counts_of(runs)
     out: dict[str, Any] = {"n_runs": len(runs)}
-    out.update(_mean_interval("reach", counts[:, -1] / n))
+    out.update(_mean_interval("reach", counts[:, -1] / n, upper=1.0))
     for level in REACH_LEVELS:
         reached = counts >= level * n
         rounds = np.where(reached.any(axis=1), reached.argmax(axis=1), -1)
@@ -109,8 +109,11 @@ def summarise(runs: list[RunResult], *, fits: bool = True, verdict: bool = True)
     return out
 
 
-def _mean_interval(name: str, values: np.ndarray) -> dict[str, float | None]:
-    """Mean of ``values`` and its t interval (None where there are too few values)."""
+def _mean_interval(
+    name: str, values: np.ndarray, upper: float = math.inf
+) -> dict[str, float | None]:
+    """Mean of ``values`` and its t interval, kept within [0, ``upper``] (None where there are
+    too few values)."""
     if values.size == 0:
         return {name: None, f"{name}_lo": None, f"{name}_hi": None}
     mean = float(values.mean())
@@ -118,7 +121,7 @@ def _mean_interval(name: str, values: np.ndarray) -> dict[str, float | None]:
         return {name: mean, f"{name}_lo": None, f"{name}_hi": None}
     half = float(stats.t.ppf((1 + LEVEL) / 2, values.size - 1)) * values.std(ddof=1)
     half /= math.sqrt(values.size)
-    return {name: mean, f"{name}_lo": mean - half, f"{name}_hi": mean + half}
+    return {name: mean, f"{name}_lo": max(mean - half, 0.0), f"{name}_hi": min(mean + half, upper)}
 
 
 def _fits(data: Curves, out: dict[str, Any]) -> dict[str, FitResult]:

@@ -180,8 +180,11 @@ def sweep_cells(store: RunStore, sweep_id: str) -> pd.DataFrame:
     ).df()
 
 
-def sweep_grid(store: RunStore, sweep_id: str) -> dict[str, Any] | None:
-    """The stored description of a grid (its axes and settings), if the sweep exists."""
+def revision(store: RunStore) -> str:
+    """Fingerprint of the sweep tables; it changes with every sweep or cell stored."""
     ensure_tables(store)
-    row = store.con.execute("SELECT grid FROM sweeps WHERE sweep_id = ?", [sweep_id]).fetchone()
-    return json.loads(row[0]) if row else None
+    row = store.con.execute(
+        "SELECT (SELECT count(*) FROM sweeps), count(*), coalesce(max(created_at)::VARCHAR, '') "
+        "FROM sweep_cells"
+    ).fetchone()
+    return "/".join(str(x) for x in row or ())

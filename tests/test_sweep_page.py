@@ -1,0 +1,106 @@
+"""The Sweep page (pages/7_Sweep.py) with Streamlit's AppTest, and its pure builders
+(spreadlab.dashboard.sweep_figures, spreadlab.analysis.differences)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+from sweep_support import build_sweep_db
+
+from spreadlab.analysis.differences import benjamini_hochberg, difference_p_values
+from spreadlab.dashboard import sweep_figures as sf
+from spreadlab.store.runs import RunStore
+from spreadlab.store.sweeps import list_sweeps, sweep_cells
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def sweep_db(tmp_path_factory) -> tuple[Path, str]:
+    path = tmp_path_factory.mktemp("sweep") / "sweep.duckdb"
+    return path, build_sweep_db(path)
+
+
+@pytest.fixture
+def cells(sweep_db) -> pd.DataFrame:
+    path, sweep_id = sweep_db
+    with RunStore(path) as store:
+        return sweep_cells(store, sweep_id)
+
+
+def page(path: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("SPREADLAB_DB", str(path))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/7_Sweep.py")
+    return at.run()
+
+
+def test_benjamini_hochberg_matches_the_textbook_example():
+    p = np.array([0.01, 0.04, 0.03, 0.005, np.nan])
+    adjusted = benjamini_hochberg(p)
+    assert np.allclose(adjusted[:4], [0.02, 0.04, 0.04, 0.02]) and np.isnan(adjusted[4])
+    assert np.allclose(difference_p_values([1.0], [0.5], [0.0], [0.0]), [0.0455], atol=1e-4)
+
+
+def test_heatmap_shows_each_cell_with_its_interval_on_hover(cells):
+    fig = sf.heatmap(cells, "reach", "mix", "event")
+    trace = fig.data[0]
+    assert list(trace.x) == ["conscientious-agreeable", "extraverted", "uniform"]
+    assert list(trace.y) == ["battle-marren-ridge", "protest-fuel-price"]
+    done = cells.set_index(["event", "mix"])
+    assert trace.z[0][2] == pytest.approx(done.loc[("battle-marren-ridge", "uniform"), "reach"])
+    assert "95% interval" in trace.customdata[0][2]
+
+
+def test_comparison_flags_only_what_survives_the_fdr_correction(cells):
+    pairs = sf.comparison(cells, "reach", "mix", "uniform")
+    assert len(pairs) == 4  # two other mixes × two events, each against its uniform twin
+    assert (pairs["p_adjusted"] >= pairs["p"]).all()
+    assert pairs["differs"].equals(pairs["p_adjusted"] < 0.05)
+    shown = sf.comparison_display(pairs, "reach", "mix", "uniform")
+    assert set(shown["differs (FDR 5%)"]) <= {"yes", "no"}
+
+
+def test_csv_has_one_row_per_cell_with_provenance(sweep_db, cells):
+    path, sweep_id = sweep_db
+    with RunStore(path) as store:
+        sweep = list_sweeps(store).set_index("sweep_id").loc[sweep_id]
+    table = pd.read_csv(io.StringIO(sf.csv_table(cells, sweep).to_csv(index=False)))
+    assert len(table) == 6 and table["cell_id"].is_unique
+    assert set(table["data_source"]) == {"synthetic (stochastic model, not LLM agents)"}
+    assert set(table["grid_seed"]) == {5} and table["seed"].nunique() == 6
+    assert {"reach_lo", "reach_hi", "si2_alpha", "verdict", "table_provenance"} <= set(table)
+    assert all(json.loads(p)["sweep_id"] == sweep_id for p in table["provenance"])
+
+
+def test_sweep_page_renders_heatmap_table_and_csv(sweep_db, monkeypatch):
+    path, _ = sweep_db
+    at = page(path, monkeypatch)
+    assert not at.exception
+    assert "page test · 6 of 6 cells done" in at.selectbox[0].options[0]
+    assert "Synthetic" in at.warning[0].value
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert chart["data"][0]["type"] == "heatmap"
+    assert "cells differ from their twin" in at.markdown[-1].value
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 4
+    assert len(at.download_button) == 1
+    next(s for s in at.selectbox if s.label == "Summary").set_value("delta_bic").run()
+    assert not at.exception
+    assert "no interval to test" in at.info[0].value
+
+
+def test_sweep_page_without_sweeps_says_how_to_run_one(tmp_path, monkeypatch):
+    with RunStore(tmp_path / "empty.duckdb"):
+        pass
+    at = page(tmp_path / "empty.duckdb", monkeypatch)
+    assert not at.exception
+    assert "No sweeps in this database yet" in at.info[0].value
