@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from cli_runner import spreadlab
 
+from spreadlab.cli.sweep import progress_line
 from spreadlab.errors import ConfigError
 from spreadlab.jobs import sweep_cell
-from spreadlab.jobs.sweep import run_sweep
+from spreadlab.jobs.sweep import SweepProgress, run_sweep
 from spreadlab.jobs.sweep_grid import LLM_UNSUPPORTED, cell_seed, load_grid
 from spreadlab.store.runs import RunStore
 from spreadlab.store.sweeps import list_sweeps, sweep_cells
@@ -217,3 +218,11 @@ def test_kill_9_mid_sweep_then_rerun_stores_every_cell_exactly_once(tmp_path):
         assert {(n, d) for _, n, d in per_scenario} == {(3, 3)}
         twice = "SELECT run_id FROM curves GROUP BY run_id, round HAVING count(*) > 1"
         assert store.con.execute(f"SELECT count(*) FROM ({twice})").fetchone() == (0,)
+
+
+def test_progress_line_says_cells_rate_and_time_left():
+    p = SweepProgress(done=100, failed=3, skipped=17, total=1000, elapsed=25.0)
+    assert progress_line(p) == (
+        "cells 120/1,000 (3 failed, 17 done before) · 4.12 cells/s · 3m34s left"
+    )
+    assert progress_line(SweepProgress(0, 0, 0, 5, 0.0)).endswith("0.00 cells/s · ? left")
