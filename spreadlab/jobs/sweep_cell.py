@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from spreadlab.analysis.curves import Curves
-from spreadlab.analysis.fit import FitResult, fit
+from spreadlab.analysis.fit import FitResult, fit_each
 from spreadlab.analysis.verdict import (
     OfflineEvidence,
     decide,
@@ -126,15 +126,8 @@ def _mean_interval(
 
 def _fits(data: Curves, out: dict[str, Any]) -> dict[str, FitResult]:
     """SI-1 and SI-2 fitted by the binomial likelihood; their rates and intervals into ``out``."""
-    fitted: dict[str, FitResult] = {}
-    errors = []
-    for model in ("si1", "si2"):
-        try:
-            result = fit(data, model, ci="auto", level=LEVEL)
-        except FitError as exc:
-            errors.append(f"{model}: {exc}")
-            continue
-        fitted[model] = result
+    fitted, failures = fit_each(data, ("si1", "si2"), ci="auto", level=LEVEL)
+    for model, result in fitted.items():
         out["ci_method"] = result.ci_method
         for name, value in result.params.items():
             lo, hi = result.ci.get(name, (None, None))
@@ -143,8 +136,8 @@ def _fits(data: Curves, out: dict[str, Any]) -> dict[str, FitResult]:
             )
     if len(fitted) == 2:
         out["delta_bic"] = fitted["si1"].bic - fitted["si2"].bic
-    if errors:
-        out["fit_error"] = "; ".join(errors)
+    if failures:
+        out["fit_error"] = "; ".join(f"{model}: {reason}" for model, reason in failures.items())
     return fitted
 
 
