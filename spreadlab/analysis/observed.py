@@ -35,7 +35,9 @@ MAX_FILE_BYTES = 2 * 2**30
 """Largest file read (the CLI reads it whole, column by column; larger files must be cut)."""
 MAX_ROUNDS = 10_000
 UNIT_SECONDS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-EXAMPLE_PATH = Path(__file__).resolve().parents[2] / "sample_runs" / "observed_example.csv"
+EXAMPLE_PATH = (
+    Path(__file__).resolve().parents[1] / "sample_runs" / "observed_example.csv"
+).resolve()
 EXAMPLE_NOTE = (
     "synthetic example, not real data: hourly new posters drawn by SpreadLab from SI-2 "
     "(alpha = 0.004, beta = 0.35 per hour) with overdispersed noise, N = 50,000"

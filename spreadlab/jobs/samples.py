@@ -30,7 +30,8 @@ from spreadlab.world.events import EVENT_TYPES, Event, catalog
 from spreadlab.world.networks import NetworkSpec
 from spreadlab.world.personas import PRESETS
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_runs"
+# spreadlab/sample_runs links to the checkout's sample_runs/ and is a real folder in a wheel.
+SAMPLE_DIR = (Path(__file__).resolve().parents[1] / "sample_runs").resolve()
 SAMPLE_MIXES = ("uniform", "extraverted", "neurotic-disagreeable")
 SAMPLE_FORMAT_VERSION = 1
 PROVENANCE_NOTE = (
