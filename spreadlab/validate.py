@@ -79,13 +79,15 @@ def generator_state(value: object, field: str) -> dict:
     """``value`` (JSON text or an object) as a state that numpy's PCG64 generator accepts."""
     try:
         state = json.loads(value) if isinstance(value, str) else value
-        np.random.default_rng().bit_generator.state = state
+        if isinstance(state, dict):
+            np.random.default_rng().bit_generator.state = state
+            return state
     except (TypeError, ValueError, KeyError, OverflowError):
-        raise ConfigError(
-            f"{field} is not a numpy PCG64 generator state; export the run again, or leave it "
-            "out for a complete run"
-        ) from None
-    return state  # type: ignore[return-value]
+        pass
+    raise ConfigError(
+        f"{field} is not a numpy PCG64 generator state; export the run again, or leave it "
+        "out for a complete run"
+    )
 
 
 def check_endpoint(value: object, field: str) -> str:

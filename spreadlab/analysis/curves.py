@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from spreadlab.errors import FitError
+
+CurveData = np.ndarray | Sequence[np.ndarray] | Sequence[Sequence[float]] | Sequence[float]
+"""Informed counts: one curve per replicate (rows of an array or a list), or one flat curve."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,7 @@ class Curves:
     @classmethod
     def from_runs(
         cls,
-        curves: np.ndarray | Sequence[Sequence[float]],
+        curves: CurveData,
         n: int,
         k: float,
         degrees: np.ndarray | None = None,
@@ -76,13 +80,13 @@ def as_curves(
     return Curves.from_runs(curves, n, k)
 
 
-def _as_list(curves: np.ndarray | Sequence[Sequence[float]]) -> list:
+def _as_list(curves: CurveData) -> list:
     if isinstance(curves, np.ndarray):
         return [curves] if curves.ndim == 1 else list(curves)
-    curves = list(curves)
-    if curves and np.ndim(curves[0]) == 0:  # a single curve given as a flat list
-        return [curves]
-    return curves
+    rows: list[Any] = list(curves)
+    if rows and np.ndim(rows[0]) == 0:  # a single curve given as a flat list
+        return [rows]
+    return rows
 
 
 def _check_curve(r: int, row: np.ndarray, n: int) -> None:

@@ -52,7 +52,7 @@ class LearnedEquation:
     @property
     def text(self) -> str:
         """Readable form, e.g. ``di/dt = 0.0100 + 0.4900·i - 0.5000·i^2``."""
-        parts = []
+        parts: list[str] = []
         for term in self.selected:
             c = self.coefficients[term]
             body = f"{abs(c):.4f}" + ("" if term == "1" else f"·{term}")

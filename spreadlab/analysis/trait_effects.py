@@ -283,7 +283,7 @@ def _fit(cells: _Cells, n_total: int, n_excluded: int, level: float) -> TraitEff
     info = likelihood.grad_hess(theta)[1]  # observed information
     try:
         cov = np.linalg.inv(info)
-        ok = np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0)
+        ok = bool(np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0))
     except np.linalg.LinAlgError:
         ok = False
     if not ok:

@@ -107,7 +107,14 @@ def evidence_from_rounds(
             continue
         alone = offline & (m == 0) & valid
         tally += [alone.sum(), (alone & post).sum(), (post & valid).sum(), (offline & valid).sum()]
-    return OfflineEvidence(*(int(v) for v in tally), susceptible_rounds=int(susceptible_rounds))
+    alone_count, alone_posts, posts, offline_count = (int(v) for v in tally)
+    return OfflineEvidence(
+        offline_only=alone_count,
+        offline_only_posts=alone_posts,
+        posts=posts,
+        offline_exposures=offline_count,
+        susceptible_rounds=int(susceptible_rounds),
+    )
 
 
 def susceptible_rounds(data: Curves) -> int:

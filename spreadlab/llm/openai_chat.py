@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from spreadlab.errors import ConfigError
@@ -28,7 +28,10 @@ from spreadlab.llm.base import (
 )
 from spreadlab.validate import clean_text
 
-openai = lazy_import("openai")  # loaded by the first LLM call, not by every command
+if TYPE_CHECKING:
+    import openai
+else:
+    openai = lazy_import("openai")  # loaded by the first LLM call, not by every command
 
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema")
 

@@ -161,7 +161,7 @@ class PersonalityMix:
 
     @classmethod
     def from_weights(
-        cls, weights: dict[int | str, float] | list[float], name: str = "weights"
+        cls, weights: dict[str, float] | dict[int, float] | list[float], name: str = "weights"
     ) -> PersonalityMix:
         """Explicit weights, by profile code or label; profiles not named get weight 0."""
         if isinstance(weights, list):

@@ -66,7 +66,7 @@ class Model:
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
 
-    def theta(self, params: Mapping[str, float] | Sequence[float]) -> np.ndarray:
+    def theta(self, params: Mapping[str, float] | Sequence[float] | np.ndarray) -> np.ndarray:
         """Parameter vector in the order of :attr:`params`, validated against the bounds."""
         if isinstance(params, Mapping):
             missing = [n for n in self.param_names if n not in params]

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from spreadlab.analysis.models.base import QA, B, Model, times
+from spreadlab.analysis.models.base import QA, B, Model, Parameter, times
 from spreadlab.analysis.models.maps import MeanFieldMap
 from spreadlab.errors import ConfigError
 
@@ -26,7 +26,7 @@ class DegreeMap(Model):
     title = "Degree-based map with offline term"
     time = "discrete"
     equations = "s_d' = s_d*(1-qa)*(1-b*theta)^d,  theta = sum_d d P(d) i_d / <d>"
-    params = (QA, B)
+    params: ClassVar[tuple[Parameter, ...]] = (QA, B)
     needs_degrees: ClassVar[bool] = True
 
     def __init__(self, degree_counts: np.ndarray | None = None) -> None:

@@ -4,10 +4,19 @@ as an offline rate does without any offline channel."""
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 
-from spreadlab.analysis.models.base import ALPHA, BETA, Model, V, invert_clock, times
+from spreadlab.analysis.models.base import (
+    ALPHA,
+    BETA,
+    Model,
+    Parameter,
+    V,
+    invert_clock,
+    times,
+)
 
 
 class SI2Gamma(Model):
@@ -25,7 +34,7 @@ class SI2Gamma(Model):
     title = "SI-2g: offline + online, agents differ in susceptibility"
     time = "continuous"
     equations = "s = (1-i0)(1 + v*L)^(-1/v),  dL/dt = alpha + beta*k*i"
-    params = (ALPHA, BETA, V)
+    params: ClassVar[tuple[Parameter, ...]] = (ALPHA, BETA, V)
 
     def log_susceptible(
         self, theta: np.ndarray, rounds: int, i0: np.ndarray, k: float

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from spreadlab.analysis.models.base import ALPHA, TAU, Model, times
+from spreadlab.analysis.models.base import ALPHA, TAU, Model, Parameter, times
 
 
 class PairApprox(Model):
@@ -27,7 +29,7 @@ class PairApprox(Model):
     title = "Pair approximation with offline rate"
     time = "continuous"
     equations = "ds/dt = -tau*[SI] - alpha*s; pair equations closed by [ASB] = (k-1)/k [AS][SB]/[S]"
-    params = (ALPHA, TAU)
+    params: ClassVar[tuple[Parameter, ...]] = (ALPHA, TAU)
     min_k = 2.0
 
     def log_susceptible(
