@@ -6,7 +6,7 @@ from contextlib import ExitStack
 
 import streamlit as st
 
-from spreadlab import glossary
+from spreadlab import glossary, settings
 from spreadlab.dashboard import data as dd
 from spreadlab.dashboard import ui
 from spreadlab.engine.stochastic import ILLUSTRATIVE, StochasticPolicy
@@ -165,7 +165,7 @@ with new_tab:
             value=os.environ.get("OPENAI_BASE_URL", ""),
             placeholder="empty: OpenAI; Ollama: http://localhost:11434/v1",
         )
-        model = b2.text_input("Model", value=os.environ.get("SPREADLAB_MODEL", "gpt-4o-mini"))
+        model = b2.text_input("Model", value=settings.current().model)
         api_key = b1.text_input(
             "API key (not needed for local servers)",
             type="password",

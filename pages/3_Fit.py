@@ -3,6 +3,7 @@ intervals, AIC / BIC and the verdict in plain words."""
 
 import streamlit as st
 
+from spreadlab.analysis.methods import FIT_METHODS, RUN_CI_METHODS
 from spreadlab.analysis.models import MODELS
 from spreadlab.dashboard import data as dd
 from spreadlab.dashboard import ui, viz
@@ -28,7 +29,7 @@ models = st.multiselect(
 c2, c3 = st.columns(2)
 method = c2.selectbox(
     "Method",
-    ["binomial", "conditional", "lsq"],
+    FIT_METHODS,
     format_func={
         "binomial": "Binomial likelihood",
         "conditional": "Conditional binomial (one round ahead)",
@@ -37,7 +38,7 @@ method = c2.selectbox(
 )
 ci = c3.selectbox(
     "Intervals",
-    ["auto", "profile", "bootstrap", "none"],
+    [m for m in RUN_CI_METHODS if m != "jackknife"],  # 'auto' is the jackknife where it applies
     format_func={
         "auto": "Calibrated (jackknife over runs)",
         "profile": "Profile likelihood (not calibrated)",

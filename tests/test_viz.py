@@ -18,6 +18,7 @@ from spreadlab.analysis.verdict import Verdict
 from spreadlab.dashboard import data as dd
 from spreadlab.dashboard import viz
 from spreadlab.errors import ConfigError, DataFormatError
+from spreadlab.store import queries
 from spreadlab.store.runs import RunStore
 from spreadlab.world.networks import random_regular
 
@@ -156,7 +157,7 @@ def test_labels_and_provenance_note(runs):
     assert labels["t-extraverted"] == "battle-marren-ridge × extraverted"
     assert labels["t-uniform"] == "battle-marren-ridge × uniform · N=120"
     assert dd.provenance_note(listed.assign(synthetic=False)) == ""
-    note = dd.provenance_note(listed, dd.run_provenances(store, list(listed["run_id"])))
+    note = dd.provenance_note(listed, queries.run_provenances(store, list(listed["run_id"])))
     assert note.startswith(f"Synthetic runs on screen: {len(listed)} of the {len(listed)} runs")
     assert "not measured from LLM agents" in note
 

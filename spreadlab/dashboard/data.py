@@ -8,7 +8,6 @@ tested (and reused from a notebook) on its own.
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import tempfile
@@ -185,16 +184,6 @@ def provenance_note(runs: pd.DataFrame, provenances: list[dict[str, Any]] | None
     return SYNTHETIC_NOTE.format(count=len(synthetic), total=len(runs), makers=makers)
 
 
-def run_provenances(store: RunStore, run_ids: list[str]) -> list[dict[str, Any]]:
-    """Parsed provenance of each run (one query)."""
-    if not run_ids:
-        return []
-    rows = store.con.execute(
-        "SELECT provenance FROM runs WHERE list_contains(?, run_id)", [run_ids]
-    ).fetchall()
-    return [json.loads(r[0]) for r in rows]
-
-
 def build_event(
     *,
     catalog_id: str | None = None,
@@ -333,25 +322,6 @@ def post_texts(run: StoredRun) -> dict[int, str]:
     """Each poster's post text (LLM runs); empty for stochastic runs, which record none."""
     posts = run.decisions[run.decisions["post"] & run.decisions["text"].notna()]
     return {int(a): str(t) for a, t in zip(posts["agent"], posts["text"], strict=True)}
-
-
-def informed_curves(store: RunStore, run_ids: list[str]) -> pd.DataFrame:
-    """Long table (run_id, round, informed, new_posters, n_agents, fraction) for ``run_ids``."""
-    if not run_ids:
-        return pd.DataFrame(
-            columns=["run_id", "round", "informed", "new_posters", "n_agents", "fraction"]
-        )
-    frame = store.con.execute(
-        """
-        SELECT c.run_id, c.round, c.informed, c.new_posters, r.n_agents,
-               c.informed / r.n_agents AS fraction
-        FROM curves c JOIN runs r USING (run_id)
-        WHERE list_contains(?, c.run_id)
-        ORDER BY c.run_id, c.round
-        """,
-        [run_ids],
-    ).df()
-    return frame
 
 
 def run_archive(store: RunStore, run_id: str, fmt: str = "csv") -> bytes:

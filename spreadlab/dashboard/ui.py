@@ -22,6 +22,7 @@ import streamlit as st
 from spreadlab.dashboard import data as dd
 from spreadlab.errors import SpreadLabError
 from spreadlab.lazy import lazy_import
+from spreadlab.store import queries
 from spreadlab.store.liveness import with_liveness
 from spreadlab.store.runs import RunStore, StoredRun
 
@@ -146,11 +147,7 @@ def open_store(release_when_idle: bool = False) -> Iterator[RunStore]:
 def revision() -> str:
     """Fingerprint of the run table; it changes with every run added, advanced or deleted."""
     with open_store() as store:
-        row = store.con.execute(
-            "SELECT count(*), coalesce(max(created_at)::VARCHAR, ''), "
-            "coalesce(sum(rounds_done), 0) FROM runs"
-        ).fetchone()
-    return "/".join(str(x) for x in row)
+        return queries.runs_revision(store)
 
 
 @st.cache_data(show_spinner=False)
@@ -171,7 +168,7 @@ def runs() -> pd.DataFrame:
 @st.cache_data(show_spinner=False)
 def _provenances(path: str, run_ids: tuple[str, ...], rev: str) -> list[dict[str, Any]]:
     with open_store() as store:
-        return dd.run_provenances(store, list(run_ids))
+        return queries.run_provenances(store, list(run_ids))
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the run...")
@@ -208,7 +205,7 @@ def spread_graph(run_id: str) -> viz.SpreadGraph:
 @st.cache_data(show_spinner=False)
 def _curves(path: str, run_ids: tuple[str, ...], rev: str) -> pd.DataFrame:
     with open_store() as store:
-        return dd.informed_curves(store, list(run_ids))
+        return queries.informed_curves(store, list(run_ids))
 
 
 def curves(run_ids: list[str]) -> pd.DataFrame:
@@ -339,10 +336,8 @@ def stored_fits() -> pd.DataFrame:
     """Every fit kept in the database's fits table, one wide row each (cached)."""
     with open_store() as store:
         fit_store.ensure_table(store)
-        row = store.con.execute(
-            "SELECT count(*), coalesce(max(fitted_at)::VARCHAR, '') FROM fits"
-        ).fetchone()
-    return _stored_fits(database_path(), "/".join(str(x) for x in row))
+        rev = queries.fits_revision(store)
+    return _stored_fits(database_path(), rev)
 
 
 def store_fits(run_ids: list[str], fitted: dict[str, FitResult]) -> None:

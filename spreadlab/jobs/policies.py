@@ -1,7 +1,8 @@
-"""Command-line glue for the LLM backend: options, the policy for a run or a resume, and reports.
+"""The policy of a run or a resume: stochastic or LLM, rebuilt from provenance, with its reports.
 
-``spreadlab run --backend llm`` and ``spreadlab resume RUN_ID`` (in :mod:`spreadlab.cli`) use
-:func:`llm_options` for their flags and :func:`open_policy` / :func:`resume_policy` for the policy.
+``spreadlab run`` and ``spreadlab resume RUN_ID`` (in :mod:`spreadlab.cli`) and the dashboard use
+:func:`open_policy` / :func:`resume_policy`. Nothing here prints: what a person should read (cost
+estimates, the backend in use, the usage report, where to resume) goes to a ``note`` callback.
 Before a fresh run the endpoint is checked (it answers, takes the key, serves the model, and which
 response format it accepts) unless the replay cache already holds answers for this endpoint,
 model and seed — so a bad setting fails before any run row is written, and a replay makes no
@@ -10,29 +11,33 @@ request at all.
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
 import os
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import click
 import numpy as np
 
 from spreadlab.engine.policy import Policy
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import ConfigError, SpreadLabError
-from spreadlab.llm.base import RESPONSE_FORMATS, FatalLLMError
+from spreadlab.llm.base import FatalLLMError
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.estimate import estimate_run, load_prices, price_for
 from spreadlab.llm.openai_chat import endpoint_host, endpoint_url
 from spreadlab.llm.policy import LLMPolicy
-from spreadlab.store.calls import CALLS as CALLS_TABLE
+from spreadlab.store.queries import cache_has_answers, newest_interrupted_run, save_provenance
 from spreadlab.store.runs import RunStore
+
+Note = Callable[[str], None]
+"""Where a policy's messages for a person go (the CLI: standard error; the dashboard: nowhere)."""
+
+
+def silent(text: str) -> None:
+    """A :data:`Note` that drops ``text``."""
+
 
 # Flags that shape decisions: a resume must use the run's own values.
 _SCIENCE = {
@@ -43,80 +48,6 @@ _SCIENCE = {
     "post_chars": "prompt_post_chars",
 }
 
-_OPTIONS = [
-    click.option("--model", help="LLM model name (env SPREADLAB_MODEL; default gpt-4o-mini)."),
-    click.option(
-        "--base-url",
-        help="OpenAI-compatible endpoint (env OPENAI_BASE_URL; default "
-        "OpenAI), e.g. http://localhost:11434/v1 for Ollama.",
-    ),
-    click.option(
-        "--api-key",
-        help="API key (prefer the OPENAI_API_KEY environment variable: "
-        "command lines are visible to other users of the machine).",
-    ),
-    click.option("--temperature", type=float, help="Sampling temperature [default: 0.7]."),
-    click.option("--max-concurrency", type=int, help="Calls in flight at once [default: 16]."),
-    click.option("--max-calls", type=int, help="Budget: stop (resumably) after this many calls."),
-    click.option(
-        "--max-tokens",
-        type=int,
-        help="Budget: stop (resumably) before this many prompt + completion tokens.",
-    ),
-    click.option(
-        "--max-reply-tokens", type=int, help="Completion tokens per reply [default: 200]."
-    ),
-    click.option("--feed-size", type=int, help="Posts shown per feed, newest first [default: 10]."),
-    click.option("--post-chars", type=int, help="Characters kept per feed post [default: 280]."),
-    click.option(
-        "--response-format",
-        type=click.Choice(["auto", *RESPONSE_FORMATS]),
-        help="Force a response format instead of negotiating [default: auto].",
-    ),
-    click.option("--timeout", type=float, help="Seconds per HTTP attempt [default: 60]."),
-    click.option(
-        "--max-invalid",
-        "max_invalid_rate",
-        type=float,
-        help="Stop (resumably) when more than this fraction of decisions is invalid "
-        "[default: 0.25].",
-    ),
-    click.option(
-        "--prices",
-        type=click.Path(dir_okay=False),
-        help="Price table CSV for cost estimates [default: the bundled spreadlab/data/prices.csv].",
-    ),
-]
-_OPTION_NAMES = (
-    "model",
-    "base_url",
-    "api_key",
-    "temperature",
-    "max_concurrency",
-    "max_calls",
-    "max_tokens",
-    "max_reply_tokens",
-    "feed_size",
-    "post_chars",
-    "response_format",
-    "timeout",
-    "max_invalid_rate",
-    "prices",
-)
-
-
-def llm_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the LLM flags to a click command; they arrive together as ``llm_opts`` (a dict)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        kwargs["llm_opts"] = {name: kwargs.pop(name) for name in _OPTION_NAMES}
-        return command(*args, **kwargs)
-
-    for option in reversed(_OPTIONS):
-        wrapper = option(wrapper)
-    return wrapper
-
 
 @contextmanager
 def open_policy(
@@ -125,8 +56,10 @@ def open_policy(
     table: ParameterTable,
     scenarios: list[Scenario],
     llm_opts: dict[str, Any],
+    note: Note = silent,
 ) -> Iterator[Policy]:
-    """The policy of a fresh ``spreadlab run``; for ``llm``: estimate, check, report, close."""
+    """The policy of a fresh run; for ``llm``: estimate, check, report, close. ``note`` receives
+    the cost estimate per scenario, the backend line and the usage report."""
     if backend == "stochastic":
         yield StochasticPolicy(table)
         return
@@ -143,18 +76,21 @@ def open_policy(
             replicates=scenario.replicates,
             prices=table_of_prices,
         )
-        click.echo(f"{scenario.event.id}: {estimate.summary()}", err=True)
-    with _llm_session(store, config, prices) as policy:
+        note(f"{scenario.event.id}: {estimate.summary()}")
+    with _llm_session(store, config, prices, note) as policy:
         seeds = {s.seed for s in scenarios}
-        if not _cached(store, policy, seeds):
+        if not cache_has_answers(store, policy.stack.top.endpoint, config.model, seeds):
             policy.check_endpoint()
-        click.echo(f"backend: llm — {policy.describe()}", err=True)
+        note(f"backend: llm — {policy.describe()}")
         yield policy
 
 
 @contextmanager
-def resume_policy(store: RunStore, run_id: str, llm_opts: dict[str, Any]) -> Iterator[Policy]:
-    """The policy that continues run ``run_id``, rebuilt from its provenance."""
+def resume_policy(
+    store: RunStore, run_id: str, llm_opts: dict[str, Any], note: Note = silent
+) -> Iterator[Policy]:
+    """The policy that continues run ``run_id``, rebuilt from its provenance; ``note`` as for
+    :func:`open_policy`."""
     provenance = json.loads(store.run_meta(run_id)["provenance"])
     backend = provenance.get("backend")
     if backend == "stochastic":
@@ -190,30 +126,26 @@ def resume_policy(store: RunStore, run_id: str, llm_opts: dict[str, Any]) -> Ite
         config = LLMConfig.from_env(
             **{**given, **{k: v for k, v in settings.items() if given.get(k) is None}}
         )
-    _record_endpoint(store, run_id, provenance, endpoint_url(config.base_url))
-    with _llm_session(store, config, llm_opts.get("prices"), run_id) as policy:
-        click.echo(f"backend: llm — {policy.describe()}", err=True)
+    _record_endpoint(store, run_id, provenance, endpoint_url(config.base_url), note)
+    with _llm_session(store, config, llm_opts.get("prices"), note, run_id) as policy:
+        note(f"backend: llm — {policy.describe()}")
         yield policy
 
 
 def _record_endpoint(
-    store: RunStore, run_id: str, provenance: dict[str, Any], endpoint: str
+    store: RunStore, run_id: str, provenance: dict[str, Any], endpoint: str, note: Note
 ) -> None:
     """A resume against another endpoint than the run's is said, and kept in its provenance
     (``resumed_endpoints``), so the run never claims one endpoint for answers from two."""
     stored = str(provenance.get("endpoint") or "")
     if endpoint == stored.rstrip("/") or endpoint in provenance.get("resumed_endpoints", []):
         return
-    click.echo(
+    note(
         f"note: run {run_id} was made against {stored or 'an unrecorded endpoint'}; its "
-        f"remaining rounds ask {endpoint} (recorded in its provenance)",
-        err=True,
+        f"remaining rounds ask {endpoint} (recorded in its provenance)"
     )
     provenance["resumed_endpoints"] = [*provenance.get("resumed_endpoints", []), endpoint]
-    store.con.execute(
-        "UPDATE runs SET provenance = ? WHERE run_id = ?",
-        [json.dumps(provenance, sort_keys=True), run_id],
-    )
+    save_provenance(store, run_id, provenance)
 
 
 @contextmanager
@@ -283,28 +215,24 @@ def stored_endpoint(store: RunStore, run_id: str) -> str:
 
 @contextmanager
 def _llm_session(
-    store: RunStore, config: LLMConfig, prices: str | None, run_id: str | None = None
+    store: RunStore, config: LLMConfig, prices: str | None, note: Note, run_id: str | None = None
 ) -> Iterator[LLMPolicy]:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("spreadlab.llm: %(message)s"))
-    logger = logging.getLogger("spreadlab.llm")
-    logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
+    """An LLM policy on ``store``: where to resume is noted when it stops, the usage report when
+    it made any call, and it is closed in every case."""
     policy = LLMPolicy(config, store.con)
     try:
         yield policy
     except (FatalLLMError, KeyboardInterrupt):
         hint = _resume_hint(store, run_id)
         if hint:
-            click.echo(hint, err=True)
+            note(hint)
         raise
     finally:
         try:
             if policy.consultations or policy.stack.accounting.usage.calls:
-                click.echo(usage_report(policy, config.model, prices), err=True)
+                note(usage_report(policy, config.model, prices))
         finally:
             policy.close()
-            logger.removeHandler(handler)
 
 
 def usage_report(policy: LLMPolicy, model: str, prices: str | None = None) -> str:
@@ -331,23 +259,9 @@ def usage_report(policy: LLMPolicy, model: str, prices: str | None = None) -> st
     return text
 
 
-def _cached(store: RunStore, policy: LLMPolicy, seeds: set[int]) -> bool:
-    """Whether the cache holds answers from this endpoint and model for any of ``seeds``."""
-    marks = ", ".join("?" * len(seeds))
-    row = store.con.execute(
-        f"SELECT 1 FROM {CALLS_TABLE} WHERE endpoint = ? AND model = ? AND run_seed IN ({marks})"
-        " LIMIT 1",
-        [policy.stack.top.endpoint, policy.config.model, *sorted(seeds)],
-    ).fetchone()
-    return row is not None
-
-
 def _resume_hint(store: RunStore, run_id: str | None) -> str | None:
+    """Where a stopped run continues: ``run_id``, else the newest interrupted run of the store."""
+    run_id = run_id or newest_interrupted_run(store)
     if run_id is None:
-        row = store.con.execute(
-            "SELECT run_id FROM runs WHERE status = 'interrupted' ORDER BY created_at DESC LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return None
-        run_id = row[0]
+        return None
     return f"run {run_id} stopped and can be continued: spreadlab resume {run_id} --db {store.path}"

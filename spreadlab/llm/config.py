@@ -71,7 +71,7 @@ class LLMConfig:
         endpoint_url(self.base_url)  # raises a ConfigError naming OPENAI_BASE_URL / --base-url
         if not self.model.strip():
             raise ConfigError(
-                "no model given: pass --model (e.g. gpt-4o-mini, or llama3.2 for Ollama)"
+                f"no model given: pass --model (e.g. {DEFAULT_MODEL}, or llama3.2 for Ollama)"
             )
         if self.api_key is None and urlsplit(self.base_url).hostname == "api.openai.com":
             raise ConfigError(

@@ -1,0 +1,214 @@
+"""``spreadlab calibrate``: measure the agent model's a and b from an LLM."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from spreadlab.cli.llm_options import llm_options
+from spreadlab.cli.options import DB_OPTION, EVENTS_FILE_OPTION
+from spreadlab.engine.simulate import Scenario
+from spreadlab.errors import ConfigError
+from spreadlab.store.runs import RunStore
+from spreadlab.world.events import get_event, load_events
+from spreadlab.world.networks import NetworkSpec
+
+if TYPE_CHECKING:
+    from spreadlab.engine.stochastic import ParameterTable
+    from spreadlab.jobs.calibrate import Calibration, Design
+    from spreadlab.llm.policy import LLMPolicy
+    from spreadlab.world.events import Event
+
+
+@click.command()
+@click.option(
+    "--events",
+    "event_ids",
+    multiple=True,
+    help="Event ids, comma-separated or repeated [default: the first catalog event of each type].",
+)
+@EVENTS_FILE_OPTION
+@click.option("--repeats", default=10, show_default=True, help="Answers asked per probe (R).")
+@click.option(
+    "--m",
+    "ms_text",
+    default="1,2,4",
+    show_default=True,
+    help="Posting-neighbour counts probed, comma-separated.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the feeds and cache tags.")
+@click.option(
+    "--table",
+    "use",
+    type=click.Choice(["cells", "smoothed"]),
+    default="cells",
+    show_default=True,
+    help="Values of the written table: per-cell estimates or the additive trait-effect model.",
+)
+@click.option(
+    "--bank",
+    type=click.Choice(["store", "neutral"]),
+    default="store",
+    show_default=True,
+    help="Feed posts: earlier LLM runs' posts of each event (neutral posts where none), or "
+    "neutral posts only.",
+)
+@click.option(
+    "--out", "out_csv", type=click.Path(dir_okay=False), help="Write the table (--params format)."
+)
+@click.option(
+    "--persona-check",
+    is_flag=True,
+    help="Also have every persona answer the 20-item Mini-IPIP (--repeats times) and report per "
+    "trait whether high personas score higher than low ones.",
+)
+@click.option(
+    "--validate",
+    "validate_ids",
+    multiple=True,
+    help="Event id (repeatable): run a scenario of it directly with the LLM and with the new "
+    "table, and say whether the surrogate reproduces the model's spread (uniform mix, "
+    "random-regular k=8, q=0.02, 5 seeds, 15 rounds).",
+)
+@click.option("--validate-n", default=200, show_default=True, help="Agents N for --validate.")
+@click.option(
+    "--validate-replicates", default=5, show_default=True, help="LLM replicates for --validate."
+)
+@llm_options
+@DB_OPTION
+def calibrate(
+    event_ids: tuple[str, ...],
+    events_file: str | None,
+    repeats: int,
+    ms_text: str,
+    seed: int,
+    use: str,
+    bank: str,
+    out_csv: str | None,
+    persona_check: bool,
+    validate_ids: tuple[str, ...],
+    validate_n: int,
+    validate_replicates: int,
+    db_path: str,
+    llm_opts: dict,
+) -> None:
+    """Calibrate the agent model from an LLM: a and b per profile and event type."""
+    from spreadlab.jobs import calibrate as cal
+    from spreadlab.llm.config import LLMConfig
+    from spreadlab.llm.estimate import load_prices
+    from spreadlab.llm.policy import LLMPolicy
+
+    user_events = load_events(events_file) if events_file else {}
+    design = _design(event_ids, user_events, repeats, ms_text, seed)
+    config = LLMConfig.from_env(**{k: v for k, v in llm_opts.items() if k != "prices"})
+    prices = load_prices(llm_opts.get("prices"))
+    click.echo(
+        f"design: {len(design.events)} event(s) × 32 profiles × {len(design.conditions)} exposure "
+        f"conditions × {repeats} repeats = {design.consultations} consultations",
+        err=True,
+    )
+    click.echo(f"estimate: {cal.estimate_cost(config, design, prices).summary()}", err=True)
+    with RunStore(db_path, release_when_idle=True) as store, LLMPolicy(config, store.con) as policy:
+        result = _measure(store, policy, design, bank)
+        calibration_id = cal.save_calibration(store.con, result, use)
+        checks = _persona_lines(policy, repeats, seed) if persona_check else []
+        for event_id in validate_ids:
+            scenario = _validation_scenario(
+                get_event(event_id, user_events), validate_n, validate_replicates, seed
+            )
+            checks.append(_validation_line(scenario, policy, result.table(use)))
+        usage = policy.usage()
+    click.echo(cal.measured_cost(usage, config.model, prices), err=True)
+    effects = result.effects.table[result.effects.table["estimable"]]
+    click.echo(f"calibration {calibration_id}: {result.provenance(use)}")
+    click.echo(f"trait and event effects (log-odds, baseline {result.effects.baseline_event}):")
+    shown = effects[["channel", "term", "estimate", "se", "ci_lo", "ci_hi"]]
+    click.echo(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    for line in checks:
+        click.echo(line)
+    if out_csv:
+        Path(out_csv).write_text(result.to_csv(use), encoding="utf-8")
+        click.echo(f"wrote the table to {out_csv} (use it with: spreadlab run --params {out_csv})")
+
+
+def _design(
+    event_ids: tuple[str, ...],
+    user_events: dict[str, Event],
+    repeats: int,
+    ms_text: str,
+    seed: int,
+) -> Design:
+    """The calibration design of the command line: events given (comma-separated or repeated;
+    default one per type), the ``--m`` list, repeats and seed."""
+    from spreadlab.jobs import calibrate as cal
+
+    ids = [i.strip() for text in event_ids for i in text.split(",") if i.strip()]
+    events = [get_event(i, user_events) for i in ids] or cal.default_events()
+    try:
+        ms = tuple(int(x) for x in ms_text.split(",") if x.strip())
+    except ValueError:
+        raise ConfigError(f"--m {ms_text!r}: give whole numbers, e.g. 1,2,4") from None
+    return cal.Design(tuple(events), repeats, ms, seed)
+
+
+def _measure(store: RunStore, policy: LLMPolicy, design: Design, bank: str) -> Calibration:
+    """Ask every probe of ``design`` with a progress bar; on a fatal LLM error, say that the
+    answers so far are cached."""
+    from spreadlab.jobs import calibrate as cal
+    from spreadlab.llm.base import FatalLLMError
+
+    events = list(design.events)
+    posts = cal.stored_bank(store.con, events) if bank == "store" else cal.neutral_bank(events)
+    click.echo(f"feed posts: {posts.describe()}", err=True)
+    total = len(events) * design.repeats
+    with click.progressbar(length=total, label="calibrating", file=sys.stderr) as bar:
+        try:
+            return cal.calibrate(policy, design, posts, lambda done, _: bar.update(done - bar.pos))
+        except FatalLLMError:
+            click.echo(
+                "\nthe answers so far are cached: the same command again (with a larger "
+                "budget if it ran out) asks only the rest",
+                err=True,
+            )
+            raise
+
+
+def _persona_lines(policy: LLMPolicy, repeats: int, seed: int) -> list[str]:
+    """The Mini-IPIP persona check as printed: a summary line, then one indented line per trait."""
+    from spreadlab.jobs.persona_check import ask_inventory, fidelity, summary
+
+    report = fidelity(ask_inventory(policy, repeats, seed))
+    return [
+        f"persona check (Mini-IPIP, high versus low personas): {summary(report)}",
+        *(f"  {t.line()}" for t in report),
+    ]
+
+
+def _validation_scenario(event: Event, n: int, replicates: int, seed: int) -> Scenario:
+    """The scenario ``--validate`` runs: uniform mix, random-regular k=8, q=0.02, 15 rounds."""
+    from spreadlab.world.personas import PersonalityMix
+
+    return Scenario(
+        event=event,
+        mix=PersonalityMix.uniform(),
+        network=NetworkSpec("random_regular", n=n, k=8),
+        rounds=15,
+        q=0.02,
+        n0=5,
+        replicates=replicates,
+        seed=seed,
+    )
+
+
+def _validation_line(scenario: Scenario, policy: LLMPolicy, table: ParameterTable) -> str:
+    """Whether ``table`` reproduces the LLM's spread on ``scenario``, in one line."""
+    from spreadlab.jobs.surrogate_check import check_surrogate
+
+    check = check_surrogate(scenario, policy, table)
+    return (
+        f"validation on {scenario.event.id} (N={scenario.network.n}, {scenario.replicates} LLM "
+        f"replicates): {check.verdict()}"
+    )
