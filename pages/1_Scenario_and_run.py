@@ -6,13 +6,14 @@ from contextlib import ExitStack
 
 import streamlit as st
 
-from spreadlab import glossary, settings
+from spreadlab import glossary
 from spreadlab.dashboard import data as dd
 from spreadlab.dashboard import ui
 from spreadlab.engine.stochastic import ILLUSTRATIVE, StochasticPolicy
 from spreadlab.errors import SpreadLabError
 from spreadlab.jobs.policies import resume_policy, stored_endpoint, usage_report
 from spreadlab.jobs.runner import Progress, resume_run, run_scenario
+from spreadlab.settings import current as current_settings
 from spreadlab.store.runs import new_scenario_id
 from spreadlab.world.events import EVENT_TYPE_LABELS, EVENT_TYPES, MAX_REPORT_CHARS, catalog
 from spreadlab.world.personas import PRESETS, TRAIT_NAMES, TRAITS
@@ -165,7 +166,7 @@ with new_tab:
             value=os.environ.get("OPENAI_BASE_URL", ""),
             placeholder="empty: OpenAI; Ollama: http://localhost:11434/v1",
         )
-        model = b2.text_input("Model", value=settings.current().model)
+        model = b2.text_input("Model", value=current_settings().model)
         api_key = b1.text_input(
             "API key (not needed for local servers)",
             type="password",

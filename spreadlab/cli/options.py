@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import click
 
+from spreadlab.settings import current
+
+
+def _database(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """The database file: ``--db``, else ``$SPREADLAB_DB``, else ``spreadlab.duckdb``."""
+    return str(current().database(value))
+
+
 DB_OPTION = click.option(
     "--db",
     "db_path",
-    default="spreadlab.duckdb",
-    show_default=True,
+    callback=_database,
     type=click.Path(dir_okay=False),
-    help="DuckDB database file.",
+    help="DuckDB database file [default: $SPREADLAB_DB, else spreadlab.duckdb].",
 )
 EVENTS_FILE_OPTION = click.option(
     "--events-file",

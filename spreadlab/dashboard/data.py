@@ -8,7 +8,6 @@ tested (and reused from a notebook) on its own.
 from __future__ import annotations
 
 import io
-import os
 import re
 import tempfile
 import zipfile
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spreadlab import glossary, memory
+from spreadlab import glossary, memory, settings
 from spreadlab.analysis.compare import compare, likelihood_ratio_test
 from spreadlab.analysis.curves import Curves
 from spreadlab.analysis.fit import FitResult, fit_models
@@ -41,7 +40,6 @@ from spreadlab.world.events import Event, catalog
 from spreadlab.world.networks import NetworkSpec
 from spreadlab.world.personas import PRESETS, TRAIT_NAMES, TRAITS, PersonalityMix, parse_mix
 
-DB_ENV = "SPREADLAB_DB"
 MAX_UPLOAD_FILES = 20
 MAX_UNPACKED_BYTES = 2 * 1024**3  # a zip that would unpack to more is refused before unpacking
 SYNTHETIC_NOTE = (
@@ -54,10 +52,8 @@ SYNTHETIC_NOTE = (
 def database_path() -> Path:
     """The dashboard's DuckDB file: ``$SPREADLAB_DB`` as it is, else ``spreadlab.duckdb`` with
     the bundled sample runs loaded into it (see :func:`spreadlab.jobs.samples.sample_database`)."""
-    env = os.environ.get(DB_ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
-    return sample_database()
+    given = settings.current()
+    return given.database() if given.db_from_env else sample_database()
 
 
 def _describe(row: Mapping[str, Any]) -> str:
