@@ -3,8 +3,7 @@
 import streamlit as st
 
 from spreadlab import glossary
-from spreadlab.dashboard import data as dd
-from spreadlab.dashboard import ui
+from spreadlab.dashboard import labels, ui
 from spreadlab.errors import SpreadLabError
 
 st.set_page_config(page_title="SpreadLab", layout="wide")  # no page_icon: it would load a CDN
@@ -31,7 +30,7 @@ if runs.empty:
         "stochastic run takes about a second), or upload an exported run there."
     )
 else:
-    table = dd.scenarios(runs)
+    table = labels.scenarios(runs)
     reach = runs.groupby("scenario_id")["final_informed_fraction"].mean()
     table["mean final informed"] = table["scenario_id"].map(reach)
     st.dataframe(

@@ -7,8 +7,7 @@ from contextlib import ExitStack
 import streamlit as st
 
 from spreadlab import glossary
-from spreadlab.dashboard import data as dd
-from spreadlab.dashboard import ui
+from spreadlab.dashboard import actions, forms, labels, ui
 from spreadlab.engine.stochastic import ILLUSTRATIVE, StochasticPolicy
 from spreadlab.errors import SpreadLabError
 from spreadlab.jobs.policies import resume_policy, stored_endpoint, usage_report
@@ -120,9 +119,9 @@ with new_tab:
     replicates = d4.number_input("Replicates", min_value=1, max_value=20, value=1)
 
     try:
-        scenario = dd.build_scenario(
-            dd.build_event(**event_args),
-            dd.build_mix(mix_mode, **mix_args),
+        scenario = forms.build_scenario(
+            forms.build_event(**event_args),
+            forms.build_mix(mix_mode, **mix_args),
             network_kind=kind,
             n=n,
             k=k,
@@ -153,7 +152,7 @@ with new_tab:
             "\n".join(
                 [
                     "Stochastic runs draw each decision from P(post) = 1 − (1 − a·o)(1 − b)^m:",
-                    *(f"- {dd.md_escape(line)}" for line in glossary.explain_lines(*"aobm")),
+                    *(f"- {labels.md_escape(line)}" for line in glossary.explain_lines(*"aobm")),
                     f"\nThe values of a and b come from the default parameter table "
                     f"({ILLUSTRATIVE}). These runs are labelled synthetic everywhere.",
                 ]
@@ -184,7 +183,7 @@ with new_tab:
         timeout = b1.number_input(
             "Seconds to wait for each reply", min_value=1.0, max_value=600.0, value=60.0
         )
-        settings = dd.llm_settings(
+        settings = forms.llm_settings(
             base_url=base_url,
             model=model,
             api_key=api_key,
@@ -194,12 +193,12 @@ with new_tab:
         )
         if scenario is not None:
             try:
-                estimate = dd.llm_estimate(scenario, settings)
+                estimate = actions.llm_estimate(scenario, settings)
             except SpreadLabError as exc:
-                st.warning(dd.md_escape(dd.for_dashboard(f"No estimate yet: {exc}")))
+                st.warning(labels.md_escape(labels.for_dashboard(f"No estimate yet: {exc}")))
             else:
                 st.info(
-                    dd.md_escape(f"Estimate before you run: {estimate.summary()}."),
+                    labels.md_escape(f"Estimate before you run: {estimate.summary()}."),
                     icon=":material/payments:",
                 )
 
@@ -230,7 +229,7 @@ with new_tab:
                 policy = (
                     StochasticPolicy()
                     if backend == "stochastic"
-                    else stack.enter_context(dd.llm_policy(store, scenario, settings))
+                    else stack.enter_context(actions.llm_policy(store, scenario, settings))
                 )
                 run_ids = run_scenario(
                     store, scenario, policy, scenario_id=scenario_id, on_progress=report
@@ -249,7 +248,7 @@ with new_tab:
             f"Stored {len(run_ids)} run(s): {', '.join(run_ids)}. Open **Spread** to watch it."
         )
         if backend == "llm":  # invalid and refused decisions, calls, cache, tokens
-            st.caption(dd.md_escape(usage_report(policy, policy.config.model)))
+            st.caption(labels.md_escape(usage_report(policy, policy.config.model)))
         st.page_link("pages/2_Spread.py", label="Watch the spread", icon=":material/hub:")
     elif st.session_state.get("run_in_flight"):
         st.session_state["run_in_flight"] = False
@@ -292,7 +291,9 @@ with stored_tab:
                 help="The run's own endpoint is shown unless OPENAI_BASE_URL is set.",
             )
             st.caption(
-                dd.md_escape(f"This run was made against {made_at or 'an unrecorded endpoint'}.")
+                labels.md_escape(
+                    f"This run was made against {made_at or 'an unrecorded endpoint'}."
+                )
             )
             resume_opts["api_key"] = (
                 st.text_input(
@@ -323,7 +324,7 @@ with stored_tab:
             except SpreadLabError as exc:
                 ui.show_error(exc)
             else:
-                st.success(dd.md_escape(f"Run {chosen} is complete."))
+                st.success(labels.md_escape(f"Run {chosen} is complete."))
         if chosen and st.button("Delete this run", help="Removes the run and all its records."):
             try:
                 with ui.open_store() as store:
@@ -348,9 +349,11 @@ with upload_tab:
     if upload is not None and st.button("Import", key="import_run"):
         try:
             with ui.open_store() as store:
-                run_id = dd.import_archive(store, upload.getvalue(), upload.name, new_id.strip())
+                run_id = actions.import_archive(
+                    store, upload.getvalue(), upload.name, new_id.strip()
+                )
         except SpreadLabError as exc:
             ui.show_error(exc)
         else:
             st.session_state["run_id"] = run_id
-            st.success(dd.md_escape(f"Imported run {run_id}."))
+            st.success(labels.md_escape(f"Imported run {run_id}."))

@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from spreadlab.dashboard import data as dd
-from spreadlab.dashboard import ui, viz
+from spreadlab.dashboard import labels, ui, viz
 
 st.set_page_config(page_title="Spread · SpreadLab", layout="wide")
 ui.sidebar()
@@ -26,14 +25,14 @@ st.caption(
     "Press **Play** or drag the round slider. Grey agents have not posted yet, orange ones post "
     "in this round, blue ones posted earlier. Hover over an agent for its profile and post."
 )
-with st.expander(f"Event: {dd.md_escape(meta['event_title'] or meta['event_id'])}"):
+with st.expander(f"Event: {labels.md_escape(meta['event_title'] or meta['event_id'])}"):
     st.text(meta["event_report"])
 
 curve = ui.curves([run_id]).assign(label=run_id)
 st.plotly_chart(viz.informed_figure(curve, title="Informed fraction of all agents"))
 final = int(run.curve["informed"].iloc[-1]) if len(run.curve) else 0
 st.caption(
-    dd.md_escape(
+    labels.md_escape(
         f"{final:,} of {run.network.n:,} agents ({final / run.network.n:.0%}) had posted after "
         f"{max(len(run.curve) - 1, 0)} rounds (round 0, before them, is the offline seeding: "
         f"{meta['n0']} seed agents read the report). Network: {meta['network_kind']}, mean "

@@ -5,8 +5,7 @@ import streamlit as st
 
 from spreadlab.analysis.methods import FIT_METHODS, RUN_CI_METHODS
 from spreadlab.analysis.models import MODELS
-from spreadlab.dashboard import data as dd
-from spreadlab.dashboard import ui, viz
+from spreadlab.dashboard import labels, tables, ui, verdict_text, viz
 from spreadlab.errors import SpreadLabError
 
 st.set_page_config(page_title="Fit · SpreadLab", layout="wide")
@@ -58,7 +57,7 @@ except SpreadLabError as exc:
     ui.show_error(exc)
     st.stop()
 for name, reason in failures.items():
-    st.warning(dd.md_escape(f"{MODELS[name].title} was not fitted: {reason}"))
+    st.warning(labels.md_escape(f"{MODELS[name].title} was not fitted: {reason}"))
 
 try:
     answer = ui.verdict(run_ids)
@@ -67,29 +66,31 @@ except SpreadLabError as exc:
 else:
     box = {"offline": st.success, "network-only": st.success, "no-fit": st.warning}
     box.get(answer.code, st.info)(
-        dd.md_escape(dd.verdict_text(answer)), icon=":material/lightbulb:"
+        labels.md_escape(verdict_text.verdict_text(answer)), icon=":material/lightbulb:"
     )
     with st.expander("The evidence behind this answer"):
         st.markdown(
-            "\n".join(f"- {dd.md_escape(line)}" for line in answer.evidence)
+            "\n".join(f"- {labels.md_escape(line)}" for line in answer.evidence)
             + "\n\nWhere the runs have decision logs, they settle it: a post by an agent who read "
             "the report offline and had no posting neighbour is the offline channel itself. A "
             "curve alone cannot tell an offline channel from agents who differ or from unequal "
             "degrees, so the curve models below are compared with rivals that bend the curve "
             "without any offline channel (docs/models.md, Identifiability)."
         )
-st.caption(dd.md_escape(dd.ranking_text(fits)))
-st.plotly_chart(viz.fit_figure(observed, dd.fitted_curves(fits)))
-st.plotly_chart(viz.residuals_figure(dd.residual_curves(fits), "Residuals (mean over replicates)"))
+st.caption(labels.md_escape(verdict_text.ranking_text(fits)))
+st.plotly_chart(viz.fit_figure(observed, tables.fitted_curves(fits)))
+st.plotly_chart(
+    viz.residuals_figure(tables.residual_curves(fits), "Residuals (mean over replicates)")
+)
 
 st.subheader("Parameters")
-st.table(dd.parameter_display(fits), border="horizontal")
+st.table(tables.parameter_display(fits), border="horizontal")
 with st.expander("What each parameter means"):
-    st.markdown(dd.parameter_glossary(fits))
+    st.markdown(tables.parameter_glossary(fits))
 for label in sorted({f.interval_label() for f in fits.values()}):
-    st.caption(dd.md_escape(f"Intervals: {label}."))
+    st.caption(labels.md_escape(f"Intervals: {label}."))
 if any(f.at_bound for f in fits.values()):
-    st.caption(dd.BOUND_NOTE)
+    st.caption(tables.BOUND_NOTE)
 st.caption(
     "Units matter: the continuous models (SI-1, SI-2, SI-2h, pair approximation) give effective "
     "rates per round, which are not the simulator's probabilities (a new poster cannot pass the "
@@ -100,21 +101,21 @@ st.caption(
     "values."
 )
 st.subheader("Goodness of fit")
-st.table(dd.criteria_display(fits), border="horizontal")
+st.table(tables.criteria_display(fits), border="horizontal")
 st.caption(
     "Lower AIC and BIC are better (they reward a close fit and penalise extra parameters); the "
     "best model is 0 above the best, and a gap above 10 is very strong evidence. The typical "
     "miss is the root mean square distance between model and runs, in informed fraction. "
     "Criteria compare models fitted by the same method to the same runs only."
 )
-test = dd.lrt_text(fits)
+test = verdict_text.lrt_text(fits)
 if test:
     with st.expander("Technical: one- versus two-rate likelihood-ratio test"):
-        st.caption(dd.md_escape(test))
-        st.caption(dd.md_escape(dd.lrt_details(fits)))
+        st.caption(labels.md_escape(test))
+        st.caption(labels.md_escape(verdict_text.lrt_details(fits)))
 problems = [f"{MODELS[m].title}: {f.message}" for m, f in fits.items() if not f.converged]
 for problem in problems:
-    st.warning(dd.md_escape(f"Did not converge. {problem}"))
+    st.warning(labels.md_escape(f"Did not converge. {problem}"))
 
 st.subheader("Keep these fits")
 if st.button(
@@ -126,9 +127,11 @@ if st.button(
     except SpreadLabError as exc:
         ui.show_error(exc)
     st.session_state["export_models"] = list(fits)
-kept = dd.stored_rows(ui.stored_fits(), list(chosen["scenario_id"]), run_ids, list(fits), method)
+kept = tables.stored_rows(
+    ui.stored_fits(), list(chosen["scenario_id"]), run_ids, list(fits), method
+)
 if len(kept) >= len(fits):
-    st.success(dd.md_escape(dd.stored_text(kept)), icon=":material/inventory_2:")
+    st.success(labels.md_escape(tables.stored_text(kept)), icon=":material/inventory_2:")
     st.page_link("pages/5_Export.py", label="Export them as CSV", icon=":material/download:")
 else:
     st.info("These fits are not stored yet: store them to export them as CSV.")

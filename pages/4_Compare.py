@@ -5,8 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from spreadlab.analysis.models import MODELS
-from spreadlab.dashboard import data as dd
-from spreadlab.dashboard import ui, viz
+from spreadlab.dashboard import labels, tables, ui, verdict_text, viz
 from spreadlab.errors import SpreadLabError
 
 st.set_page_config(page_title="Compare · SpreadLab", layout="wide")
@@ -26,12 +25,12 @@ model = st.selectbox(
     format_func=lambda m: MODELS[m].title,
 )
 
-labels = dd.short_labels(chosen)
+names = labels.short_labels(chosen)
 curves = ui.curves([rid for ids in chosen["run_ids"] for rid in ids])
 scenario_of = {
     rid: s for s, ids in zip(chosen["scenario_id"], chosen["run_ids"], strict=True) for rid in ids
 }
-curves["label"] = curves["run_id"].map(scenario_of).map(labels)
+curves["label"] = curves["run_id"].map(scenario_of).map(names)
 mean_curves = curves.groupby(["label", "round"], sort=False)["fraction"].mean().reset_index()
 st.plotly_chart(viz.informed_figure(mean_curves, "Mean informed fraction per scenario"))
 
@@ -40,37 +39,33 @@ for scenario_id, run_ids in zip(chosen["scenario_id"], chosen["run_ids"], strict
     try:
         fitted = ui.fits(list(run_ids), [model])[0]
     except SpreadLabError as exc:
-        failures.append(f"{labels[scenario_id]}: {exc}")
+        failures.append(f"{names[scenario_id]}: {exc}")
         continue
     calibrated = fitted[model].ci_method == "jackknife"
     rows.append(
-        dd.parameter_table(fitted).assign(scenario=labels[scenario_id], calibrated=calibrated)
+        tables.parameter_table(fitted).assign(scenario=names[scenario_id], calibrated=calibrated)
     )
 for failure in failures:
-    st.warning(dd.md_escape(f"Not fitted. {failure}"))
+    st.warning(labels.md_escape(f"Not fitted. {failure}"))
 if rows:
     rates = pd.concat(rows, ignore_index=True)
-    low, high = rates.columns[3], rates.columns[4]
     for parameter, part in rates.groupby("parameter", sort=False):
         unit = part["unit"].iloc[0]
         st.plotly_chart(
             viz.rates_figure(
-                part.rename(columns={low: "low", high: "high"}).assign(
-                    group=part["scenario"], series=f"{parameter} ({unit})"
-                ),
-                title=f"{MODELS[model].title}: {parameter}, {unit} (95% intervals)",
+                part.assign(group=part["scenario"], series=f"{parameter} ({unit})"),
+                title=f"{MODELS[model].title}: {parameter}, {unit} "
+                f"({part['level'].iloc[0]:.0%} intervals)",
             )
         )
-    st.table(dd.rates_display(rates, "scenario"), border="horizontal")
+    st.table(tables.rates_display(rates, "scenario"), border="horizontal")
     if rates["note"].astype(bool).any():
-        st.caption(dd.BOUND_NOTE)
-    differences, uncalibrated = dd.clear_differences(
-        rates.rename(columns={low: "low", high: "high"})
-    )
+        st.caption(tables.BOUND_NOTE)
+    differences, uncalibrated = verdict_text.clear_differences(rates)
     if differences:
         st.markdown(
             "**Differences larger than replicate noise** (their calibrated intervals do not "
-            "overlap):\n" + "\n".join(f"- {dd.md_escape(d)}" for d in differences)
+            "overlap):\n" + "\n".join(f"- {labels.md_escape(d)}" for d in differences)
         )
     elif len(rows) > 1:
         st.info(
@@ -79,7 +74,7 @@ if rows:
         )
     if uncalibrated:
         st.caption(
-            dd.md_escape(
+            labels.md_escape(
                 "Not compared (fewer than 3 replicate runs, so no calibrated interval): "
                 + ", ".join(uncalibrated)
             )
@@ -98,9 +93,9 @@ try:
 except SpreadLabError as exc:
     ui.show_error(exc)
 else:
-    st.plotly_chart(viz.forest_figure(dd.forest_rows(effects)))
+    st.plotly_chart(viz.forest_figure(tables.forest_rows(effects)))
     st.caption(
-        dd.md_escape(
+        labels.md_escape(
             f"{effects.n_decisions:,} decisions ({effects.n_excluded:,} invalid ones left out); "
             f"event effects are against {effects.baseline_event}. {effects.message}"
         )

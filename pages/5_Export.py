@@ -4,8 +4,7 @@ Every file carries the runs' provenance (backend, synthetic)."""
 import streamlit as st
 
 from spreadlab.analysis.models import MODELS
-from spreadlab.dashboard import data as dd
-from spreadlab.dashboard import ui
+from spreadlab.dashboard import labels, tables, ui
 from spreadlab.errors import SpreadLabError
 from spreadlab.store import fits as fit_store
 
@@ -43,13 +42,13 @@ if f2.button("Fit and store", help="Fits every selected scenario; replaces its e
             fit_store.save_fits(store, fitted)  # all or nothing, in one transaction
     except SpreadLabError as exc:
         ui.show_error(exc)
-shown = dd.stored_rows(
+shown = tables.stored_rows(
     ui.stored_fits(), list(chosen["scenario_id"]), list(selected["run_id"]), models
 )
 if shown.empty:
     st.info("No stored fits for these scenarios and models yet: press **Fit and store**.")
 else:
-    st.success(dd.md_escape(dd.stored_text(shown)), icon=":material/inventory_2:")
+    st.success(labels.md_escape(tables.stored_text(shown)), icon=":material/inventory_2:")
     first = ["group_id", "model_title", "method"]
     st.dataframe(
         shown[first + [c for c in shown if c not in first]], hide_index=True, width="stretch"
@@ -62,7 +61,7 @@ else:
     )
 
 st.subheader("Informed curves")
-curves = dd.curves_csv_table(ui.curves(list(selected["run_id"])), selected)
+curves = tables.curves_csv_table(ui.curves(list(selected["run_id"])), selected)
 st.caption(f"{len(curves):,} rows: one per run and round, with each run's provenance.")
 st.download_button(
     "Download informed curves (CSV)",

@@ -20,8 +20,7 @@ from spreadlab.analysis.observed import (
     series_frame,
     series_verdict,
 )
-from spreadlab.dashboard import data as dd
-from spreadlab.dashboard import ui, viz
+from spreadlab.dashboard import labels, ui, verdict_text, viz
 from spreadlab.errors import SpreadLabError
 
 UPLOAD_LIMIT_MB = 200  # Streamlit's default server.maxUploadSize
@@ -83,17 +82,17 @@ except SpreadLabError as exc:
     ui.show_error(exc)
     st.stop()
 if series.example:
-    st.warning(dd.md_escape(series.provenance), icon=":material/science:")
+    st.warning(labels.md_escape(series.provenance), icon=":material/science:")
 else:
-    st.info(dd.md_escape(series.provenance + " (not simulated, not LLM agents)"))
+    st.info(labels.md_escape(series.provenance + " (not simulated, not LLM agents)"))
 
 fits, failures = fit_series(series)
 for model, reason in failures.items():
-    st.warning(dd.md_escape(f"{get_model(model).title} was not fitted: {reason}"))
+    st.warning(labels.md_escape(f"{get_model(model).title} was not fitted: {reason}"))
 verdict = series_verdict(series, fits)
-st.info(dd.md_escape(dd.verdict_text(verdict)), icon=":material/lightbulb:")
+st.info(labels.md_escape(verdict_text.verdict_text(verdict)), icon=":material/lightbulb:")
 with st.expander("The evidence behind this answer"):
-    st.markdown("\n".join(f"- {dd.md_escape(line)}" for line in verdict.evidence))
+    st.markdown("\n".join(f"- {labels.md_escape(line)}" for line in verdict.evidence))
     st.caption(
         "A time series has no decision log, so the answer rests on the curve alone: its onset "
         "first, then models that bend the curve without any offline channel. 'Cannot tell' is "
@@ -113,7 +112,7 @@ rows = [
 ]
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 if fits:
-    st.caption(dd.md_escape(f"Intervals: {next(iter(fits.values())).interval_label()}."))
+    st.caption(labels.md_escape(f"Intervals: {next(iter(fits.values())).interval_label()}."))
 
 st.subheader("Against the simulations")
 scenarios = ui.scenario_mean_curves()

@@ -182,7 +182,7 @@ def test_stored_runs_resume_an_interrupted_run(db):
 
 def test_upload_valid_and_invalid_run(db, tmp_path):
     path, ids = db
-    from spreadlab.dashboard.data import run_archive
+    from spreadlab.dashboard.actions import run_archive
 
     with RunStore(path) as store:
         archive = run_archive(store, ids["uniform"][0])

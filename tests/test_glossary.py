@@ -9,7 +9,7 @@ import pytest
 
 from spreadlab import glossary
 from spreadlab.analysis.models import MODELS
-from spreadlab.dashboard import data as dd
+from spreadlab.dashboard import labels
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "glossary.md"
 
@@ -60,5 +60,5 @@ def test_p_values(p, text):
     ],
 )
 def test_dashboard_messages_name_fields_not_flags(message, shown):
-    assert dd.for_dashboard(message) == shown
-    assert "--" not in dd.for_dashboard(message)
+    assert labels.for_dashboard(message) == shown
+    assert "--" not in labels.for_dashboard(message)

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from spreadlab.cli import cli
-from spreadlab.dashboard.data import WORD_JOINER, md_escape, run_archive
+from spreadlab.dashboard.actions import run_archive
+from spreadlab.dashboard.labels import WORD_JOINER, md_escape
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import StochasticPolicy
 from spreadlab.errors import SpreadLabError
@@ -467,7 +468,7 @@ def test_a_zip_declaring_a_huge_member_is_refused_before_unpacking(work):
     import io
     import zipfile
 
-    from spreadlab.dashboard.data import import_archive
+    from spreadlab.dashboard.actions import import_archive
 
     db, folder, _ = work
     buffer = io.BytesIO()
@@ -592,7 +593,7 @@ def test_files_too_large_for_memory_are_refused_before_reading(work, monkeypatch
 
 @pytest.mark.parametrize("title", ["Überfall in Köln", "....", "東京", "../../x", "a" * 300, ""])
 def test_a_dashboard_headline_of_any_kind_makes_a_safe_event_id(title):
-    from spreadlab.dashboard.data import build_event
+    from spreadlab.dashboard.forms import build_event
     from spreadlab.validate import check_id
 
     event = build_event(title=title, event_type="riots", report="Crowds gathered.")

@@ -48,7 +48,9 @@ def test_the_dashboard_home_page_loads_no_fitting_stack():
         "import sys, types, app_modules; "
         "print([m for m in ('scipy', 'openai', 'pyvis') "
         "if type(sys.modules.get(m)) is types.ModuleType])"
-    ).replace("app_modules", "spreadlab.dashboard.data, spreadlab.dashboard.ui, spreadlab.glossary")
+    ).replace(
+        "app_modules", "spreadlab.dashboard.labels, spreadlab.dashboard.ui, spreadlab.glossary"
+    )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
     )

@@ -15,8 +15,7 @@ from dashboard_support import PAYLOAD, build_db
 
 from spreadlab.analysis.fit import FitResult
 from spreadlab.analysis.verdict import Verdict
-from spreadlab.dashboard import data as dd
-from spreadlab.dashboard import viz
+from spreadlab.dashboard import actions, forms, labels, tables, verdict_text, viz
 from spreadlab.errors import ConfigError, DataFormatError
 from spreadlab.store import queries
 from spreadlab.store.runs import RunStore
@@ -40,13 +39,13 @@ def graph_data(html: str) -> dict:
 def test_spread_html_is_offline_and_animated(runs):
     store, ids = runs
     run = store.load_run(ids["uniform"][0])
-    graph = viz.spread_html(run.network, run.profiles, dd.posted_rounds(run))
+    graph = viz.spread_html(run.network, run.profiles, tables.posted_rounds(run))
     assert not re.search(r"""\s(?:src|href)\s*=\s*["']?(?:https?:)?//""", graph.html)
     assert "bootstrap" not in graph.html.lower() and "vis-network" in graph.html
     data = graph_data(graph.html)
     assert graph.shown == graph.total == run.network.n == len(data["ids"])
     assert not graph.sampled and graph.note == ""
-    posted = dd.posted_rounds(run)
+    posted = tables.posted_rounds(run)
     assert data["posted"] == posted.tolist()
     assert data["last"] == posted.max() and graph.rounds == posted.max() + 1
     assert data["colours"] == viz.STATE_COLOURS
@@ -57,9 +56,9 @@ def test_spread_html_is_offline_and_animated(runs):
 def test_spread_html_escapes_text(runs):
     store, ids = runs
     run = store.load_run(ids["xss"][0])
-    texts = dd.post_texts(run)
+    texts = tables.post_texts(run)
     assert texts and all(PAYLOAD in t for t in texts.values())
-    html = viz.spread_html(run.network, run.profiles, dd.posted_rounds(run), texts).html
+    html = viz.spread_html(run.network, run.profiles, tables.posted_rounds(run), texts).html
     assert PAYLOAD not in html and "<img src=x" not in html
     tips = graph_data(html)["tips"]
     assert all("&lt;script&gt;alert(&#x27;xss-script&#x27;)&lt;/script&gt;" in t for t in tips)
@@ -69,7 +68,7 @@ def test_spread_html_escapes_text(runs):
 def test_large_network_is_sampled_around_the_seeds(runs):
     store, ids = runs
     run = store.load_run(ids["large"][0])
-    posted = dd.posted_rounds(run)
+    posted = tables.posted_rounds(run)
     graph = viz.spread_html(run.network, run.profiles, posted, max_nodes=300)
     assert graph.sampled and graph.shown == 300 and graph.total == 1500
     assert "300 of 1,500 agents" in graph.note
@@ -107,57 +106,57 @@ def test_figures_have_one_trace_per_series():
 
 def test_mix_and_event_checks():
     with pytest.raises(ConfigError, match="personality mix is empty"):
-        dd.build_mix("weights", weights=" , \n")
+        forms.build_mix("weights", weights=" , \n")
     with pytest.raises(ConfigError, match="all-zero"):
-        dd.build_mix("weights", weights="O+C+E+A+N+=0")
-    assert dd.build_mix("weights", weights="O+C+E+A+N+=1").probabilities[31] == 1
-    assert dd.build_mix("traits", traits={"E": 1.0}).name == "traits:E=1"
+        forms.build_mix("weights", weights="O+C+E+A+N+=0")
+    assert forms.build_mix("weights", weights="O+C+E+A+N+=1").probabilities[31] == 1
+    assert forms.build_mix("traits", traits={"E": 1.0}).name == "traits:E=1"
     with pytest.raises(ConfigError, match="report is empty"):
-        dd.build_event(title="x", event_type="riots", report="  ")
-    event = dd.build_event(title="Big <b>news</b>", event_type="riots", report="r")
+        forms.build_event(title="x", event_type="riots", report="  ")
+    event = forms.build_event(title="Big <b>news</b>", event_type="riots", report="r")
     assert event.id == "user-big-b-news-b" and event.source == "user (dashboard)"
 
 
 def test_import_archive_refuses_unsafe_and_ambiguous_files(runs, tmp_path):
     store, ids = runs
-    good = dd.run_archive(store, ids["uniform"][0])
+    good = actions.run_archive(store, ids["uniform"][0])
     with RunStore(tmp_path / "empty.duckdb") as target:
         before = target.table_counts()
         evil = io.BytesIO()
         with zipfile.ZipFile(evil, "w") as z:
             z.writestr("../../outside/run.json", "{}")
         with pytest.raises(DataFormatError, match="unsafe path"):
-            dd.import_archive(target, evil.getvalue(), "evil.zip")
+            actions.import_archive(target, evil.getvalue(), "evil.zip")
         double = io.BytesIO()
         with zipfile.ZipFile(double, "w") as z, zipfile.ZipFile(io.BytesIO(good)) as g:
             for name in g.namelist():
                 z.writestr(name, g.read(name))
                 z.writestr("copy/" + name, g.read(name))
         with pytest.raises(DataFormatError, match="exactly one run folder"):
-            dd.import_archive(target, double.getvalue(), "double.zip")
+            actions.import_archive(target, double.getvalue(), "double.zip")
         assert target.table_counts() == before
-        assert dd.import_archive(target, good, "good.zip") == ids["uniform"][0]
+        assert actions.import_archive(target, good, "good.zip") == ids["uniform"][0]
         assert target.table_counts()["runs"] == 1
         broken = io.BytesIO()
         with zipfile.ZipFile(broken, "w") as z:
             z.writestr("r/run.json", "{not json")
         with pytest.raises(DataFormatError) as bad:
-            dd.import_archive(target, broken.getvalue(), "broken.zip")
+            actions.import_archive(target, broken.getvalue(), "broken.zip")
         assert "broken.zip" in str(bad.value) and tempfile.gettempdir() not in str(bad.value)
-        assert dd.import_archive(target, good, "good.zip", "renamed") == "renamed"
+        assert actions.import_archive(target, good, "good.zip", "renamed") == "renamed"
         assert target.table_counts()["runs"] == 2
 
 
 def test_labels_and_provenance_note(runs):
     store, _ = runs
     listed = store.list_runs()
-    table = dd.scenarios(listed)
-    labels = dd.short_labels(table)
-    assert len(set(labels.values())) == len(table)
-    assert labels["t-extraverted"] == "battle-marren-ridge × extraverted"
-    assert labels["t-uniform"] == "battle-marren-ridge × uniform · N=120"
-    assert dd.provenance_note(listed.assign(synthetic=False)) == ""
-    note = dd.provenance_note(listed, queries.run_provenances(store, list(listed["run_id"])))
+    table = labels.scenarios(listed)
+    short = labels.short_labels(table)
+    assert len(set(short.values())) == len(table)
+    assert short["t-extraverted"] == "battle-marren-ridge × extraverted"
+    assert short["t-uniform"] == "battle-marren-ridge × uniform · N=120"
+    assert labels.provenance_note(listed.assign(synthetic=False)) == ""
+    note = labels.provenance_note(listed, queries.run_provenances(store, list(listed["run_id"])))
     assert note.startswith(f"Synthetic runs on screen: {len(listed)} of the {len(listed)} runs")
     assert "not measured from LLM agents" in note
 
@@ -184,12 +183,15 @@ def test_ranking_names_the_best_curve_without_claiming_a_mechanism():
         "si1": fake_fit("si1", 130.0, beta=0.05),
         "si2": fake_fit("si2", 100.0, alpha=0.01, beta=0.04),
     }
-    text = dd.ranking_text(fits)
+    text = verdict_text.ranking_text(fits)
     assert text.startswith("Of the 2 models fitted, SI-2: offline + online rates draws the curve")
     assert "30.0 below SI-1: one online rate (very strong evidence)" in text
     assert "not proof of a mechanism" in text and "outside the network" not in text
     fits["pair_map"] = fake_fit("pair_map", 90.0, qa=0.01, b=0.05)
-    assert "Of the 3 models fitted, Discrete pair-approximation map draws" in dd.ranking_text(fits)
+    assert (
+        "Of the 3 models fitted, Discrete pair-approximation map draws"
+        in verdict_text.ranking_text(fits)
+    )
 
 
 def test_only_differences_beyond_calibrated_intervals_are_flagged():
@@ -204,7 +206,7 @@ def test_only_differences_beyond_calibrated_intervals_are_flagged():
             "calibrated": [True, True, True, False],
         }
     )
-    found, left_out = dd.clear_differences(rates)
+    found, left_out = verdict_text.clear_differences(rates)
     assert found == [
         "beta: C (0.08) above A (0.05) per round",
         "beta: C (0.08) above B (0.052) per round",
@@ -214,7 +216,7 @@ def test_only_differences_beyond_calibrated_intervals_are_flagged():
 
 @pytest.mark.parametrize("code", ["offline", "network-only", "heterogeneous-or-offline", "no-fit"])
 def test_verdict_text_leads_with_the_answer(code):
-    text = dd.verdict_text(Verdict(code, "lead: because.", ("evidence",), "curves"))
+    text = verdict_text.verdict_text(Verdict(code, "lead: because.", ("evidence",), "curves"))
     assert text.startswith("One rate or two? ") and text.endswith(" Because.")
     assert "lead" not in text
 

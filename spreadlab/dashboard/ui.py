@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
-from spreadlab.dashboard import data as dd
+from spreadlab.dashboard import actions, labels, tables
 from spreadlab.errors import SpreadLabError
 from spreadlab.lazy import lazy_import
 from spreadlab.store import queries
@@ -50,7 +50,7 @@ PAGE_MODULES = (
 
 @st.cache_resource(show_spinner="Preparing the sample runs...")
 def _database_path() -> str:
-    return str(dd.database_path())
+    return str(actions.database_path())
 
 
 PAGES: tuple[tuple[str, str, str, str], ...] = (
@@ -124,7 +124,7 @@ def warm_up() -> threading.Thread:
 
 
 def database_path() -> str:
-    """Path of the dashboard's DuckDB file (see :func:`dashboard_data.database_path`)."""
+    """Path of the dashboard's DuckDB file (see :func:`.actions.database_path`)."""
     return _database_path()
 
 
@@ -136,7 +136,7 @@ def open_store(release_when_idle: bool = False) -> Iterator[RunStore]:
     shown = []
 
     def note(text: str) -> None:
-        shown.append(st.info(dd.md_escape(text), icon=":material/hourglass_top:"))
+        shown.append(st.info(labels.md_escape(text), icon=":material/hourglass_top:"))
 
     with RunStore(database_path(), on_wait=note, release_when_idle=release_when_idle) as store:
         for element in shown:
@@ -189,8 +189,8 @@ def _spread_graph(path: str, run_id: str, rounds_done: int) -> viz.SpreadGraph:
     return viz.spread_html(
         run.network,
         run.profiles,
-        dd.posted_rounds(run),
-        dd.post_texts(run),
+        tables.posted_rounds(run),
+        tables.post_texts(run),
         last_round=max(int(run.curve["round"].max()), 0) if len(run.curve) else 0,
         seeds_reached=int(run.meta["n0"]),
     )
@@ -216,15 +216,15 @@ def curves(run_ids: list[str]) -> pd.DataFrame:
 def provenance_banner(shown: pd.DataFrame) -> None:
     """A warning banner whenever any run on screen is synthetic."""
     provenances = _provenances(database_path(), tuple(shown["run_id"]), revision())
-    note = dd.provenance_note(shown, provenances)
+    note = labels.provenance_note(shown, provenances)
     if note:
-        st.warning(dd.md_escape(note), icon=":material/science:")
+        st.warning(labels.md_escape(note), icon=":material/science:")
 
 
 def show_error(exc: SpreadLabError) -> None:
     """The error's own message (what is wrong, what to do) as literal text, with form fields
     named instead of command-line options; never a traceback."""
-    st.error(dd.md_escape(dd.for_dashboard(str(exc))), icon=":material/error:")
+    st.error(labels.md_escape(labels.for_dashboard(str(exc))), icon=":material/error:")
 
 
 def runs_or_stop() -> pd.DataFrame:
@@ -243,10 +243,10 @@ def pick_run(available: pd.DataFrame, label: str = "Run") -> str | None:
         st.info("No runs yet. Run a scenario on the **Scenario and run** page, or upload one.")
         return None
     ids = list(available["run_id"])
-    labels = {r["run_id"]: dd.run_label(r) for r in available.to_dict("records")}
+    shown = {r["run_id"]: labels.run_label(r) for r in available.to_dict("records")}
     current = st.session_state.get("run_id") or st.query_params.get("run")
     index = ids.index(current) if current in ids else 0
-    chosen = st.selectbox(label, ids, index=index, format_func=labels.__getitem__)
+    chosen = st.selectbox(label, ids, index=index, format_func=shown.__getitem__)
     st.session_state["run_id"] = chosen
     return chosen
 
@@ -257,20 +257,20 @@ def pick_scenarios(
     """Select one or several scenarios (groups of replicate runs); returns their rows. A single
     choice is remembered across pages (a ``?scenario=<id>`` link preselects one); a multiple
     choice starts from it, then the first ``default`` others."""
-    table = dd.scenarios(available)
+    table = labels.scenarios(available)
     if table.empty:
         st.info("No runs yet. Run a scenario on the **Scenario and run** page, or upload one.")
         return table
     ids = list(table["scenario_id"])
-    labels = {r["scenario_id"]: dd.scenario_label(r) for r in table.to_dict("records")}
+    shown = {r["scenario_id"]: labels.scenario_label(r) for r in table.to_dict("records")}
     current = st.session_state.get("scenario_id") or st.query_params.get("scenario")
     if multiple:  # the scenario the user is working on first
         first = [current] if current in ids else []
         start = (first + [i for i in ids if i not in first])[:default]
-        chosen = st.multiselect(label, ids, default=start, format_func=labels.__getitem__)
+        chosen = st.multiselect(label, ids, default=start, format_func=shown.__getitem__)
         return table[table["scenario_id"].isin(chosen)]
     index = ids.index(current) if current in ids else 0
-    one = st.selectbox(label, ids, index=index, format_func=labels.__getitem__)
+    one = st.selectbox(label, ids, index=index, format_func=shown.__getitem__)
     st.session_state["scenario_id"] = one
     return table[table["scenario_id"] == one]
 
@@ -292,7 +292,7 @@ def _fits(
 ) -> tuple[dict[str, FitResult], dict[str, str]]:
     with open_store() as store:
         group = fit_store.load_group(store, list(run_ids))
-    return dd.fit_group(group.data, list(models), method=method, ci=ci)
+    return actions.fit_collecting_failures(group.data, list(models), method=method, ci=ci)
 
 
 def fits(
@@ -318,7 +318,7 @@ def verdict(run_ids: list[str]) -> Verdict:
 @st.cache_data(max_entries=4, show_spinner="Packing the run...")
 def _run_archive(path: str, run_id: str, rev: str) -> bytes:
     with open_store() as store:
-        return dd.run_archive(store, run_id)
+        return actions.run_archive(store, run_id)
 
 
 def run_archive(run_id: str) -> bytes:

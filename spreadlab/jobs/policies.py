@@ -25,7 +25,7 @@ from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import ConfigError, SpreadLabError
 from spreadlab.llm.base import FatalLLMError
 from spreadlab.llm.config import LLMConfig
-from spreadlab.llm.estimate import estimate_run, load_prices, price_for
+from spreadlab.llm.estimate import Price, RunEstimate, estimate_run, load_prices, price_for
 from spreadlab.llm.openai_chat import endpoint_host, endpoint_url
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.store.queries import cache_has_answers, newest_interrupted_run, save_provenance
@@ -49,6 +49,21 @@ _SCIENCE = {
 }
 
 
+def scenario_estimate(
+    config: LLMConfig, scenario: Scenario, prices: list[Price] | None = None
+) -> RunEstimate:
+    """Upper bounds on the calls, tokens and cost of running ``scenario`` with ``config``."""
+    return estimate_run(
+        config,
+        scenario.event,
+        n_agents=scenario.network.n,
+        rounds=scenario.rounds,
+        n0=scenario.n0,
+        replicates=scenario.replicates,
+        prices=prices,
+    )
+
+
 @contextmanager
 def open_policy(
     backend: str,
@@ -67,15 +82,7 @@ def open_policy(
     config = LLMConfig.from_env(**{k: v for k, v in llm_opts.items() if k != "prices"})
     table_of_prices = load_prices(prices)
     for scenario in scenarios:
-        estimate = estimate_run(
-            config,
-            scenario.event,
-            n_agents=scenario.network.n,
-            rounds=scenario.rounds,
-            n0=scenario.n0,
-            replicates=scenario.replicates,
-            prices=table_of_prices,
-        )
+        estimate = scenario_estimate(config, scenario, table_of_prices)
         note(f"{scenario.event.id}: {estimate.summary()}")
     with _llm_session(store, config, prices, note) as policy:
         seeds = {s.seed for s in scenarios}
