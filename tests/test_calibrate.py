@@ -21,17 +21,16 @@ from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ILLUSTRATIVE, ParameterTable
 from spreadlab.errors import DataFormatError
 from spreadlab.jobs.calibrate import (
-    NEUTRAL_SOURCE,
     Design,
     calibrate,
     clopper_pearson,
     default_events,
     online_interval,
     online_mle,
-    stored_bank,
     table_hash,
 )
 from spreadlab.jobs.persona_check import ask_inventory, fidelity, summary
+from spreadlab.jobs.post_bank import NEUTRAL_SOURCE, stored_bank
 from spreadlab.jobs.surrogate_check import check_surrogate
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.policy import LLMPolicy

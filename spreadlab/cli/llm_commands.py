@@ -158,10 +158,11 @@ def _measure(store: RunStore, policy: LLMPolicy, design: Design, bank: str) -> C
     """Ask every probe of ``design`` with a progress bar; on a fatal LLM error, say that the
     answers so far are cached."""
     from spreadlab.jobs import calibrate as cal
+    from spreadlab.jobs.post_bank import neutral_bank, stored_bank
     from spreadlab.llm.base import FatalLLMError
 
     events = list(design.events)
-    posts = cal.stored_bank(store.con, events) if bank == "store" else cal.neutral_bank(events)
+    posts = stored_bank(store.con, events) if bank == "store" else neutral_bank(events)
     click.echo(f"feed posts: {posts.describe()}", err=True)
     total = len(events) * design.repeats
     with click.progressbar(length=total, label="calibrating", file=sys.stderr) as bar:

@@ -284,6 +284,25 @@ def spread_html(
     edges = network.edges()
     edges = edges[keep[edges[:, 0]] & keep[edges[:, 1]]]
 
+    page = _vis_page(shown, edges, height_px)
+    data = {
+        "ids": [int(a) for a in shown],
+        "posted": [int(posted_round[a]) for a in shown],
+        "tips": [
+            _tooltip(int(a), int(profiles[a]), int(posted_round[a]), texts.get(int(a)))
+            for a in shown
+        ],
+        "last": last,
+        "seeds": int(seeds_reached),
+        "colours": STATE_COLOURS,
+    }
+    page = _with_animation(page, data, last)
+    return SpreadGraph(html=page, shown=int(shown.size), total=network.n, rounds=last + 1)
+
+
+def _vis_page(shown: np.ndarray, edges: np.ndarray, height_px: int) -> str:
+    """The vis.js page (inlined, no CDN tag) of the agents ``shown`` and the ``edges`` among them,
+    every node drawn susceptible."""
     net = PyvisNetwork(
         height=f"{height_px}px", width="100%", cdn_resources="in_line", bgcolor="#ffffff"
     )
@@ -296,18 +315,12 @@ def spread_html(
     # pyvis' add_edge scans every existing edge for duplicates (quadratic); ours are unique.
     net.edges = [{"from": int(u), "to": int(v)} for u, v in edges]
     net.set_options(json.dumps(_VIS_OPTIONS))
-    page = _CDN_TAG.sub("", net.generate_html())
-    data = {
-        "ids": [int(a) for a in shown],
-        "posted": [int(posted_round[a]) for a in shown],
-        "tips": [
-            _tooltip(int(a), int(profiles[a]), int(posted_round[a]), texts.get(int(a)))
-            for a in shown
-        ],
-        "last": last,
-        "seeds": int(seeds_reached),
-        "colours": STATE_COLOURS,
-    }
+    return _CDN_TAG.sub("", net.generate_html())
+
+
+def _with_animation(page: str, data: dict[str, object], last: int) -> str:
+    """``page`` with the play / pause controls and legend, the agents' ``data`` and the script
+    that recolours them per round; raises if anything would still load from outside."""
     controls = _CONTROLS.format(
         last=last,
         c_s=STATE_COLOURS["susceptible"],
@@ -324,7 +337,7 @@ def spread_html(
     page = re.sub(r"<center>\s*<h1>\s*</h1>\s*</center>", "", page)
     if _EXTERNAL_REF.search(page):
         raise RuntimeError("network page still references an external resource")
-    return SpreadGraph(html=page, shown=int(shown.size), total=network.n, rounds=last + 1)
+    return page
 
 
 _VIS_OPTIONS = {

@@ -25,7 +25,7 @@ The table written for ``--params`` uses the cell estimates or the smoother, and 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,12 +39,13 @@ from spreadlab.engine.policy import ConsultationBatch, FeedPost
 from spreadlab.engine.stochastic import ParameterTable
 from spreadlab.engine.surrogate import table_hash
 from spreadlab.errors import ConfigError, DataFormatError
+from spreadlab.jobs.post_bank import PostBank
 from spreadlab.lazy import lazy_import
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.estimate import Price, RunEstimate, estimate_run, price_for
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.llm.prompt import PROMPT_VERSION
-from spreadlab.store.calibrations import llm_posts_of_event, save_calibration_row
+from spreadlab.store.calibrations import save_calibration_row
 from spreadlab.world.events import EVENT_TYPES, Event, catalog, event_type_index
 from spreadlab.world.personas import N_PROFILES, TRAITS, profile_label, trait_matrix
 
@@ -53,13 +54,6 @@ optimize = lazy_import("scipy.optimize")
 
 DEFAULT_MS: tuple[int, ...] = (1, 2, 4)
 MAX_M = 100
-NEUTRAL_SOURCE = "neutral posts written by SpreadLab (no model wrote them)"
-NEUTRAL_TEMPLATES: tuple[str, ...] = (
-    "Just read the news: {title}.",
-    "Seeing reports: {title}. Waiting for more details.",
-    "{title} — does anyone know more?",
-    "News update: {title}.",
-)
 TABLE_CHOICES = ("cells", "smoothed")
 
 
@@ -112,38 +106,6 @@ class Design:
         return len(self.events) * self.probes_per_event * self.repeats
 
 
-@dataclass(frozen=True)
-class PostBank:
-    """Feed posts per event id, and where they came from."""
-
-    posts: dict[str, tuple[str, ...]]
-    sources: dict[str, str]
-
-    def describe(self) -> str:
-        return "; ".join(f"{eid}: {src}" for eid, src in self.sources.items())
-
-
-def neutral_bank(events: Sequence[Event]) -> PostBank:
-    """Fixed neutral posts naming each event's headline (labelled as written by SpreadLab)."""
-    posts = {e.id: tuple(t.format(title=e.title) for t in NEUTRAL_TEMPLATES) for e in events}
-    return PostBank(posts, {e.id: NEUTRAL_SOURCE for e in events})
-
-
-def stored_bank(
-    con: duckdb.DuckDBPyConnection, events: Sequence[Event], limit: int = 200
-) -> PostBank:
-    """Posts of earlier runs of each event in the store (up to ``limit``, in a fixed order);
-    events with none fall back to the neutral posts."""
-    neutral = neutral_bank(events)
-    posts, sources = dict(neutral.posts), dict(neutral.sources)
-    for event in events:
-        rows = llm_posts_of_event(con, event.id, limit)
-        if rows:
-            posts[event.id] = tuple(rows)
-            sources[event.id] = f"{len(rows)} posts of earlier LLM runs of this event"
-    return PostBank(posts, sources)
-
-
 def _stable_int(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:7], "big")
 
@@ -151,6 +113,32 @@ def _stable_int(text: str) -> int:
 def probe_agent(profile: int, offline: bool, m: int) -> int:
     """The probe's agent number in its cache tag: the same probe has the same tag in any design."""
     return (profile << 8) | (int(offline) << 7) | m
+
+
+def _probe_grid(
+    conditions: list[tuple[bool, int]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every profile under every (offline, m) condition: profiles, offline, m and probe agents."""
+    profiles = np.repeat(np.arange(N_PROFILES), len(conditions))
+    offline = np.tile([o for o, _ in conditions], N_PROFILES).astype(bool)
+    m = np.tile([k for _, k in conditions], N_PROFILES).astype(np.int64)
+    agents = np.array(
+        [probe_agent(int(p), bool(o), int(k)) for p, o, k in zip(profiles, offline, m, strict=True)]
+    )
+    return profiles, offline, m, agents
+
+
+def _probe_feeds(
+    texts: tuple[str, ...], agents: np.ndarray, m: np.ndarray, key: tuple[int, int, int]
+) -> dict[int, list[FeedPost]]:
+    """Each probe's feed of ``m`` posts drawn from ``texts`` by a generator seeded with ``key``
+    (seed, event, repeat) and the probe's agent number."""
+    feeds: dict[int, list[FeedPost]] = {}
+    for agent, k in zip(agents.tolist(), m.tolist(), strict=True):
+        rng = np.random.default_rng([*key, agent])
+        picks = rng.choice(len(texts), size=k, replace=k > len(texts))
+        feeds[agent] = [FeedPost(-1, k - i, texts[j]) for i, j in enumerate(picks)]
+    return feeds
 
 
 def run_probes(
@@ -165,27 +153,13 @@ def run_probes(
     probe), and the feed is drawn from a generator seeded by the same, so a repeated calibration
     asks identical questions (replayed from the cache) and no two probes share an answer.
     """
-    conditions = design.conditions
     frames = []
     total, done = len(design.events) * design.repeats, 0
     for event in design.events:
         event_key = _stable_int(event.id)
-        texts = bank.posts[event.id]
-        profiles = np.repeat(np.arange(N_PROFILES), len(conditions))
-        offline = np.tile([o for o, _ in conditions], N_PROFILES).astype(bool)
-        m = np.tile([k for _, k in conditions], N_PROFILES).astype(np.int64)
-        agents = np.array(
-            [
-                probe_agent(int(p), bool(o), int(k))
-                for p, o, k in zip(profiles, offline, m, strict=True)
-            ]
-        )
+        profiles, offline, m, agents = _probe_grid(design.conditions)
         for repeat in range(design.repeats):
-            feeds: dict[int, list[FeedPost]] = {}
-            for agent, k in zip(agents.tolist(), m.tolist(), strict=True):
-                rng = np.random.default_rng([design.seed, event_key, repeat, agent])
-                picks = rng.choice(len(texts), size=k, replace=k > len(texts))
-                feeds[agent] = [FeedPost(-1, k - i, texts[j]) for i, j in enumerate(picks)]
+            feeds = _probe_feeds(bank.posts[event.id], agents, m, (design.seed, event_key, repeat))
             batch = ConsultationBatch(
                 run_seed=design.seed,
                 round=repeat,

@@ -110,6 +110,28 @@ def random_regular(n: int, k: int, seed: int | np.random.Generator | None) -> Ne
 
     Raises ConfigError when ``n·k`` is odd, ``k >= n``, ``k < 1`` or ``n < 2``.
     """
+    _check_regular(n, k)
+    rng = np.random.default_rng(seed)
+    if 2 * k > n - 1:  # dense: the complement of a random (n-1-k)-regular graph is one
+        return _dense_regular(n, k, rng)
+    if n <= 64 or 4 * k > n:  # small or fairly dense: networkx's sampler is quick there
+        graph = nx.random_regular_graph(k, n, seed=int(rng.integers(2**31)))
+        edges = np.array(graph.edges(), dtype=np.int32).reshape(-1, 2)
+        return from_edges(n, edges[:, 0], edges[:, 1], "random_regular", {"k": k})
+    settled, pending = _pair_stubs(n, k, rng)
+    for _ in range(1000):
+        if pending.size == 0:
+            u = np.empty(settled.size, dtype=np.int32)
+            v = np.empty(settled.size, dtype=np.int32)
+            np.divmod(settled, n, out=(u, v), casting="unsafe")
+            del settled
+            return from_edges(n, u, v, "random_regular", {"k": k})
+        settled, pending = _repair(settled, pending, n, rng)
+    raise ConfigError(f"could not build a simple {k}-regular graph on {n} agents; try another seed")
+
+
+def _check_regular(n: int, k: int) -> None:
+    """A k-regular graph on ``n`` agents exists and fits in memory, or a :class:`ConfigError`."""
     _check_n(n)
     if k < 1:
         raise ConfigError(f"k = {k}: the degree must be at least 1")
@@ -119,20 +141,23 @@ def random_regular(n: int, k: int, seed: int | np.random.Generator | None) -> Ne
         raise ConfigError(f"N·k = {n}·{k} is odd, so no k-regular graph exists; change N or k")
     if n * k > 2 * 10**9:
         raise ConfigError(f"N·k = {n * k} stubs is beyond what fits in memory; lower N or k")
-    rng = np.random.default_rng(seed)
-    if 2 * k > n - 1:  # dense: the complement of a random (n-1-k)-regular graph is one
-        complement = np.ones((n, n), dtype=bool)
-        np.fill_diagonal(complement, False)
-        if n - 1 - k > 0:
-            sparse = random_regular(n, n - 1 - k, rng)
-            src = np.repeat(np.arange(n), sparse.degrees)
-            complement[src, sparse.indices] = False
-        u, v = np.nonzero(np.triu(complement, 1))
-        return from_edges(n, u, v, "random_regular", {"k": k})
-    if n <= 64 or 4 * k > n:  # small or fairly dense: networkx's sampler is quick there
-        graph = nx.random_regular_graph(k, n, seed=int(rng.integers(2**31)))
-        edges = np.array(graph.edges(), dtype=np.int32).reshape(-1, 2)
-        return from_edges(n, edges[:, 0], edges[:, 1], "random_regular", {"k": k})
+
+
+def _dense_regular(n: int, k: int, rng: np.random.Generator) -> Network:
+    """A dense k-regular graph: the complement of a random (n-1-k)-regular one."""
+    complement = np.ones((n, n), dtype=bool)
+    np.fill_diagonal(complement, False)
+    if n - 1 - k > 0:
+        sparse = random_regular(n, n - 1 - k, rng)
+        src = np.repeat(np.arange(n), sparse.degrees)
+        complement[src, sparse.indices] = False
+    u, v = np.nonzero(np.triu(complement, 1))
+    return from_edges(n, u, v, "random_regular", {"k": k})
+
+
+def _pair_stubs(n: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """All ``n·k`` stubs shuffled and paired: the sorted keys of good edges, and the keys of
+    self-loops and repeated edges still to re-pair."""
     stubs = np.repeat(np.arange(n, dtype=np.int32), k)
     rng.shuffle(stubs)
     keys = _edge_keys(stubs[0::2], stubs[1::2], n)
@@ -144,34 +169,31 @@ def random_regular(n: int, k: int, seed: int | np.random.Generator | None) -> Ne
     np.remainder(keys, n + 1, out=remainder, casting="unsafe")
     bad |= remainder == 0  # self-loops: u·n + u is the only kind of key divisible by n + 1
     del remainder
-    settled = keys[~bad]
-    pending = keys[bad]
-    del keys, bad
-    for _ in range(1000):
-        if pending.size == 0:
-            u = np.empty(settled.size, dtype=np.int32)
-            v = np.empty(settled.size, dtype=np.int32)
-            np.divmod(settled, n, out=(u, v), casting="unsafe")
-            del settled
-            return from_edges(n, u, v, "random_regular", {"k": k})
-        # free as many settled edges as there are bad ones, so the re-pairing can always succeed
-        freed = rng.choice(settled.size, size=min(pending.size, settled.size), replace=False)
-        pool = np.concatenate([pending, settled[freed]])
-        settled = np.delete(settled, freed)
-        pool_stubs = np.concatenate([pool // n, pool % n])
-        rng.shuffle(pool_stubs)
-        half = pool_stubs.size // 2
-        fresh = _edge_keys(pool_stubs[:half], pool_stubs[half:], n)
-        fresh.sort()
-        bad = np.zeros(fresh.size, dtype=bool)
-        bad[1:] = fresh[1:] == fresh[:-1]
-        bad |= fresh // n == fresh % n
-        at = np.searchsorted(settled, fresh)
-        bad |= settled[np.minimum(at, settled.size - 1)] == fresh
-        good = fresh[~bad]
-        settled = np.insert(settled, np.searchsorted(settled, good), good)
-        pending = fresh[bad]
-    raise ConfigError(f"could not build a simple {k}-regular graph on {n} agents; try another seed")
+    return keys[~bad], keys[bad]
+
+
+def _repair(
+    settled: np.ndarray, pending: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """One repair round: re-pair the pending edges' stubs with those of as many settled edges
+    (freed at random, so the re-pairing can always succeed); returns the new settled and pending
+    keys."""
+    freed = rng.choice(settled.size, size=min(pending.size, settled.size), replace=False)
+    pool = np.concatenate([pending, settled[freed]])
+    settled = np.delete(settled, freed)
+    pool_stubs = np.concatenate([pool // n, pool % n])
+    rng.shuffle(pool_stubs)
+    half = pool_stubs.size // 2
+    fresh = _edge_keys(pool_stubs[:half], pool_stubs[half:], n)
+    fresh.sort()
+    bad = np.zeros(fresh.size, dtype=bool)
+    bad[1:] = fresh[1:] == fresh[:-1]
+    bad |= fresh // n == fresh % n
+    at = np.searchsorted(settled, fresh)
+    bad |= settled[np.minimum(at, settled.size - 1)] == fresh
+    good = fresh[~bad]
+    settled = np.insert(settled, np.searchsorted(settled, good), good)
+    return settled, fresh[bad]
 
 
 def _edge_keys(u: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
