@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from spreadlab.cli.commands import DB_OPTION
+from spreadlab.cli.options import DB_OPTION
 from spreadlab.jobs.sweep import ENGINES, SweepProgress, run_sweep
 from spreadlab.jobs.sweep_grid import load_grid
 from spreadlab.store.runs import RunStore
