@@ -20,3 +20,7 @@ class StoreError(SpreadLabError):
 
 class FitError(SpreadLabError, ValueError):
     """The data cannot be fitted (too short, flat, NaN, ...) or a fit cannot be completed."""
+
+
+class Cancelled(SpreadLabError):
+    """Raised by a progress callback to stop a run after the current round; it stays resumable."""

@@ -11,7 +11,8 @@ import numpy as np
 from spreadlab.engine.policy import ConsultationBatch, Decisions
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import StochasticPolicy
-from spreadlab.jobs.runner import Cancelled, Progress, run_scenario
+from spreadlab.errors import Cancelled
+from spreadlab.jobs.runner import Progress, run_scenario
 from spreadlab.store.runs import RunStore
 from spreadlab.world.events import Event, catalog
 from spreadlab.world.networks import NetworkSpec

@@ -15,7 +15,8 @@ from llm_server import ServerConfig, running_server
 
 from spreadlab.cli import cli
 from spreadlab.engine.simulate import Scenario
-from spreadlab.jobs.runner import Cancelled, run_scenario
+from spreadlab.errors import Cancelled
+from spreadlab.jobs.runner import run_scenario
 from spreadlab.llm.base import ChatRequest, TooManyInvalid, TransientError
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.openai_chat import OpenAIChat

@@ -30,7 +30,8 @@ from llm_server import (
 from spreadlab.cli import cli
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import StochasticPolicy
-from spreadlab.jobs.runner import Cancelled, run_scenario
+from spreadlab.errors import Cancelled
+from spreadlab.jobs.runner import run_scenario
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.store.runs import RunStore

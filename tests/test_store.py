@@ -6,8 +6,8 @@ import pytest
 from spreadlab import __version__
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ILLUSTRATIVE, StochasticPolicy
-from spreadlab.errors import StoreError
-from spreadlab.jobs.runner import Cancelled, resume_run, run_scenario
+from spreadlab.errors import Cancelled, StoreError
+from spreadlab.jobs.runner import resume_run, run_scenario
 from spreadlab.store.runs import RunStore
 from spreadlab.world.networks import NetworkSpec
 from spreadlab.world.personas import PRESETS

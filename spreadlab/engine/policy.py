@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from spreadlab.errors import ConfigError
 from spreadlab.world.events import Event
 
 
@@ -67,7 +68,10 @@ class Decisions:
         else:
             self.valid = np.asarray(self.valid, dtype=bool)
         if self.valid.size != self.post.size:
-            raise ValueError("Decisions: 'valid' must align with 'post'")
+            raise ConfigError(
+                f"Decisions: 'valid' has {self.valid.size} entries for {self.post.size} in 'post'; "
+                "a policy must answer once per consulted agent"
+            )
         self.post &= self.valid
 
 
@@ -88,3 +92,22 @@ class Policy(Protocol):
     def prepare(self, profiles: np.ndarray, event: Event) -> None:
         """Called once per run before round 0 with every agent's profile."""
         ...
+
+
+@runtime_checkable
+class PostProbability(Protocol):
+    """An optional capability of a policy: the probability that each agent posts, known without
+    consulting anyone. The round loop uses it to stop when nobody left can post, and the
+    vectorised replicate engine draws every decision from it."""
+
+    def post_probability(
+        self, agents: np.ndarray, offline: np.ndarray, m: np.ndarray
+    ) -> np.ndarray:
+        """P(post) of each of ``agents``, reached offline or not, with ``m`` posting neighbours."""
+        ...
+
+
+@runtime_checkable
+class ProbabilisticPolicy(Policy, PostProbability, Protocol):
+    """A policy whose decisions are independent draws with :meth:`post_probability` (the
+    stochastic agent model): what the vectorised replicate engine needs."""

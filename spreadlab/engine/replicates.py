@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spreadlab.engine.policy import ProbabilisticPolicy
 from spreadlab.engine.simulate import (
     ReplicatePlan,
     Scenario,
@@ -136,7 +137,7 @@ def _draw(plans: list[ReplicatePlan], agents: np.ndarray, n: int) -> np.ndarray:
 
 
 def _run_batch(
-    plans: list[ReplicatePlan], scenario: Scenario, policy: StochasticPolicy
+    plans: list[ReplicatePlan], scenario: Scenario, policy: ProbabilisticPolicy
 ) -> tuple[np.ndarray, np.ndarray]:
     """Play a batch of replicates to the end; their (R, T) informed counts and last rounds."""
     size, n, q = len(plans), plans[0].network.n, scenario.q

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spreadlab.engine.policy import ConsultationBatch, Decisions, FeedPost, Policy
+from spreadlab.engine.policy import (
+    ConsultationBatch,
+    Decisions,
+    FeedPost,
+    Policy,
+    PostProbability,
+)
 from spreadlab.errors import ConfigError
 from spreadlab.validate import INT64_MAX as MAX_SEED
 from spreadlab.world.events import Event
@@ -191,9 +197,9 @@ class Simulation:
         candidates = np.flatnonzero(susceptible if self.q > 0 else susceptible & (state.m > 0))
         if candidates.size == 0:
             return True
-        probability = getattr(self.policy, "post_probability", None)
-        if probability is None:
+        if not isinstance(self.policy, PostProbability):
             return False
+        probability = self.policy.post_probability
         # a few candidates usually settle it; look at all of them only when those cannot post
         for chunk in (candidates[:64], candidates[64:]):
             offline = np.full(chunk.size, self.q > 0)

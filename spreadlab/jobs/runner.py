@@ -45,10 +45,6 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-class Cancelled(Exception):
-    """Raised by a progress callback to stop a run after the current round; it stays resumable."""
-
-
 def run_scenario(
     store: RunStore,
     scenario: Scenario,
@@ -59,8 +55,8 @@ def run_scenario(
 ) -> list[str]:
     """Simulate every replicate of ``scenario`` with ``policy`` into ``store``; return run ids.
 
-    A :class:`Cancelled` raised by ``on_progress`` marks the current run 'interrupted' (resumable)
-    and stops; runs already finished stay complete.
+    A :class:`spreadlab.errors.Cancelled` raised by ``on_progress`` marks the current run
+    'interrupted' (resumable) and stops; runs already finished stay complete.
     """
     scenario_id = scenario_id or new_scenario_id()
     run_ids: list[str] = []

@@ -9,7 +9,7 @@ add one concern, so each can be tested alone around a scripted model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from spreadlab.errors import ConfigError, SpreadLabError
 
@@ -75,6 +75,25 @@ class ChatModel(Protocol):
 
     async def complete(self, request: ChatRequest) -> ChatReply:
         """Return the model's reply to ``request``."""
+        ...
+
+
+@runtime_checkable
+class CheckableModel(Protocol):
+    """An optional capability of a core client: one cheap request that says whether the endpoint
+    answers, takes the key and serves the model (the preflight layer runs it once)."""
+
+    async def check(self, model: str) -> None:
+        """Raise the matching :class:`LLMError` when ``model`` cannot be used at the endpoint."""
+        ...
+
+
+@runtime_checkable
+class ClosableModel(Protocol):
+    """An optional capability of a core client: resources (an HTTP client) to release."""
+
+    async def aclose(self) -> None:
+        """Release the client's resources."""
         ...
 
 

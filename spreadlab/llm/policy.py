@@ -30,6 +30,8 @@ from spreadlab.llm.base import (
     CallTag,
     ChatModel,
     ChatRequest,
+    CheckableModel,
+    ClosableModel,
     FatalLLMError,
     TooManyInvalid,
 )
@@ -124,8 +126,11 @@ def build_stack(
         max_delay=config.max_delay,
     )
     limit = ConcurrencyLimit(retry, config.max_concurrency)
-    check = getattr(core, "check", None)
-    preflight = None if check is None else Preflight(limit, lambda: check(config.model))
+    preflight = (
+        Preflight(limit, lambda: core.check(config.model))
+        if isinstance(core, CheckableModel)
+        else None
+    )
     accounting = Accounting(preflight or limit, config.budget)
     cache = CachedChat(accounting, ReplayCache(con)) if con is not None else None
     forced = None if config.response_format == "auto" else config.response_format
@@ -347,9 +352,9 @@ class LLMPolicy:
         if self.stack.cache is not None:
             self.stack.cache.cache.close()
         self.stack.top.memory.close()
-        aclose = getattr(self.stack.core, "aclose", None)
-        if aclose is not None:
-            self._runner.run(aclose())
+        core = self.stack.core
+        if isinstance(core, ClosableModel):
+            self._runner.run(core.aclose())
         self._runner.close()
 
     def __enter__(self) -> LLMPolicy:
