@@ -86,7 +86,7 @@ def open_policy(
         note(f"{scenario.event.id}: {estimate.summary()}")
     with _llm_session(store, config, prices, note) as policy:
         seeds = {s.seed for s in scenarios}
-        if not cache_has_answers(store, policy.stack.top.endpoint, config.model, seeds):
+        if not cache_has_answers(store, policy.endpoint, config.model, seeds):
             policy.check_endpoint()
         note(f"backend: llm — {policy.describe()}")
         yield policy
@@ -236,7 +236,7 @@ def _llm_session(
         raise
     finally:
         try:
-            if policy.consultations or policy.stack.accounting.usage.calls:
+            if policy.consultations or policy.usage()["calls"]:
                 note(usage_report(policy, config.model, prices))
         finally:
             policy.close()

@@ -65,6 +65,17 @@ class Accounting:
         self._calls_in_flight = 0
         self._tokens_reserved = 0
 
+    def stats(self) -> dict[str, object]:
+        """This layer's counters: calls answered and failed, HTTP attempts and tokens."""
+        usage = self.usage
+        return {
+            "calls": usage.calls,
+            "failed_calls": usage.failed_calls,
+            "http_attempts": usage.http_attempts,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+        }
+
     def _admit(self, reserve: int) -> None:
         budget, usage = self.budget, self.usage
         started = usage.calls + usage.failed_calls + self._calls_in_flight

@@ -134,6 +134,10 @@ class CachedChat:
         self.hits = 0
         self.misses = 0
 
+    def stats(self) -> dict[str, object]:
+        """This layer's counter: answers replayed from the cache."""
+        return {"cache_hits": self.hits}
+
     async def complete(self, request: ChatRequest) -> ChatReply:
         key = request_key(self.endpoint, request)
         cached = self.cache.get(key, request)

@@ -24,6 +24,10 @@ class ConcurrencyLimit:
         self.in_flight = 0
         self.peak = 0
 
+    def stats(self) -> dict[str, object]:
+        """This layer's counter: the most calls seen in flight at once."""
+        return {"peak_concurrency": self.peak}
+
     async def complete(self, request: ChatRequest) -> ChatReply:
         async with self._semaphore:
             self.in_flight += 1

@@ -68,6 +68,10 @@ class NegotiatedFormat:
         self.forced = forced
         self.fallbacks: list[str] = []
 
+    def stats(self) -> dict[str, object]:
+        """This layer's record: every response-format refusal it fell back from."""
+        return {"format_fallbacks": list(self.fallbacks)}
+
     def current(self, model: str) -> str:
         """The format the next request for ``model`` will ask for."""
         return self.forced or self.memory.get(self.endpoint, model) or RESPONSE_FORMATS[0]

@@ -103,6 +103,17 @@ class Stack:
     retry: Retry
     core: ChatModel
 
+    def stats(self) -> dict[str, Any]:
+        """Every layer's own counters, merged (no cache: no hits)."""
+        return {
+            "cache_hits": 0,
+            **(self.cache.stats() if self.cache else {}),
+            **self.accounting.stats(),
+            **self.retry.stats(),
+            **self.limit.stats(),
+            **self.top.stats(),
+        }
+
 
 def build_stack(
     config: LLMConfig, con: duckdb.DuckDBPyConnection | None, core: ChatModel | None = None
@@ -308,26 +319,22 @@ class LLMPolicy:
         return self.stack.top.current(self.config.model)
 
     def usage(self) -> dict[str, Any]:
-        """Counters of this policy's session: consultations, cache, calls, tokens, retries."""
-        stack = self.stack
-        usage = stack.accounting.usage
+        """Counters of this policy's session: its consultations, then each layer's own
+        :meth:`stats` (cache, calls, tokens, retries, concurrency, format fallbacks)."""
         return {
             "consultations": self.consultations,
             "invalid": self.invalid,
             "invalid_rate": self.invalid / self.consultations if self.consultations else 0.0,
             "refused": self.refused,
             "reasked": self.reasked,
-            "cache_hits": stack.cache.hits if stack.cache else 0,
-            "calls": usage.calls,
-            "failed_calls": usage.failed_calls,
-            "http_attempts": usage.http_attempts,
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "retries": dict(stack.retry.retries),
-            "peak_concurrency": stack.limit.peak,
+            **self.stack.stats(),
             "response_format": self.response_format(),
-            "format_fallbacks": list(stack.top.fallbacks),
         }
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint URL this policy's requests go to."""
+        return self.stack.top.endpoint
 
     def provenance(self) -> dict[str, Any]:
         """Settings and the response format the endpoint accepts. A run records this before its

@@ -53,6 +53,10 @@ class Retry:
         self._sleep = sleep
         self.retries: Counter[str] = Counter()
 
+    def stats(self) -> dict[str, object]:
+        """This layer's counters: retries per kind of transient error."""
+        return {"retries": dict(self.retries)}
+
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based)."""
         backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
