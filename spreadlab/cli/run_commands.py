@@ -12,9 +12,9 @@ from spreadlab.cli.options import DB_OPTION, EVENTS_FILE_OPTION
 from spreadlab.engine.policy import Policy
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ParameterTable
-from spreadlab.engine.surrogate import label_table
 from spreadlab.jobs.policies import open_policy, resume_policy
 from spreadlab.jobs.runner import Progress, resume_run, run_scenario
+from spreadlab.store.calibrations import label_table
 from spreadlab.store.runs import RunStore, new_scenario_id
 from spreadlab.world.events import get_event, load_events
 from spreadlab.world.networks import NETWORK_KINDS, NetworkSpec

@@ -11,12 +11,9 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import duckdb
 import numpy as np
 
 from spreadlab.engine.stochastic import ParameterTable
-
-CALIBRATIONS = "calibrations"
 
 
 def table_hash(table: ParameterTable) -> str:
@@ -46,28 +43,3 @@ def surrogate_label(
         f"{found['prompt_version']}, {found['decisions']} decisions)"
     )
     return ParameterTable(table.a, table.b, text, source="surrogate")
-
-
-def stored_calibration(con: duckdb.DuckDBPyConnection, digest: str) -> dict[str, Any] | None:
-    """The newest stored calibration whose table has content hash ``digest``, if any.
-
-    Deprecated here (SQL belongs to the store): use
-    :func:`spreadlab.store.calibrations.stored_calibration`; kept until the CLI imports
-    :func:`spreadlab.store.calibrations.label_table`."""
-    try:
-        row = con.execute(
-            f"SELECT calibration_id, model, endpoint_host, prompt_version, decisions, created_at "
-            f"FROM {CALIBRATIONS} WHERE table_hash = ? ORDER BY created_at DESC LIMIT 1",
-            [digest],
-        ).fetchone()
-    except duckdb.CatalogException:
-        return None
-    if row is None:
-        return None
-    names = ("calibration_id", "model", "endpoint_host", "prompt_version", "decisions", "created")
-    return dict(zip(names, row, strict=True))
-
-
-def label_table(con: duckdb.DuckDBPyConnection, table: ParameterTable, name: str) -> ParameterTable:
-    """Deprecated: :func:`spreadlab.store.calibrations.label_table` (same arguments)."""
-    return surrogate_label(table, name, lambda digest: stored_calibration(con, digest))
