@@ -90,7 +90,7 @@ async def _ask(policy: LLMPolicy, seed: int, repeat: int, profile: int, item: in
             seed=sampling_seed(tag),
             tag=tag,
         )
-        reply: ChatReply = await policy.stack.top.complete(request)
+        reply: ChatReply = await policy.complete(request)
         if reply.rejected is not None:
             return None
         score = read_score(reply.text)
@@ -112,8 +112,7 @@ def ask_inventory(policy: LLMPolicy, repeats: int, seed: int = 0) -> pd.DataFram
     try:
         scores = policy.run(all_answers())
     finally:
-        if policy.stack.cache is not None:
-            policy.stack.cache.cache.flush()
+        policy.flush()
     return pd.DataFrame(
         {
             "repeat": [k[0] for k in keys],

@@ -29,6 +29,7 @@ from spreadlab.llm.base import (
     BudgetExhausted,
     CallTag,
     ChatModel,
+    ChatReply,
     ChatRequest,
     CheckableModel,
     ClosableModel,
@@ -330,6 +331,16 @@ class LLMPolicy:
             **self.stack.stats(),
             "response_format": self.response_format(),
         }
+
+    async def complete(self, request: ChatRequest) -> ChatReply:
+        """One request through every layer (format, cache, budget, retries): for questions that
+        are not agent decisions, such as the persona inventory."""
+        return await self.stack.top.complete(request)
+
+    def flush(self) -> None:
+        """Write the replies the replay cache still buffers."""
+        if self.stack.cache is not None:
+            self.stack.cache.cache.flush()
 
     @property
     def endpoint(self) -> str:
