@@ -4,9 +4,8 @@ reference with differences flagged after a false-discovery-rate correction, and 
 import pandas as pd
 import streamlit as st
 
-from spreadlab.dashboard import data as dd
+from spreadlab.dashboard import labels, ui
 from spreadlab.dashboard import sweep_figures as sf
-from spreadlab.dashboard import ui
 from spreadlab.errors import SpreadLabError
 from spreadlab.store import sweeps as sweep_store
 
@@ -52,11 +51,11 @@ if sweeps.empty:
     )
     st.stop()
 
-labels = {
+names = {
     row.sweep_id: f"{row.name} · {row.done:,} of {row.cells:,} cells done · {row.sweep_id}"
     for row in sweeps.itertuples()
 }
-sweep_id = st.selectbox("Sweep", list(labels), format_func=labels.get)
+sweep_id = st.selectbox("Sweep", list(names), format_func=names.get)
 sweep = sweeps.set_index("sweep_id").loc[sweep_id]
 cells = _cells(ui.database_path(), sweep_id, rev)
 st.warning(
@@ -100,7 +99,7 @@ else:
     else:
         flagged = int(pairs["differs"].sum())
         st.markdown(
-            dd.md_escape(
+            labels.md_escape(
                 f"{flagged} of {len(pairs)} cells differ from their twin at {sf.AXES[x]} = "
                 f"{reference} after a Benjamini–Hochberg correction at a 5% false-discovery "
                 "rate (intervals: 95%; rates use the fit's calibrated jackknife interval from 3 "
