@@ -8,14 +8,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SQL_METHODS = {"execute", "executemany", "sql"}
 SQL_HOME = ROOT / "spreadlab" / "store"
-SQL_NOT_YET_MOVED: dict[str, int] = {
-    "spreadlab/dashboard/data.py": 2,
-    "spreadlab/dashboard/ui.py": 2,
-    "spreadlab/engine/surrogate.py": 1,
-    "spreadlab/jobs/policies.py": 3,
-}
-"""Modules whose SQL the top-layers work (issue 14) moves into the store, with at most how many
-SQL calls each may still make; the list only shrinks, and goes when it is empty."""
 
 
 def sql_calls(source: str) -> list[int]:
@@ -45,7 +37,4 @@ def test_sql_only_in_the_store():
         for path in sources
         if SQL_HOME not in path.parents and (lines := sql_calls(path.read_text(encoding="utf-8")))
     }
-    new = {
-        name: lines for name, lines in found.items() if len(lines) > SQL_NOT_YET_MOVED.get(name, 0)
-    }
-    assert not new, f"SQL outside spreadlab/store/ (move it into a store function): {new}"
+    assert not found, f"SQL outside spreadlab/store/ (move it into a store function): {found}"
