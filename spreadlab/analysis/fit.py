@@ -154,8 +154,36 @@ def fit(
 ) -> FitResult:
     """Fit ``model`` to one run's curve or a group of replicate curves by maximum likelihood.
 
-    ``curves`` are informed counts after rounds 0..T (or a :class:`Curves`, which carries N and
-    k). ``ci="bootstrap"`` draws ``n_boot`` parametric replicates from ``seed``.
+    Parameters
+    ----------
+    curves : Curves or array_like
+        Informed counts after rounds 0..T, one row per replicate (a :class:`Curves` carries N
+        and k itself).
+    model : str or Model
+        A name in :data:`~spreadlab.analysis.models.MODELS` (``"si1"``, ``"si2"``, ...).
+    n, k : int and float, optional
+        Agents and (mean) degree of the network; needed unless ``curves`` is a :class:`Curves`.
+    method, ci, level : str, str, float
+        The likelihood, the interval method and its level; ``ci="bootstrap"`` draws ``n_boot``
+        parametric replicates from ``seed``.
+
+    Returns
+    -------
+    FitResult
+        Estimates in the model's units, intervals, likelihood, AIC/BIC and residuals.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spreadlab.analysis.synthetic import simulate_counts
+    >>> rng = np.random.default_rng(1)
+    >>> counts = simulate_counts("si2", {"alpha": 0.02, "beta": 0.05}, rounds=30, n=1000, k=8,
+    ...                          n0=10, rng=rng, replicates=3)
+    >>> result = fit(counts, "si2", n=1000, k=8)
+    >>> {name: round(value, 3) for name, value in result.params.items()}
+    {'alpha': 0.022, 'beta': 0.049}
+    >>> result.converged, result.ci_method
+    (True, 'jackknife')
     """
     data = as_curves(curves, n, k)
     options = FitOptions(method=method, ci=ci, level=level, n_boot=n_boot, seed=seed)
@@ -362,11 +390,39 @@ def fit_each(
 ) -> tuple[dict[str, FitResult], dict[str, str]]:
     """Fit each model in turn, keeping going past the ones that fail.
 
-    Returns the fits and, per model that cannot be fitted to these data, the reason (the
-    :class:`FitError` message). A fit in ``given`` made with the same method is reused instead of
-    refitted; with ``conditional``, the models of
-    :data:`~spreadlab.analysis.likelihood.CONDITIONAL_MODELS` are fitted one round ahead from the
-    observed fraction instead of by ``method``. Intervals: ``ci`` at ``level``, as in :func:`fit`.
+    Parameters
+    ----------
+    data : Curves
+        The informed counts, with N and k.
+    models : sequence of str
+        Model names, fitted in this order.
+    given : mapping of str to FitResult, optional
+        Fits already made: one made with the same method is reused instead of refitted.
+    conditional : bool
+        Fit the models of :data:`~spreadlab.analysis.likelihood.CONDITIONAL_MODELS` one round
+        ahead from the observed fraction instead of by ``method``.
+    method, ci, level : str, str, float
+        As in :func:`fit`.
+
+    Returns
+    -------
+    fits : dict of str to FitResult
+    failures : dict of str to str
+        Per model that cannot be fitted to these data, the reason (the :class:`FitError`
+        message).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spreadlab.analysis.curves import Curves
+    >>> from spreadlab.analysis.synthetic import simulate_counts
+    >>> counts = simulate_counts("si1", {"beta": 0.05}, rounds=30, n=1000, k=8, n0=10,
+    ...                          rng=np.random.default_rng(1), replicates=3)
+    >>> fits, failures = fit_each(Curves.from_runs(counts, 1000, 8.0), ["si1", "si2"])
+    >>> sorted(fits), failures
+    (['si1', 'si2'], {})
+    >>> round(fits["si1"].params["beta"], 3)
+    0.05
     """
     fits: dict[str, FitResult] = {}
     failures: dict[str, str] = {}

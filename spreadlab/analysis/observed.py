@@ -97,23 +97,80 @@ def read_series(
     start: str | None = None,
     name: str | None = None,
 ) -> ObservedSeries:
-    """Read, check and bin a time series file (see the module docstring)."""
+    """Read, check and bin a time series file (the layouts: see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV or Parquet file.
+    time_col, count_col, user_col : str
+        Its columns: each row's time (ISO 8601; without a zone, UTC); new posters per row (the
+        counts layout); who posted (the timestamps layout, optional).
+    interval : str
+        The length of one round, e.g. ``"1h"``, ``"30min"``, ``"1d"``.
+    n : int
+        The population the posters come from.
+    start, name : str, optional
+        The start of round 0 (default: the first time); the file's name in messages.
+
+    Returns
+    -------
+    ObservedSeries
+
+    Examples
+    --------
+    >>> series = read_series(EXAMPLE_PATH, time_col="hour", count_col="new_posters",
+    ...                      interval="1h", n=50_000)
+    >>> series.counts.size, int(series.counts[-1]), series.start
+    (48, 50000, '2026-03-14T06:00:00Z')
+    """
     path = Path(path)
     label, seconds = parse_interval(interval)
     if not (isinstance(n, int) and 2 <= n <= 10**10):
         raise DataFormatError(f"N = {n}: give the population size, an integer from 2 to 10^10")
     source = name or path.name
     frame = _read_frame(path, source)
+    _check_columns(frame, (time_col, count_col, user_col), source)
+    times = _times(frame[time_col], time_col, source)
+    origin = _times(pd.Series([start]), "--start", source)[0] if start else times.min()
+    rounds = _rounds((times - origin) / seconds, label, start, time_col, source)
+    if count_col is None:
+        new, filled, layout = _from_timestamps(frame, rounds, user_col), 0, "timestamps"
+    else:
+        new, filled = _from_counts(frame[count_col], rounds, times, time_col, count_col, source)
+        layout = "counts"
+    counts = _within_population(np.cumsum(new), n, source)
+    first = datetime.fromtimestamp(origin, UTC).isoformat().replace("+00:00", "Z")
+    example = path.resolve() == EXAMPLE_PATH and name is None
+    return ObservedSeries(counts, n, label, first, source, len(frame), layout, filled, example)
+
+
+def _within_population(counts: np.ndarray, n: int, source: str) -> np.ndarray:
+    """``counts``, checked never to exceed the population N."""
+    over = np.flatnonzero(counts > n)
+    if over.size:
+        raise DataFormatError(
+            f"{source}: {counts[over[0]]:,} have posted by interval {over[0]}, more than "
+            f"N = {n:,}; give the population size N that the posters come from"
+        )
+    return counts
+
+
+def _check_columns(frame: pd.DataFrame, columns: tuple[str | None, ...], source: str) -> None:
+    """The file has rows and every named column."""
     if frame.empty:
         raise DataFormatError(f"{source}: the file has no rows")
-    for column in (time_col, count_col, user_col):
+    for column in columns:
         if column is not None and column not in frame.columns:
             raise DataFormatError(
                 f"{source}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}"
             )
-    times = _times(frame[time_col], time_col, source)
-    origin = _times(pd.Series([start]), "--start", source)[0] if start else times.min()
-    offsets = (times - origin) / seconds
+
+
+def _rounds(
+    offsets: np.ndarray, label: str, start: str | None, time_col: str, source: str
+) -> np.ndarray:
+    """The round of each row from its offset in intervals since the start of round 0."""
     before = np.flatnonzero(offsets < 0)
     if before.size:
         raise DataFormatError(
@@ -125,21 +182,7 @@ def read_series(
             f"{source}: the data span {rounds.max() + 1:,} intervals of {label}; at most "
             f"{MAX_ROUNDS:,} can be fitted, choose a longer interval"
         )
-    if count_col is None:
-        new, filled, layout = _from_timestamps(frame, rounds, user_col), 0, "timestamps"
-    else:
-        new, filled = _from_counts(frame[count_col], rounds, times, time_col, count_col, source)
-        layout = "counts"
-    counts = np.cumsum(new)
-    over = np.flatnonzero(counts > n)
-    if over.size:
-        raise DataFormatError(
-            f"{source}: {counts[over[0]]:,} have posted by interval {over[0]}, more than "
-            f"N = {n:,}; give the population size N that the posters come from"
-        )
-    first = datetime.fromtimestamp(origin, UTC).isoformat().replace("+00:00", "Z")
-    example = path.resolve() == EXAMPLE_PATH and name is None
-    return ObservedSeries(counts, n, label, first, source, len(frame), layout, filled, example)
+    return rounds
 
 
 def _read_frame(path: Path, source: str) -> pd.DataFrame:
@@ -275,7 +318,31 @@ def fit_series(
     """Fit each model with quasi-likelihood intervals (one series has no replicate to jackknife;
     the intervals widen with the counts' dispersion), one round ahead from the observed fraction
     where the model allows it (a single real series wanders: each round starts from where the
-    last one ended). Returns fits and per-model failures."""
+    last one ended).
+
+    Parameters
+    ----------
+    series : ObservedSeries
+        From :func:`read_series`.
+    models : tuple of str
+        The models to fit (default :data:`OBSERVED_MODELS`).
+
+    Returns
+    -------
+    fits : dict of str to FitResult
+    failures : dict of str to str
+        Per model that cannot be fitted, the reason.
+
+    Examples
+    --------
+    >>> series = read_series(EXAMPLE_PATH, time_col="hour", count_col="new_posters",
+    ...                      interval="1h", n=50_000)
+    >>> fits, failures = fit_series(series, ("si1", "si2"))
+    >>> {name: round(fits["si2"].params[name], 3) for name in ("alpha", "beta")}
+    {'alpha': 0.003, 'beta': 0.373}
+    >>> fits["si2"].ci_method, failures
+    ('quasi', {})
+    """
     return fit_each(series.curves(), models, conditional=True, ci="quasi")
 
 

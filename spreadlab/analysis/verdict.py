@@ -231,7 +231,38 @@ def decide_counts(
     decisions: OfflineEvidence | None = None,
 ) -> Verdict:
     """:func:`decide` on raw informed counts: data that cannot be fitted at all (flat, falling,
-    too short) get ``no-fit`` with the reason instead of an error."""
+    too short) get ``no-fit`` with the reason instead of an error.
+
+    Parameters
+    ----------
+    curves : array_like
+        Informed counts after rounds 0..T, one row per replicate.
+    n, k : int and float
+        Agents and (mean) degree of the network.
+    decisions : OfflineEvidence, optional
+        The decision log's tally (:func:`evidence_from_rounds`); without it the curves decide.
+
+    Returns
+    -------
+    Verdict
+        ``code`` (one of :data:`CODES`), its words and the evidence.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spreadlab.analysis.synthetic import simulate_counts
+    >>> def curves(model, params):
+    ...     rng = np.random.default_rng(1)
+    ...     return simulate_counts(model, params, rounds=30, n=1000, k=8, n0=10, rng=rng,
+    ...                            replicates=3)
+    >>> decide_counts(curves("si1", {"beta": 0.05}), n=1000, k=8).code
+    'network-only'
+    >>> verdict = decide_counts(curves("si2", {"alpha": 0.02, "beta": 0.05}), n=1000, k=8)
+    >>> verdict.code, verdict.source
+    ('offline', 'curves')
+    >>> decide_counts([[0, 0, 0]], n=1000, k=8).code
+    'no-fit'
+    """
     try:
         data = Curves.from_runs(curves, n, k)
     except FitError as exc:
@@ -248,7 +279,20 @@ def decide(
 
     Replicates in which nobody ever posted carry no information about rates and are left out of
     the curve fits; one that starts from nobody informed and then spreads can only have been
-    reached from outside the network.
+    reached from outside the network. Examples: :func:`decide_counts`.
+
+    Parameters
+    ----------
+    data : Curves
+        Informed counts with N and k.
+    fits : mapping of str to FitResult, optional
+        Fits of these data already made (reused instead of refitted).
+    decisions : OfflineEvidence, optional
+        The decision log's tally; without it the curves decide.
+
+    Returns
+    -------
+    Verdict
     """
     dead = np.all(data.counts == 0, axis=1)
     from_nothing = np.flatnonzero((data.counts[:, 0] == 0) & ~dead)

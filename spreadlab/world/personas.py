@@ -198,9 +198,27 @@ PRESETS: dict[str, PersonalityMix] = {
 def parse_mix(spec: str) -> PersonalityMix:
     """A mix from a command-line spec.
 
-    ``uniform`` or another preset name; ``traits:E=0.8,N=0.3`` (per-trait probabilities);
-    ``weights:O+C-E+A-N+=2,7=1`` (explicit weights); or a path to a JSON file holding either
-    ``{"traits": {...}}`` or ``{"weights": {...}}``.
+    Parameters
+    ----------
+    spec : str
+        ``uniform`` or another preset name; ``traits:E=0.8,N=0.3`` (per-trait probabilities);
+        ``weights:O+C-E+A-N+=2,7=1`` (explicit weights, by profile label or code); or a path to
+        a JSON file holding either ``{"traits": {...}}`` or ``{"weights": {...}}``.
+
+    Returns
+    -------
+    PersonalityMix
+
+    Examples
+    --------
+    >>> mix = parse_mix("traits:E=0.8,N=0.3")
+    >>> round(float(mix.probabilities @ trait_matrix()[:, TRAITS.index("E")]), 2)
+    0.8
+    >>> mix = parse_mix("weights:O+C-E+A-N+=2,7=1")
+    >>> {profile_label(code): round(float(p), 3) for code, p in enumerate(mix.probabilities) if p}
+    {'O-C-E+A+N+': 0.333, 'O+C-E+A-N+': 0.667}
+    >>> float(parse_mix("uniform").probabilities.max())  # 1/32 for each profile
+    0.03125
     """
     text = spec.strip()
     if text in PRESETS:
