@@ -48,25 +48,33 @@ class ConsultationBatch:
         return int(self.agents.size)
 
 
-@dataclass
+@dataclass(init=False)
 class Decisions:
     """A policy's answer for a batch, aligned with ``batch.agents``.
 
     ``valid[i]`` is False when the policy could not obtain a usable decision (an LLM reply that
-    stayed unparseable); such an agent does not post, and ``reasons[i]`` says why.
+    stayed unparseable); such an agent does not post, and ``reasons[i]`` says why. Leaving
+    ``valid`` out makes every decision valid.
     """
 
     post: np.ndarray
-    texts: list[str | None] | None = None
-    valid: np.ndarray | None = None
-    reasons: list[str | None] | None = None
+    texts: list[str | None] | None
+    valid: np.ndarray
+    reasons: list[str | None] | None
 
-    def __post_init__(self) -> None:
-        self.post = np.asarray(self.post, dtype=bool)
-        if self.valid is None:
-            self.valid = np.ones(self.post.size, dtype=bool)
-        else:
-            self.valid = np.asarray(self.valid, dtype=bool)
+    def __init__(
+        self,
+        post: np.ndarray,
+        texts: list[str | None] | None = None,
+        valid: np.ndarray | None = None,
+        reasons: list[str | None] | None = None,
+    ) -> None:
+        self.post = np.asarray(post, dtype=bool)
+        self.texts = texts
+        self.valid = (
+            np.ones(self.post.size, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+        )
+        self.reasons = reasons
         if self.valid.size != self.post.size:
             raise ConfigError(
                 f"Decisions: 'valid' has {self.valid.size} entries for {self.post.size} in 'post'; "

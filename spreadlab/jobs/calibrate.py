@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -46,6 +45,7 @@ from spreadlab.llm.estimate import Price, RunEstimate, estimate_run, price_for
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.llm.prompt import PROMPT_VERSION
 from spreadlab.store.calibrations import save_calibration_row
+from spreadlab.store.sharing import Connection
 from spreadlab.world.events import EVENT_TYPES, Event, catalog, event_type_index
 from spreadlab.world.personas import N_PROFILES, TRAITS, profile_label, trait_matrix
 
@@ -463,9 +463,7 @@ def measured_cost(usage: dict[str, Any], model: str, prices: list[Price]) -> str
     return text
 
 
-def save_calibration(
-    con: duckdb.DuckDBPyConnection, calibration: Calibration, use: str = "cells"
-) -> str:
+def save_calibration(con: Connection, calibration: Calibration, use: str = "cells") -> str:
     """Store the calibration and its table (with its content hash); returns its id."""
     csv_text = calibration.to_csv(use)
     digest = table_hash(calibration.table(use))

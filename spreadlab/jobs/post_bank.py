@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import duckdb
-
 from spreadlab.store.calibrations import llm_posts_of_event
+from spreadlab.store.sharing import Connection
 from spreadlab.world.events import Event
 
 NEUTRAL_SOURCE = "neutral posts written by SpreadLab (no model wrote them)"
@@ -37,9 +36,7 @@ def neutral_bank(events: Sequence[Event]) -> PostBank:
     return PostBank(posts, {e.id: NEUTRAL_SOURCE for e in events})
 
 
-def stored_bank(
-    con: duckdb.DuckDBPyConnection, events: Sequence[Event], limit: int = 200
-) -> PostBank:
+def stored_bank(con: Connection, events: Sequence[Event], limit: int = 200) -> PostBank:
     """Posts of earlier runs of each event in the store (up to ``limit``, in a fixed order);
     events with none fall back to the neutral posts."""
     neutral = neutral_bank(events)

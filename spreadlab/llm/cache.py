@@ -19,10 +19,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
-
 from spreadlab.llm.base import ChatModel, ChatReply, ChatRequest
 from spreadlab.store import calls
+from spreadlab.store.sharing import Connection
 from spreadlab.validate import MAX_REPLY_CHARS, clean_text
 
 
@@ -47,7 +46,7 @@ def request_key(endpoint: str, request: ChatRequest) -> str:
 class ReplayCache:
     """The ``llm_calls`` table on a DuckDB connection (a cursor of its own is used)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, flush_every: int = 256) -> None:
+    def __init__(self, con: Connection, flush_every: int = 256) -> None:
         self._con = calls.cursor(con)
         self.flush_every = flush_every
         self._pending: list[dict[str, Any]] = []

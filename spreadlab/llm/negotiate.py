@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-import duckdb
-
 from spreadlab.errors import ConfigError
 from spreadlab.llm.base import (
     RESPONSE_FORMATS,
@@ -26,6 +24,7 @@ from spreadlab.llm.base import (
     RequestRejected,
 )
 from spreadlab.store import calls
+from spreadlab.store.sharing import Connection
 
 log = logging.getLogger("spreadlab.llm")
 
@@ -33,7 +32,7 @@ log = logging.getLogger("spreadlab.llm")
 class FormatMemory:
     """The format each (endpoint, model) accepted; in DuckDB when given a connection."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    def __init__(self, con: Connection | None = None) -> None:
         self._con = calls.cursor(con) if con is not None else None
         self._known = calls.known_formats(self._con) if self._con is not None else {}
 

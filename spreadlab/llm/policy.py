@@ -20,7 +20,6 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import duckdb
 import numpy as np
 
 from spreadlab.engine.policy import ConsultationBatch, Decisions
@@ -45,6 +44,7 @@ from spreadlab.llm.parse import parse_reply
 from spreadlab.llm.preflight import Preflight
 from spreadlab.llm.prompt import DECISION_SCHEMA, PROMPT_VERSION, build_messages
 from spreadlab.llm.retry import Retry
+from spreadlab.store.sharing import Connection
 from spreadlab.validate import MAX_REPLY_CHARS, clean_text
 from spreadlab.world.events import Event
 
@@ -116,9 +116,7 @@ class Stack:
         }
 
 
-def build_stack(
-    config: LLMConfig, con: duckdb.DuckDBPyConnection | None, core: ChatModel | None = None
-) -> Stack:
+def build_stack(config: LLMConfig, con: Connection | None, core: ChatModel | None = None) -> Stack:
     """Negotiation → replay cache → accounting → preflight → concurrency → retry → core.
 
     ``core`` defaults to the real client for ``config``; tests pass a scripted model. The cache
@@ -158,7 +156,7 @@ class LLMPolicy:
     def __init__(
         self,
         config: LLMConfig,
-        con: duckdb.DuckDBPyConnection | None = None,
+        con: Connection | None = None,
         *,
         core: ChatModel | None = None,
     ) -> None:

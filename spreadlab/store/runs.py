@@ -207,7 +207,11 @@ class RunStore:
         return run_id
 
     def write_round(
-        self, run_id: str, record: RoundRecord, rng_state: dict[str, Any] | None, finished: bool
+        self,
+        run_id: str,
+        record: RoundRecord,
+        rng_state: Mapping[str, Any] | None,
+        finished: bool,
     ) -> None:
         """Write one round's decisions and curve point and advance the run, atomically."""
         size = record.agents.size

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,7 +19,10 @@ from spreadlab.errors import ConfigError, DataFormatError
 from spreadlab.lazy import lazy_import
 from spreadlab.validate import INT32_MAX
 
-nx = lazy_import("networkx")  # only for the graph kinds it builds, not for random_regular
+if TYPE_CHECKING:
+    import networkx as nx
+else:
+    nx = lazy_import("networkx")  # only for the graph kinds it builds, not for random_regular
 
 MAX_AGENTS = INT32_MAX  # agent ids are stored as 32-bit integers
 NETWORK_KINDS: tuple[str, ...] = (
