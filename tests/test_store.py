@@ -49,7 +49,7 @@ def test_delete_removes_everything(store, event):
 def test_a_failing_round_write_leaves_no_partial_rows(store, event, monkeypatch):
     sc = scenario(event, replicates=1)
     calls = {"n": 0}
-    original = store._insert_row
+    original = store.insert_row
 
     def flaky(table, row):
         if table == "curves":
@@ -58,7 +58,7 @@ def test_a_failing_round_write_leaves_no_partial_rows(store, event, monkeypatch)
                 raise OSError("disk full")
         original(table, row)
 
-    monkeypatch.setattr(store, "_insert_row", flaky)
+    monkeypatch.setattr(store, "insert_row", flaky)
     with pytest.raises(OSError):
         run_scenario(store, sc, StochasticPolicy(), scenario_id="f")
     meta = store.run_meta("f-000")

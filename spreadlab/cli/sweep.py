@@ -64,7 +64,7 @@ def sweep(
         err=True,
     )
     live = sys.stderr.isatty()
-    shown = [0.0]
+    shown = [-LOG_EVERY]  # the first line at once
 
     def show(p: SweepProgress) -> None:
         # on a terminal the line is redrawn in place; in a log, one line a second at most

@@ -33,12 +33,15 @@ from spreadlab.store.sweeps import (
     StoredRunData,
     finished_cells,
     record_sweep,
-    save_cell,
+    save_cells,
     scenario_id_of,
 )
 
 ENGINES = ("local", "dask")
 IN_FLIGHT_PER_WORKER = 2
+FLUSH_SECONDS = 1.0
+"""Longest a finished summary waits for its group commit (a killed sweep redoes at most these)."""
+MAX_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -98,20 +101,46 @@ def run_sweep(
         for cell in cells
         if cell.cell_id not in done_before
     ]
-    by_id = {task.cell.cell_id: task for task in tasks}
-    start = time.perf_counter()
     tally = SweepProgress(0, 0, len(done_before), len(cells), 0.0)
-    for result in _results(tasks, engine, workers, address):
-        _store(store, grid, by_id[result.cell_id], result)
+    return _ingest(
+        store, grid, tasks, _results(tasks, engine, workers, address), tally, on_progress
+    )
+
+
+def _ingest(
+    store: RunStore,
+    grid: Grid,
+    tasks: list[CellTask],
+    results: Iterator[CellResult],
+    tally: SweepProgress,
+    on_progress: Callable[[SweepProgress], None] | None,
+) -> SweepProgress:
+    """Store results as they arrive, in group commits: a cell with runs alone, summaries together
+    for up to :data:`FLUSH_SECONDS` (a commit costs milliseconds, a summary row microseconds).
+    Progress counts committed cells only."""
+    by_id = {task.cell.cell_id: task for task in tasks}
+    start = last = time.perf_counter()
+    batch: list[CellResult] = []
+
+    def flush(tally: SweepProgress) -> SweepProgress:
+        save_cells(store, [_stored(grid, by_id[r.cell_id], r) for r in batch])
+        failed = sum(r.error is not None for r in batch)
         tally = replace(
             tally,
-            done=tally.done + (result.error is None),
-            failed=tally.failed + (result.error is not None),
+            done=tally.done + len(batch) - failed,
+            failed=tally.failed + failed,
             elapsed=time.perf_counter() - start,
         )
+        batch.clear()
         if on_progress is not None:
             on_progress(tally)
-    return tally
+        return tally
+
+    for result in results:
+        batch.append(result)
+        if result.runs or len(batch) >= MAX_BATCH or time.perf_counter() - last >= FLUSH_SECONDS:
+            tally, last = flush(tally), time.perf_counter()
+    return flush(tally) if batch else tally
 
 
 def _sweep_row(grid: Grid) -> dict[str, Any]:
@@ -132,8 +161,10 @@ def _sweep_row(grid: Grid) -> dict[str, Any]:
     }
 
 
-def _store(store: RunStore, grid: Grid, task: CellTask, result: CellResult) -> None:
-    """One result into the database, in one transaction (see :func:`save_cell`)."""
+def _stored(
+    grid: Grid, task: CellTask, result: CellResult
+) -> tuple[dict[str, Any], list[StoredRunData]]:
+    """A result as :func:`save_cells` stores it: the cell's row and its runs."""
     cell, table = task.cell, task.table
     scenario_id = scenario_id_of(cell.cell_id)
     provenance = {
@@ -166,7 +197,7 @@ def _store(store: RunStore, grid: Grid, task: CellTask, result: CellResult) -> N
         meta = replicate_meta(task.scenario, scenario_id, replicate, run.network, policy)
         meta = replace(meta, provenance={**meta.provenance, "sweep": provenance})
         runs.append(StoredRunData(meta, run.network, run.profiles, run.records))
-    save_cell(store, row, runs)
+    return row, runs
 
 
 def _results(
@@ -212,9 +243,9 @@ def _windowed(
         pending = set(pending)
         for future in finished:
             yield future.result()
-            task = next(queue, None)
-            if task is not None:
-                pending.add(submit(run_cell, task))
+            following = next(queue, None)
+            if following is not None:
+                pending.add(submit(run_cell, following))
 
 
 @contextmanager

@@ -173,10 +173,12 @@ class RunStore:
             with contextlib.suppress(duckdb.Error):  # an aborted transaction keeps its own error
                 self.con.unregister("_incoming")
 
-    def _insert_columns(self, table: str, run_id: str, columns: dict[str, np.ndarray]) -> None:
+    def insert_columns(self, table: str, run_id: str, columns: dict[str, np.ndarray]) -> None:
+        """Append rows given as NumPy columns, all of run ``run_id`` (inside a transaction)."""
         self._insert(table, columns, list(columns), run_id)
 
-    def _insert_row(self, table: str, row: Mapping[str, Any]) -> None:
+    def insert_row(self, table: str, row: Mapping[str, Any]) -> None:
+        """Append one row (inside a transaction); faster than Arrow for a single wide row."""
         columns = ", ".join(f'"{c}"' for c in row)
         marks = ", ".join("?" * len(row))
         self.con.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values()))
@@ -189,9 +191,9 @@ class RunStore:
         with self.transaction():
             if self.has_run(run_id):
                 raise StoreError(f"run {run_id} already exists in {self.path}; delete it first")
-            self._insert_row("runs", row)
+            self.insert_row("runs", row)
             record_writer(self.con, run_id)
-            self._insert_columns(
+            self.insert_columns(
                 "agents",
                 run_id,
                 {
@@ -199,7 +201,7 @@ class RunStore:
                     "profile": profiles.astype(np.int8),
                 },
             )
-            self._insert_columns(
+            self.insert_columns(
                 "edges",
                 run_id,
                 {"u": np.ascontiguousarray(edges[:, 0]), "v": np.ascontiguousarray(edges[:, 1])},
@@ -237,8 +239,8 @@ class RunStore:
         }
         status = "complete" if finished else "running"
         with self.transaction():
-            self._insert_columns("decisions", run_id, decisions)
-            self._insert_row("curves", curve)
+            self.insert_columns("decisions", run_id, decisions)
+            self.insert_row("curves", curve)
             self.con.execute(
                 "UPDATE runs SET rounds_done = ?, rng_state = ?, status = ?, finished_at = "
                 "CASE WHEN ? THEN now()::TIMESTAMP ELSE NULL END WHERE run_id = ?",

@@ -5,8 +5,8 @@ Tables: ``sweeps`` (one row per grid, keyed by the grid's content hash), ``sweep
 cell's parameters, its summary or its error, and its provenance). A cell's runs are ordinary runs
 (scenario id ``sw-<cell id>``), so every page and command that reads runs reads them too.
 
-:func:`save_cell` writes a cell's summary and all of its runs in one transaction: a sweep killed
-at any moment leaves each cell either complete or absent, never half-written.
+:func:`save_cells` writes cells' summaries with all of their runs in one transaction: a sweep
+killed at any moment leaves each cell either complete or absent, never half-written.
 """
 
 from __future__ import annotations
@@ -99,16 +99,21 @@ def finished_cells(store: RunStore, cell_ids: Sequence[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
-def save_cell(store: RunStore, row: Mapping[str, Any], runs: Sequence[StoredRunData]) -> None:
-    """Write a cell's row (parameters, summary or error) and its runs in one transaction."""
-    full = {c: row.get(c) for c in CELL_COLUMNS}
-    full.update(package_version=__version__, created_at=_now())
+def save_cells(
+    store: RunStore, cells: Sequence[tuple[Mapping[str, Any], Sequence[StoredRunData]]]
+) -> None:
+    """Write cells — each a row (parameters, summary or error) and its runs — in one
+    transaction: every cell is stored whole or not at all."""
+    now = _now()
     with store.transaction():
-        # a failed earlier attempt left its row (never runs): the new attempt replaces it
-        store.con.execute("DELETE FROM sweep_cells WHERE cell_id = ?", [row["cell_id"]])
-        store.insert_arrow("sweep_cells", pa.Table.from_pylist([full]))
-        for run in runs:
-            _write_run(store, run)
+        for row, runs in cells:
+            full = {c: row.get(c) for c in CELL_COLUMNS}
+            full.update(package_version=__version__, created_at=now)
+            # a failed earlier attempt left its row (never runs): the new attempt replaces it
+            store.con.execute("DELETE FROM sweep_cells WHERE cell_id = ?", [row["cell_id"]])
+            store.insert_row("sweep_cells", full)
+            for run in runs:
+                _write_run(store, run)
 
 
 def _write_run(store: RunStore, run: StoredRunData) -> None:
@@ -118,10 +123,10 @@ def _write_run(store: RunStore, run: StoredRunData) -> None:
     run_id = meta.run_id
     row = run_row(meta, network)
     row.update(status="complete", rounds_done=len(records), finished_at=row["created_at"])
-    store.insert_arrow("runs", pa.Table.from_pylist([row]))
+    store.insert_row("runs", row)
     edges = network.edges()
     sizes = [rec.agents.size for rec in records]
-    tables = {
+    tables: dict[str, dict[str, np.ndarray]] = {
         "agents": {
             "agent": np.arange(network.n, dtype=np.int32),
             "profile": run.profiles.astype(np.int8),
@@ -145,8 +150,7 @@ def _write_run(store: RunStore, run: StoredRunData) -> None:
         },
     }
     for name, columns in tables.items():
-        size = next(iter(columns.values())).size
-        store.insert_arrow(name, pa.table({"run_id": [run_id] * size, **columns}))
+        store.insert_columns(name, run_id, columns)
 
 
 def _joined(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
