@@ -10,11 +10,15 @@ import io
 import pytest
 
 DOCUMENTED = {
+    "spreadlab.world.networks": ("random_regular", "NetworkSpec"),
+    "spreadlab.world.personas": ("parse_mix",),
+    "spreadlab.engine.simulate": ("simulate", "Scenario"),
+    "spreadlab.engine.replicates": ("simulate_replicates",),
     "spreadlab.analysis.fit": ("fit", "fit_each"),
     "spreadlab.analysis.verdict": ("decide_counts",),
     "spreadlab.analysis.trait_effects": ("fit_trait_effects",),
     "spreadlab.analysis.observed": ("read_series", "fit_series"),
-    "spreadlab.world.personas": ("parse_mix",),
+    "spreadlab.store.runs": ("RunStore",),
 }
 """Module -> the public names whose docstrings must carry a runnable Examples section."""
 

@@ -5,12 +5,12 @@ batch of replicates together: their networks are laid side by side as one block-
 network, so a round costs a few numpy calls for the batch instead of a few per replicate.
 
 Each replicate keeps the network, profiles and generator that
-:func:`~spreadlab.simulate.plan_replicates` gives it, and draws from its generator in the same
-order as :class:`~spreadlab.simulate.Simulation` (seed choice, offline reach, then one uniform
-per consulted agent), so every curve equals the one
+:func:`~spreadlab.engine.simulate.plan_replicates` gives it, and draws from its generator in the
+same order as :class:`~spreadlab.engine.simulate.Simulation` (seed choice, offline reach, then one
+uniform per consulted agent), so every curve equals the one
 ``simulate(scenario, StochasticPolicy(table))`` gives for that replicate, whatever the batch
 size. Only the informed counts are kept, not the consultation log: use
-:func:`~spreadlab.simulate.simulate` or the runner when the decisions are needed.
+:func:`~spreadlab.engine.simulate.simulate` or the runner when the decisions are needed.
 """
 
 from __future__ import annotations
@@ -73,18 +73,35 @@ def simulate_replicates(
 
     Parameters
     ----------
-    scenario
+    scenario : Scenario
         Network, event, mix, rounds, offline reach ``q`` (per-round probability), seeds ``n0``,
-        replicates and seed, exactly as for :func:`~spreadlab.simulate.simulate`.
-    table
+        replicates and seed, exactly as for :func:`~spreadlab.engine.simulate.simulate`.
+    table : ParameterTable, optional
         Per-round posting probabilities ``a`` and ``b`` (default: the illustrative table).
-    batch_agents
+    batch_agents : int
         About how many agents (replicates × N) to simulate together. It bounds memory (roughly
         ``batch_agents·(8·k + 100)`` bytes) and does not change the result; batches that stay
         in the CPU cache run fastest.
 
+    Returns
+    -------
+    ReplicateCurves
+        The curves :func:`~spreadlab.engine.simulate.simulate` gives with the stochastic policy.
+
     Cost: O(rounds · R·N) vector work plus building R networks; 1,000 replicates of
     N = 10,000 (k = 10, b = 0.05, to 99% informed) take about 5 s (docs/performance.md).
+
+    Examples
+    --------
+    >>> from spreadlab.engine.simulate import Scenario
+    >>> from spreadlab.world.events import catalog
+    >>> from spreadlab.world.networks import NetworkSpec
+    >>> from spreadlab.world.personas import parse_mix
+    >>> scenario = Scenario(catalog()["battle-marren-ridge"], parse_mix("uniform"),
+    ...                     NetworkSpec(n=1000, k=8), q=0.01, replicates=2, seed=7)
+    >>> curves = simulate_replicates(scenario)
+    >>> curves.counts.shape, curves.counts[:, -1].tolist()
+    ((2, 31), [995, 985])
     """
     if batch_agents < 1:
         raise ConfigError(f"batch_agents = {batch_agents}: give a positive number of agents")

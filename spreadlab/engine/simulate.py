@@ -35,7 +35,41 @@ MAX_REPLICATES = 100_000
 
 @dataclass(frozen=True)
 class Scenario:
-    """Everything that defines a family of replicate runs except the policy."""
+    """Everything that defines a family of replicate runs except the policy.
+
+    Parameters
+    ----------
+    event : Event
+        The report being spread (:func:`spreadlab.world.events.catalog` lists the bundled ones).
+    mix : PersonalityMix
+        Who the agents are (:func:`spreadlab.world.personas.parse_mix`).
+    network : NetworkSpec
+        The network each replicate builds.
+    rounds : int
+        The last round R (rounds 0..R).
+    q : float
+        Per-round probability that the offline report reaches an agent.
+    n0 : int
+        Seed agents who read the report at round 0.
+    replicates, seed : int
+        How many runs, and the seed every replicate's random streams derive from.
+    stop_fraction : float, optional
+        Stop a replicate early once this fraction of agents is informed.
+
+    Examples
+    --------
+    >>> from spreadlab.world.events import catalog
+    >>> from spreadlab.world.networks import NetworkSpec
+    >>> from spreadlab.world.personas import parse_mix
+    >>> scenario = Scenario(catalog()["battle-marren-ridge"], parse_mix("uniform"),
+    ...                     NetworkSpec(n=1000, k=8), q=0.01, replicates=2, seed=7)
+    >>> scenario.rounds, scenario.n0
+    (30, 10)
+    >>> Scenario(scenario.event, scenario.mix, scenario.network, q=2.0)
+    Traceback (most recent call last):
+    ...
+    spreadlab.errors.ConfigError: q = 2.0 is not a probability: use a value in [0, 1]
+    """
 
     event: Event
     mix: PersonalityMix
@@ -299,7 +333,34 @@ def simulate(
     policy: Policy,
     on_round: Callable[[ReplicatePlan, RoundRecord], None] | None = None,
 ) -> list[RunResult]:
-    """Run every replicate of ``scenario`` in memory (no storage)."""
+    """Run every replicate of ``scenario`` in memory (no storage).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        What to simulate.
+    policy : Policy
+        Who decides: :class:`~spreadlab.engine.stochastic.StochasticPolicy` or an LLM policy.
+    on_round : callable, optional
+        Called with the replicate's plan and each round's record as it is played.
+
+    Returns
+    -------
+    list of RunResult
+        One per replicate: network, profiles and every round's record.
+
+    Examples
+    --------
+    >>> from spreadlab.engine.stochastic import StochasticPolicy
+    >>> from spreadlab.world.events import catalog
+    >>> from spreadlab.world.networks import NetworkSpec
+    >>> from spreadlab.world.personas import parse_mix
+    >>> scenario = Scenario(catalog()["battle-marren-ridge"], parse_mix("uniform"),
+    ...                     NetworkSpec(n=1000, k=8), q=0.01, replicates=2, seed=7)
+    >>> runs = simulate(scenario, StochasticPolicy())
+    >>> [int(run.informed_curve[-1]) for run in runs], len(runs[0].records)
+    ([995, 985], 31)
+    """
     results = []
     for plan in plan_replicates(scenario):
         sim = Simulation.for_replicate(scenario, plan, policy)

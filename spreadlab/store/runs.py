@@ -90,7 +90,38 @@ def new_scenario_id() -> str:
 
 
 class RunStore:
-    """One DuckDB database file; open it with a path (``":memory:"`` for tests)."""
+    """One DuckDB database file; open it with a path (``":memory:"`` for tests).
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file (created with every table unless ``create`` is false).
+    create : bool
+        Create a missing database instead of refusing.
+    on_wait : callable, optional
+        Told once, in words, when a lock held by another process makes the store wait.
+    release_when_idle : bool
+        Let go of the file while a run waits for its endpoint (for LLM runs; see
+        :mod:`spreadlab.store.sharing`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from spreadlab.engine.simulate import Scenario
+    >>> from spreadlab.engine.stochastic import StochasticPolicy
+    >>> from spreadlab.jobs.runner import run_scenario
+    >>> from spreadlab.world.events import catalog
+    >>> from spreadlab.world.networks import NetworkSpec
+    >>> from spreadlab.world.personas import parse_mix
+    >>> scenario = Scenario(catalog()["battle-marren-ridge"], parse_mix("uniform"),
+    ...                     NetworkSpec(n=100, k=4), rounds=10, q=0.05, seed=7)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with RunStore(Path(folder) / "runs.duckdb") as store:
+    ...         (run_id,) = run_scenario(store, scenario, StochasticPolicy())
+    ...         print(store.progress(run_id), list(store.list_runs()["status"]))
+    (11, 42, 100) ['complete']
+    """
 
     def __init__(
         self,
@@ -100,9 +131,7 @@ class RunStore:
         on_wait: WaitNote | None = stderr_note,
         release_when_idle: bool = False,
     ) -> None:
-        """Open (``create``: or create) the database; a lock held by another process is waited
-        for, with ``on_wait`` told once. ``release_when_idle`` (for LLM runs) lets go of the file
-        while the run waits for its endpoint (see :mod:`spreadlab.store.sharing`)."""
+        """Open (or create) the database; a lock held by another process is waited for."""
         self.path = str(path)
         if self.path != ":memory:":
             file = Path(self.path).expanduser().resolve()
