@@ -29,8 +29,11 @@ from spreadlab.store.runs import RunStore, StoredRun
 if TYPE_CHECKING:
     from spreadlab.analysis.equations import LearnedEquation
     from spreadlab.analysis.fit import FitResult
+    from spreadlab.analysis.intervals import CIMethod
+    from spreadlab.analysis.likelihood import Method
     from spreadlab.analysis.trait_effects import TraitEffects
     from spreadlab.analysis.verdict import Verdict
+    from spreadlab.dashboard.viz import SpreadGraph
 
 # Imported by the pages that use them, so the home page starts without the scientific stack.
 equations = lazy_import("spreadlab.analysis.equations")
@@ -184,7 +187,7 @@ def stored_run(run_id: str) -> StoredRun:
 
 
 @st.cache_data(max_entries=6, show_spinner="Drawing the network...")
-def _spread_graph(path: str, run_id: str, rounds_done: int) -> viz.SpreadGraph:
+def _spread_graph(path: str, run_id: str, rounds_done: int) -> SpreadGraph:
     run = _stored_run(path, run_id, rounds_done)
     return viz.spread_html(
         run.network,
@@ -196,7 +199,7 @@ def _spread_graph(path: str, run_id: str, rounds_done: int) -> viz.SpreadGraph:
     )
 
 
-def spread_graph(run_id: str) -> viz.SpreadGraph:
+def spread_graph(run_id: str) -> SpreadGraph:
     """The animated network page of a run (cached)."""
     row = runs().set_index("run_id").loc[run_id]
     return _spread_graph(database_path(), run_id, int(row["rounds_done"]))
@@ -286,8 +289,8 @@ def _fits(
     path: str,
     run_ids: tuple[str, ...],
     models: tuple[str, ...],
-    method: str,
-    ci: str,
+    method: Method,
+    ci: CIMethod,
     rev: str,
 ) -> tuple[dict[str, FitResult], dict[str, str]]:
     with open_store() as store:
@@ -296,7 +299,7 @@ def _fits(
 
 
 def fits(
-    run_ids: list[str], models: list[str], method: str = "binomial", ci: str = "auto"
+    run_ids: list[str], models: list[str], method: Method = "binomial", ci: CIMethod = "auto"
 ) -> tuple[dict[str, FitResult], dict[str, str]]:
     """Models fitted to a group of replicate runs, and the reason for each model that could not
     be fitted (cached per runs, models and methods)."""

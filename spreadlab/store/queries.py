@@ -79,7 +79,7 @@ def runs_revision(store: RunStore) -> str:
         "SELECT count(*), coalesce(max(created_at)::VARCHAR, ''), "
         "coalesce(sum(rounds_done), 0) FROM runs"
     ).fetchone()
-    return "/".join(str(x) for x in row)
+    return "/".join(str(x) for x in row or ())
 
 
 def fits_revision(store: RunStore) -> str:
@@ -87,4 +87,4 @@ def fits_revision(store: RunStore) -> str:
     row = store.con.execute(
         "SELECT count(*), coalesce(max(fitted_at)::VARCHAR, '') FROM fits"
     ).fetchone()
-    return "/".join(str(x) for x in row)
+    return "/".join(str(x) for x in row or ())
