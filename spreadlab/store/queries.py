@@ -44,8 +44,7 @@ def newest_interrupted_run(store: RunStore) -> str | None:
 
 def cache_has_answers(store: RunStore, endpoint: str, model: str, seeds: set[int]) -> bool:
     """Whether the reply cache holds answers from ``endpoint`` and ``model`` for any of
-    ``seeds`` (then a run replays them and its endpoint need not be checked first). The cache
-    table must exist: an LLM policy on the store creates it."""
+    ``seeds`` (then a run replays them and its endpoint need not be checked first)."""
     marks = ", ".join("?" * len(seeds))
     row = store.con.execute(
         f"SELECT 1 FROM {CALLS} WHERE endpoint = ? AND model = ? AND run_seed IN ({marks}) LIMIT 1",
