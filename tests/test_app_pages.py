@@ -486,12 +486,14 @@ def test_resume_an_interrupted_llm_run_with_the_key_typed_in(db, monkeypatch):
 
 
 def test_a_dashboard_llm_run_lets_other_processes_read_the_database(db, monkeypatch):
-    """Replies take 0.8 s: while the dashboard's LLM run waits for them, 'spreadlab runs' (allowed
-    to wait 2 s for the lock) reads the same database from its own process."""
+    """Replies take 1.5 s: while the dashboard's 4-round LLM run waits for them (6 s or more),
+    'spreadlab runs' (allowed to wait 4 s for the lock) reads the same database from its own
+    process. A dashboard holding the file for the whole run would make the first listing wait
+    longer than 4 s; the margins leave room for a loaded machine."""
     from llm_server import ServerConfig, running_server
 
     path, _ = db
-    monkeypatch.setenv("SPREADLAB_LOCK_WAIT", "2")
+    monkeypatch.setenv("SPREADLAB_LOCK_WAIT", "4")
     listings: list[subprocess.CompletedProcess] = []
     done = threading.Event()
 
@@ -506,7 +508,7 @@ def test_a_dashboard_llm_run_lets_other_processes_read_the_database(db, monkeypa
                 )
             )
 
-    with running_server(ServerConfig(latency=0.8)) as server:
+    with running_server(ServerConfig(latency=1.5)) as server:
         reader = threading.Thread(target=list_runs)
         reader.start()
         try:

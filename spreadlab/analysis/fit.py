@@ -21,10 +21,8 @@ from threadpoolctl import threadpool_limits
 
 from spreadlab.analysis.curves import Curves, as_curves
 from spreadlab.analysis.intervals import (
-    CI_METHODS,
     MIN_JACKKNIFE_RUNS,
     BetterOptimum,
-    CIMethod,
     Intervals,
     bootstrap_intervals,
     interval_label,
@@ -33,12 +31,11 @@ from spreadlab.analysis.intervals import (
 )
 from spreadlab.analysis.likelihood import (
     CONDITIONAL_MODELS,
-    METHODS,
-    Method,
     Objective,
     Transform,
     maximise,
 )
+from spreadlab.analysis.methods import CI_METHODS, FIT_METHODS, CIMethod, Method
 from spreadlab.analysis.models import MODELS, Model, get_model
 from spreadlab.errors import ConfigError, FitError
 
@@ -239,8 +236,8 @@ def _bound_model(model: str | Model, data: Curves) -> Model:
 def _interval_method(mdl: Model, data: Curves, options: FitOptions) -> str:
     """Check the options against the model and data; the interval method ``auto`` resolves to."""
     method, ci = options.method, options.ci
-    if method not in METHODS:
-        raise FitError(f"unknown fit method {method!r}; use one of {', '.join(METHODS)}")
+    if method not in FIT_METHODS:
+        raise FitError(f"unknown fit method {method!r}; use one of {', '.join(FIT_METHODS)}")
     if method == "conditional" and mdl.name not in CONDITIONAL_MODELS:
         raise FitError(
             f"{mdl.name} tracks more than the informed fraction, so a round cannot be predicted "

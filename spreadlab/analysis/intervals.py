@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
 
 import numpy as np
 
 from spreadlab.analysis.curves import Curves
-from spreadlab.analysis.likelihood import PENALTY, Method, Objective, Transform, maximise
+from spreadlab.analysis.likelihood import PENALTY, Objective, Transform, maximise
+from spreadlab.analysis.methods import Method
 from spreadlab.analysis.models import Model
 from spreadlab.analysis.optimise import derivatives, minimize, newton, put, signed_root
 from spreadlab.analysis.synthetic import simulate_counts
@@ -28,8 +28,6 @@ from spreadlab.lazy import lazy_import
 # scipy takes about a second to import: loaded by the first fit, not by every command
 stats = lazy_import("scipy.stats")
 
-CIMethod = Literal["auto", "jackknife", "profile", "quasi", "bootstrap", "none"]
-CI_METHODS: tuple[str, ...] = ("auto", "jackknife", "profile", "quasi", "bootstrap", "none")
 MIN_JACKKNIFE_RUNS = 3
 """Fewest replicate runs for the replicate jackknife (the calibrated default)."""
 Intervals = dict[str, tuple[float, float]]

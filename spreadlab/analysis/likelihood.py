@@ -11,11 +11,11 @@ Gaussian likelihood (variance profiled out). The optimisation runs in transforme
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import numpy as np
 
 from spreadlab.analysis.curves import Curves
+from spreadlab.analysis.methods import Method
 from spreadlab.analysis.models import Model
 from spreadlab.analysis.optimise import is_local_min, minimize
 from spreadlab.lazy import lazy_import
@@ -23,8 +23,6 @@ from spreadlab.lazy import lazy_import
 # scipy takes about a second to import: loaded by the first fit, not by every command
 special = lazy_import("scipy.special")
 
-Method = Literal["binomial", "conditional", "lsq"]
-METHODS: tuple[str, ...] = ("binomial", "conditional", "lsq")
 CONDITIONAL_MODELS: tuple[str, ...] = ("si1", "si2", "mf_map")
 """Models whose whole state is the informed fraction, so one round can be predicted from the
 observed fraction alone (the ``conditional`` likelihood)."""

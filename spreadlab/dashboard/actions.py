@@ -30,8 +30,7 @@ from spreadlab.store.exchange import export_run, import_run
 from spreadlab.store.runs import RunStore
 
 if TYPE_CHECKING:
-    from spreadlab.analysis.intervals import CIMethod
-    from spreadlab.analysis.likelihood import Method
+    from spreadlab.analysis.methods import CIMethod, Method
 
 MAX_UPLOAD_FILES = 20
 

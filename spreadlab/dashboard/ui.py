@@ -29,8 +29,7 @@ from spreadlab.store.runs import RunStore, StoredRun
 if TYPE_CHECKING:
     from spreadlab.analysis.equations import LearnedEquation
     from spreadlab.analysis.fit import FitResult
-    from spreadlab.analysis.intervals import CIMethod
-    from spreadlab.analysis.likelihood import Method
+    from spreadlab.analysis.methods import CIMethod, Method
     from spreadlab.analysis.trait_effects import TraitEffects
     from spreadlab.analysis.verdict import Verdict
     from spreadlab.dashboard.viz import SpreadGraph
