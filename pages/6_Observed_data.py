@@ -20,7 +20,7 @@ from spreadlab.analysis.observed import (
     series_frame,
     series_verdict,
 )
-from spreadlab.dashboard import labels, ui, verdict_text, viz
+from spreadlab.dashboard import labels, observed_data, ui, verdict_text, viz
 from spreadlab.errors import SpreadLabError
 
 UPLOAD_LIMIT_MB = 200  # Streamlit's default server.maxUploadSize
@@ -85,6 +85,21 @@ if series.example:
     st.warning(labels.md_escape(series.provenance), icon=":material/science:")
 else:
     st.info(labels.md_escape(series.provenance + " (not simulated, not LLM agents)"))
+if st.button(
+    "Save to database",
+    help="Keep this dataset so the Fit, Compare and Export pages can use it like a scenario.",
+):
+    try:
+        saved = observed_data.save(series)
+    except SpreadLabError as exc:
+        ui.show_error(exc)
+    else:
+        st.success(
+            labels.md_escape(
+                f"Saved as observed dataset {saved}: pick it on Fit, Compare, Export."
+            ),
+            icon=":material/inventory_2:",
+        )
 
 fits, failures = fit_series(series)
 for model, reason in failures.items():

@@ -537,7 +537,18 @@ def test_observed_data_page_fits_the_example_and_overlays_a_scenario(db):
     assert ranked["RMSE (informed fraction)"].is_monotonic_increasing
     assert len(at.get("plotly_chart")) == 1
     assert "not evidence of mechanism" in texts(at.caption)
+    by_label(at.button, "Save to database").click()
+    at.run()
+    assert "Saved as observed dataset obs-" in texts(at.success)
     by_label(at.number_input, "Population N").set_value(10)
     at.run()
     assert "more than N = 10" in texts(at.error)  # bad input: a message, no traceback
     assert not at.exception
+    assert len(stored_observed(db[0])) == 1  # the bad N stored nothing
+
+
+def stored_observed(path: Path):
+    from spreadlab.store.observed import list_series
+
+    with RunStore(path) as store:
+        return list_series(store.con)

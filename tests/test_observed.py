@@ -201,8 +201,39 @@ def test_observe_command_fits_compares_and_exports(tmp_path):
     assert set(table["model"]) == {"si1", "si2", "si1g", "si2g", "mf_map"}
     assert table["data_source"].str.startswith("synthetic example, not real data").all()
     assert (table["backend"] == "observed").all() and "per 1h" in table["unit"].iloc[0]
+    stored = stored_datasets(db)
+    assert len(stored) == 1 and f"stored as observed dataset {stored['dataset_id'][0]}" in (
+        result.stdout
+    )
+    assert stored["provenance"][0].startswith("synthetic example, not real data")
     bad = tmp_path / "bad.csv"
-    bad.write_text("hour,new_posters\nnoon,3\n", encoding="utf-8")
-    refused = spreadlab("observe", str(bad), *args, "--n", "100")
-    assert refused.returncode == 2 and "row 2, column hour" in refused.stderr
+    bad.write_text("hour,new_posters\n2026-05-01T00:00Z,3\nnoon,3\n", encoding="utf-8")
+    refused = spreadlab("observe", str(bad), *args, "--n", "100", "--db", db)
+    assert refused.returncode == 2 and "row 3, column hour" in refused.stderr
     assert "Traceback" not in refused.stderr
+    assert stored_datasets(db).equals(stored)  # bad input: nothing stored
+
+
+def stored_datasets(db) -> pd.DataFrame:
+    from spreadlab.store.observed import list_series
+    from spreadlab.store.runs import RunStore
+
+    with RunStore(db) as store:
+        return list_series(store.con)
+
+
+def test_a_stored_dataset_reads_back_as_it_was_and_saving_again_replaces_it(tmp_path):
+    from spreadlab.store.observed import load_series, save_series
+    from spreadlab.store.runs import RunStore
+
+    path = tmp_path / "hourly.csv"
+    write_counts(path, np.array([10, 30, 70, 150, 300, 500]), drop=(2,))
+    got = read_series(path, time_col="hour", count_col="posts", interval="1h", n=1000)
+    with RunStore(tmp_path / "s.duckdb") as store:
+        first = save_series(store.con, got)
+        assert save_series(store.con, got) == first
+        back = load_series(store.con, first)
+        assert len(stored_datasets(tmp_path / "s.duckdb")) == 1
+    assert list(back.counts) == list(got.counts) and back.provenance == got.provenance
+    assert (back.n, back.interval, back.start, back.filled) == (1000, "1h", got.start, 1)
+    assert back.provenance.startswith("observed, user-supplied: hourly.csv, 5 rows")

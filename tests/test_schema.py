@@ -129,6 +129,21 @@ def test_opening_twice_changes_nothing(v1_path):
     assert contents(v1_path) == once
 
 
+def test_a_version_2_database_gains_the_observed_table_and_keeps_its_rows(v1_path):
+    with RunStore(v1_path):
+        pass
+    with duckdb.connect(str(v1_path)) as con:  # as the release before observed datasets left it
+        con.execute("DROP TABLE observed")
+        con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    before = contents(v1_path)
+    with RunStore(v1_path) as store:
+        assert schema.stored_version(store.con) == schema.SCHEMA_VERSION == 3
+        assert list(columns(store.con, "observed")) == list(schema.OBSERVED_COLUMNS)
+    after = contents(v1_path)
+    assert after.pop("observed") == [] and after.pop("meta") == [("schema_version", "3")]
+    assert after == {t: rows for t, rows in before.items() if t != "meta"}
+
+
 def test_a_database_from_a_newer_release_is_refused_untouched(v1_path):
     with duckdb.connect(str(v1_path)) as con:
         con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")

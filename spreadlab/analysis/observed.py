@@ -59,6 +59,8 @@ class ObservedSeries:
     layout: str
     filled: int
     example: bool = False
+    n_range: tuple[int, int] | None = None
+    """A plausible range of N when N is an estimate (the rates are refitted at its ends)."""
 
     @property
     def provenance(self) -> str:

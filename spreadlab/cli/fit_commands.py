@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from spreadlab.analysis.methods import RUN_CI_METHODS
 from spreadlab.analysis.models import MODELS
 from spreadlab.cli.options import DB_OPTION
 from spreadlab.store.runs import RunStore
+
+if TYPE_CHECKING:
+    from spreadlab.analysis.fit import FitResult
+    from spreadlab.analysis.observed import ObservedSeries
 
 
 @click.command(name="fit")
@@ -107,7 +113,10 @@ def traits(run_ids: tuple[str, ...], out_csv: str | None, db_path: str) -> None:
 @click.option("--start", help="Start of interval 0 (ISO 8601); default: the first time.")
 @click.option("--out", "out_csv", type=click.Path(dir_okay=False), help="Write the fits as CSV.")
 @click.option(
-    "--db", "db_path", type=click.Path(dir_okay=False), help="Compare with its scenarios."
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    help="Store the dataset in this database and compare it with its scenarios.",
 )
 def observe(
     data_file: str,
@@ -121,14 +130,7 @@ def observe(
     db_path: str | None,
 ) -> None:
     """Fit an observed time series of posts (real data) and hold it against simulated ones."""
-    from spreadlab.analysis.observed import (
-        closest_scenarios,
-        fit_series,
-        fits_frame,
-        observed_unit,
-        read_series,
-        series_verdict,
-    )
+    from spreadlab.analysis.observed import fit_series, fits_frame, read_series, series_verdict
 
     series = read_series(
         data_file,
@@ -141,6 +143,25 @@ def observe(
     )
     click.echo(series.provenance)
     fits, failures = fit_series(series)
+    _echo_fits(series, fits, failures)
+    verdict = series_verdict(series, fits)
+    click.echo(verdict.line())
+    for line in verdict.evidence:
+        click.echo(f"  evidence: {line}")
+    if db_path:
+        _store_and_compare(series, db_path)
+    if out_csv:
+        frame = fits_frame(series, fits, verdict)
+        frame.to_csv(out_csv, index=False)
+        click.echo(f"wrote {len(frame)} rows to {out_csv}")
+
+
+def _echo_fits(
+    series: ObservedSeries, fits: dict[str, FitResult], failures: dict[str, str]
+) -> None:
+    """Each fitted model's rates with their intervals, in units per the chosen interval."""
+    from spreadlab.analysis.observed import observed_unit
+
     for name, f in fits.items():
         click.echo(f"  {name} ({f.method} fit): BIC {f.bic:.1f}, RMSE {f.rmse:.4f}")
         for p, value in f.params.items():
@@ -150,22 +171,24 @@ def observe(
         click.echo(f"    intervals: {f.interval_label()}")
     for name, reason in failures.items():
         click.echo(f"  {name}: not fitted: {reason}")
-    verdict = series_verdict(series, fits)
-    click.echo(verdict.line())
-    for line in verdict.evidence:
-        click.echo(f"  evidence: {line}")
-    if db_path:
-        from spreadlab.store.fits import scenario_mean_curves
 
-        with RunStore(db_path, create=False) as store:
-            scenarios = scenario_mean_curves(store)
-        click.echo("closest simulated scenarios (curve shape only, not evidence of mechanism):")
-        for c in closest_scenarios(series, scenarios)[:3]:
-            click.echo(
-                f"  {c.label}: RMSE {c.rmse:.3f} with {c.rounds_per_interval:.2f} simulated "
-                f"rounds per {series.interval}"
-            )
-    if out_csv:
-        frame = fits_frame(series, fits, verdict)
-        frame.to_csv(out_csv, index=False)
-        click.echo(f"wrote {len(frame)} rows to {out_csv}")
+
+def _store_and_compare(series: ObservedSeries, db_path: str) -> None:
+    """Keep the dataset in the database (one statement: whole or absent) and name the stored
+    scenarios whose curves come closest."""
+    from spreadlab.analysis.observed import closest_scenarios
+    from spreadlab.store.fits import scenario_mean_curves
+    from spreadlab.store.observed import save_series
+
+    with RunStore(db_path) as store:
+        dataset = save_series(store.con, series)
+        scenarios = scenario_mean_curves(store)
+    click.echo(f"stored as observed dataset {dataset} in {db_path}")
+    if not scenarios:
+        return
+    click.echo("closest simulated scenarios (curve shape only, not evidence of mechanism):")
+    for c in closest_scenarios(series, scenarios)[:3]:
+        click.echo(
+            f"  {c.label}: RMSE {c.rmse:.3f} with {c.rounds_per_interval:.2f} simulated "
+            f"rounds per {series.interval}"
+        )

@@ -13,7 +13,7 @@ from typing import Any
 
 from spreadlab.engine.stochastic import ParameterTable
 from spreadlab.engine.surrogate import surrogate_label
-from spreadlab.store.schema import CALIBRATION_COLUMNS
+from spreadlab.store.schema import CALIBRATION_COLUMNS, replace_sql
 
 CALIBRATIONS = "calibrations"
 _FOUND = ("calibration_id", "model", "endpoint_host", "prompt_version", "decisions", "created")
@@ -51,12 +51,7 @@ def save_calibration_row(
         "table_csv": table_csv,
         "created_at": datetime.now(UTC).replace(tzinfo=None),
     }
-    names = ", ".join(f'"{c}"' for c in CALIBRATION_COLUMNS)
-    marks = ", ".join("?" * len(CALIBRATION_COLUMNS))
-    con.execute(
-        f"INSERT OR REPLACE INTO {CALIBRATIONS} ({names}) VALUES ({marks})",
-        [row[c] for c in CALIBRATION_COLUMNS],
-    )
+    con.execute(replace_sql(CALIBRATIONS), [row[c] for c in CALIBRATION_COLUMNS])
 
 
 def llm_posts_of_event(con: Any, event_id: str, limit: int) -> list[str]:

@@ -4,7 +4,8 @@ One DuckDB file holds the runs (``runs``, ``agents``, ``edges``, ``decisions``, 
 who writes them (``run_writers``), the fits (``fits``), the LLM reply cache and usage ledger
 (``llm_calls``), the response format each endpoint accepted (``llm_formats``) and the stored
 calibrations (``calibrations``), the sweeps of scenario grids (``sweeps``, ``sweep_members``,
-``sweep_cells``), plus ``meta`` (the schema version). This module alone creates
+``sweep_cells``), the observed datasets users supply (``observed``), plus ``meta`` (the schema
+version). This module alone creates
 and changes tables; :func:`create` runs whenever a database is opened.
 
 Versions:
@@ -14,6 +15,8 @@ Versions:
 2. Every table belongs to this schema and exists from the moment the database is opened; the
    sweep tables are new. Migrating from 1 creates the missing tables and adds
    ``llm_calls.rejected``; no row changes.
+3. ``observed``: user-supplied time series (one row each, the binned counts as a list), never
+   runs. Migrating from 2 creates the table; no row changes.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import duckdb
 
 from spreadlab.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 RUN_COLUMNS: dict[str, str] = {
     "run_id": "VARCHAR PRIMARY KEY",
@@ -211,6 +214,25 @@ CELL_COLUMNS: dict[str, str] = {
     "package_version": "VARCHAR NOT NULL",
     "created_at": "TIMESTAMP NOT NULL",
 }
+OBSERVED_COLUMNS: dict[str, str] = {
+    "dataset_id": "VARCHAR PRIMARY KEY",
+    "source": "VARCHAR NOT NULL",
+    "provenance": "VARCHAR NOT NULL",
+    "layout": "VARCHAR NOT NULL",
+    "interval_label": "VARCHAR NOT NULL",
+    "start_time": "VARCHAR NOT NULL",
+    "n": "BIGINT NOT NULL",
+    "n_lo": "BIGINT",
+    "n_hi": "BIGINT",
+    "n_rows": "BIGINT NOT NULL",
+    "filled": "INTEGER NOT NULL",
+    "example": "BOOLEAN NOT NULL",
+    "counts": "BIGINT[] NOT NULL",
+    "package_version": "VARCHAR NOT NULL",
+    "created_at": "TIMESTAMP NOT NULL",
+}
+"""An observed dataset: its binned informed counts, population N (with an optional plausible
+range ``n_lo``..``n_hi``) and the provenance shown wherever it appears."""
 
 COLUMNS: dict[str, dict[str, str]] = {
     "meta": {"key": "VARCHAR PRIMARY KEY", "value": "VARCHAR"},
@@ -233,6 +255,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     "sweeps": SWEEP_COLUMNS,
     "sweep_members": MEMBER_COLUMNS,
     "sweep_cells": CELL_COLUMNS,
+    "observed": OBSERVED_COLUMNS,
 }
 """Every table's columns, in their on-disk order (positional inserts rely on it)."""
 
@@ -260,6 +283,14 @@ def table_sql(table: str) -> str:
     if table in KEYS:
         parts.append(KEYS[table])
     return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(parts)})"
+
+
+def replace_sql(table: str) -> str:
+    """``INSERT OR REPLACE`` of one whole row of ``table``, its values as ``?`` in column order."""
+    names = ", ".join(f'"{c}"' for c in COLUMNS[table])
+    return (
+        f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({', '.join('?' * len(COLUMNS[table]))})"
+    )
 
 
 def stored_version(con: Any) -> int | None:

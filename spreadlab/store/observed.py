@@ -1,0 +1,106 @@
+"""Observed datasets kept in the database (table ``observed``): a user's binned time series with
+its provenance, so it can be fitted, compared and exported like a scenario.
+
+A dataset is written in one statement after it has been read and checked whole, so bad input
+stores nothing. Its id is a hash of its content: saving the same series again replaces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spreadlab import __version__
+from spreadlab.analysis.observed import ObservedSeries
+from spreadlab.errors import StoreError
+from spreadlab.store.schema import OBSERVED_COLUMNS, replace_sql
+
+OBSERVED = "observed"
+_LISTED = (
+    "dataset_id",
+    "source",
+    "provenance",
+    "interval_label",
+    "n",
+    "n_lo",
+    "n_hi",
+    "created_at",
+)
+
+
+def dataset_id(series: ObservedSeries) -> str:
+    """``obs-`` and a hash of what the series says (source, N and its range, interval, start,
+    counts)."""
+    digest = hashlib.sha256(
+        repr(
+            (series.source, series.n, series.n_range, series.interval, series.start, series.layout)
+        ).encode()
+        + np.asarray(series.counts, dtype=np.int64).tobytes()
+    )
+    return f"obs-{digest.hexdigest()[:12]}"
+
+
+def save_series(con: Any, series: ObservedSeries) -> str:
+    """Store (or replace) ``series``; returns its dataset id."""
+    low, high = series.n_range or (None, None)
+    row = {
+        "dataset_id": dataset_id(series),
+        "source": series.source,
+        "provenance": series.provenance,
+        "layout": series.layout,
+        "interval_label": series.interval,
+        "start_time": series.start,
+        "n": series.n,
+        "n_lo": low,
+        "n_hi": high,
+        "n_rows": series.rows,
+        "filled": series.filled,
+        "example": series.example,
+        "counts": [int(c) for c in series.counts],
+        "package_version": __version__,
+        "created_at": datetime.now(UTC).replace(tzinfo=None),
+    }
+    con.execute(replace_sql(OBSERVED), [row[c] for c in OBSERVED_COLUMNS])
+    return str(row["dataset_id"])
+
+
+def list_series(con: Any) -> pd.DataFrame:
+    """Every stored dataset (without its counts), newest first."""
+    names = ", ".join(f'"{c}"' for c in _LISTED)
+    return con.execute(f"SELECT {names} FROM {OBSERVED} ORDER BY created_at DESC").df()
+
+
+def load_series(con: Any, wanted: str) -> ObservedSeries:
+    """The stored dataset ``wanted``, as it was read."""
+    names = ", ".join(f'"{c}"' for c in OBSERVED_COLUMNS)
+    row = con.execute(f"SELECT {names} FROM {OBSERVED} WHERE dataset_id = ?", [wanted]).fetchone()
+    if row is None:
+        raise StoreError(
+            f"no observed dataset {wanted!r}; 'spreadlab observe FILE --db' stores one"
+        )
+    found = dict(zip(OBSERVED_COLUMNS, row, strict=True))
+    n_range = None if found["n_lo"] is None else (int(found["n_lo"]), int(found["n_hi"]))
+    return ObservedSeries(
+        counts=np.asarray(found["counts"], dtype=np.int64),
+        n=int(found["n"]),
+        interval=found["interval_label"],
+        start=found["start_time"],
+        source=found["source"],
+        rows=int(found["n_rows"]),
+        layout=found["layout"],
+        filled=int(found["filled"]),
+        example=bool(found["example"]),
+        n_range=n_range,
+    )
+
+
+def observed_revision(con: Any) -> str:
+    """Fingerprint of the table (count, newest dataset): it changes with every dataset saved."""
+    row = con.execute(
+        f"SELECT count(*), coalesce(max(created_at)::VARCHAR, '') FROM {OBSERVED}"
+    ).fetchone()
+    return "/".join(str(x) for x in row or ())
