@@ -2,14 +2,14 @@
 
     python bench/llm_throughput.py [--agents 2000] [--concurrency 64] [--latency 0.02]
 
-The local OpenAI-compatible test server (``tests/llm_server.py``) runs in its own process and
-answers every request after ``--latency`` seconds. One round consults ``--agents`` agents at once
-through the full LLM stack (real ``openai`` client, retry, concurrency limit, accounting, DuckDB
-replay cache with nothing cached yet, negotiation, parsing). With at most ``C`` calls in flight
-and latency ``L`` no client can do better than ``C / L`` decisions per second; the target is 80%
-of that bound. Best of ``--repeats`` rounds (each a fresh cache miss); exits with status 1 when
-the target is missed. Client CPU per call is reported too: it is what caps throughput when the
-bound is high.
+The local OpenAI-compatible test server (``tests/support/llm_server.py``) runs in its own process
+and answers every request after ``--latency`` seconds. One round consults ``--agents`` agents at
+once through the full LLM stack (real ``openai`` client, retry, concurrency limit, accounting,
+DuckDB replay cache with nothing cached yet, negotiation, parsing). With at most ``C`` calls in
+flight and latency ``L`` no client can do better than ``C / L`` decisions per second; the target is
+80% of that bound. Best of ``--repeats`` rounds (each a fresh cache miss); exits with status 1 when
+the target is missed. Client CPU per call is reported too: it is what caps throughput when the bound
+is high.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVER = ROOT / "tests" / "support" / "llm_server.py"
 if str(ROOT) not in sys.path:  # run from a clone without installing spreadlab
     sys.path.insert(0, str(ROOT))
 
@@ -56,7 +57,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "llm_server.py"), "--latency", str(args.latency)],
+        [sys.executable, str(SERVER), "--latency", str(args.latency)],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+
+# Test helpers (fake servers, CLI runner, shared fixtures' data) live in tests/support/ and are
+# imported by name (``from llm_server import ...``) from every test folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
 """Build ``v1_database.duckdb``: a database as the previous release (commit 4095dc4, schema
-version 1) leaves it, for the migration test (tests/test_schema.py).
+version 1) leaves it, for the migration test (tests/store/test_schema.py).
 
 It must run against that release's code, not this checkout's::
 

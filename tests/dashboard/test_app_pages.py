@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from spreadlab.store.runs import RunStore
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 
 

@@ -1,6 +1,6 @@
 """Serve a GGUF model with llama.cpp's own server (the prebuilt ``xllamacpp`` wheel).
 
-    python tests/llama_serve.py MODEL ALIAS PORT SEED N_CTX
+    python tests/support/llama_serve.py MODEL ALIAS PORT SEED N_CTX
 
 llama.cpp's C++ HTTP server runs in this process on a private port. In front of it, on ``PORT``,
 a small pass-through proxy logs one line per request (``"POST /v1/chat/completions HTTP/1.1"

@@ -18,7 +18,7 @@ from spreadlab.store.calibrations import stored_calibration
 from spreadlab.store.fits import load_fits
 from spreadlab.store.runs import RunStore
 
-V1_DATABASE = Path(__file__).parent / "support" / "v1_database.duckdb.gz"
+V1_DATABASE = Path(__file__).resolve().parents[1] / "support" / "v1_database.duckdb.gz"
 V1_TABLES = (
     "agents",
     "calibrations",

@@ -1,4 +1,5 @@
-"""The command line, through its console entry point (in this process: tests/cli_runner.py)."""
+"""The command line, through its console entry point (in this process:
+tests/support/cli_runner.py)."""
 
 import re
 

@@ -19,7 +19,7 @@ from spreadlab.dashboard import sweep_figures as sf
 from spreadlab.store.runs import RunStore
 from spreadlab.store.sweeps import list_sweeps, sweep_cells
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from spreadlab.jobs.sweep import run_sweep
 from spreadlab.jobs.sweep_grid import parse_grid
 from spreadlab.store.runs import RunStore
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GRID = {
     "sweep": {"name": "page test", "seed": 5, "rounds": 25},
     "axes": {

@@ -59,7 +59,7 @@ Tensors (numpy shapes; GGUF stores them reversed): ``token_embd.weight`` (vocab,
 ``ffn_gate``/``ffn_up`` (ffn, embed) and ``ffn_down`` (embed, ffn). Norm weights are ones, the
 rest normal with standard deviation :data:`INIT_STD`, all from ``numpy.random.default_rng(seed)``.
 
-Run ``python tests/tiny_llama.py OUT.gguf`` to write one by hand.
+Run ``python tests/support/tiny_llama.py OUT.gguf`` to write one by hand.
 """
 
 from __future__ import annotations

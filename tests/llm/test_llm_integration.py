@@ -38,7 +38,7 @@ from spreadlab.store.runs import RunStore
 from spreadlab.world.networks import NetworkSpec
 from spreadlab.world.personas import PersonalityMix, trait_levels
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-spreadlab-secret-7f3a9c1e5b"
 FAULTS_20 = {
     "429": 0.05,

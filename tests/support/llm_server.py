@@ -15,7 +15,7 @@ from a hash of the prompt instead, so the same prompt always meets the same one:
 or a NUL in the reply, a 100 KB reply, a content-filter 400, empty ``choices``, a refusal. Every
 request is counted, with its arrival time.
 
-Run it alone with ``python tests/llm_server.py --latency 0.02`` (prints the base URL).
+Run it alone with ``python tests/support/llm_server.py --latency 0.02`` (prints the base URL).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from spreadlab.world.events import Event
 from spreadlab.world.networks import NetworkSpec
 from spreadlab.world.personas import PersonalityMix
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 AGENTS, ROUNDS = 30, 5
 # The policy's endpoint check: one json_schema probe, accepted.
 PROBE_REQUESTS = 1
