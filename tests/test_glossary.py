@@ -1,5 +1,4 @@
-"""The glossary: every symbol has words, docs/glossary.md matches it, p-values never read 0,
-and dashboard messages name form fields, not command-line options."""
+"""The glossary: every symbol has words, docs/glossary.md matches it, p-values never read 0."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import pytest
 
 from spreadlab import glossary
 from spreadlab.analysis.models import MODELS
-from spreadlab.dashboard import labels
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "glossary.md"
 
@@ -34,31 +32,3 @@ def test_docs_glossary_is_written_from_the_module():
 )
 def test_p_values(p, text):
     assert glossary.p_text(p) == text
-
-
-@pytest.mark.parametrize(
-    ("message", "shown"),
-    [
-        (
-            "no API key: set OPENAI_API_KEY (or pass --api-key), or point OPENAI_BASE_URL / "
-            "--base-url at a local server",
-            "no API key: set OPENAI_API_KEY (or use the API key field), or point OPENAI_BASE_URL "
-            "/ the endpoint base URL field at a local server",
-        ),
-        (
-            "budget spent; raise --max-calls and resume",
-            "budget spent; use the budget field and resume",
-        ),
-        (
-            "run x stopped and can be continued: spreadlab resume x --db /tmp/a.duckdb",
-            "run x stopped and can be continued with the Resume button under Stored runs",
-        ),
-        (
-            "pick one with --response-format (auto",
-            "pick one with the response format setting (auto",
-        ),
-    ],
-)
-def test_dashboard_messages_name_fields_not_flags(message, shown):
-    assert labels.for_dashboard(message) == shown
-    assert "--" not in labels.for_dashboard(message)

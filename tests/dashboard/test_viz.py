@@ -1,4 +1,5 @@
-"""The pure figure builders of spreadlab.viz and the dashboard's data helpers."""
+"""The pure figure builders of spreadlab.dashboard.viz and the dashboard's actions, tables and
+verdict text (forms and labels: test_forms.py, test_labels.py)."""
 
 from __future__ import annotations
 
@@ -11,23 +12,14 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from dashboard_support import PAYLOAD, build_db
+from dashboard_support import PAYLOAD
 
 from spreadlab.analysis.fit import FitResult
 from spreadlab.analysis.verdict import Verdict
-from spreadlab.dashboard import actions, forms, labels, tables, verdict_text, viz
-from spreadlab.errors import ConfigError, DataFormatError
-from spreadlab.store import queries
+from spreadlab.dashboard import actions, tables, verdict_text, viz
+from spreadlab.errors import DataFormatError
 from spreadlab.store.runs import RunStore
 from spreadlab.world.networks import random_regular
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    path = tmp_path_factory.mktemp("viz") / "runs.duckdb"
-    ids = build_db(path, large=True)
-    with RunStore(path) as store:
-        yield store, ids
 
 
 def graph_data(html: str) -> dict:
@@ -104,19 +96,6 @@ def test_figures_have_one_trace_per_series():
     assert list(viz.forest_figure(effects).data[0].y) == ["a", "b"]
 
 
-def test_mix_and_event_checks():
-    with pytest.raises(ConfigError, match="personality mix is empty"):
-        forms.build_mix("weights", weights=" , \n")
-    with pytest.raises(ConfigError, match="all-zero"):
-        forms.build_mix("weights", weights="O+C+E+A+N+=0")
-    assert forms.build_mix("weights", weights="O+C+E+A+N+=1").probabilities[31] == 1
-    assert forms.build_mix("traits", traits={"E": 1.0}).name == "traits:E=1"
-    with pytest.raises(ConfigError, match="report is empty"):
-        forms.build_event(title="x", event_type="riots", report="  ")
-    event = forms.build_event(title="Big <b>news</b>", event_type="riots", report="r")
-    assert event.id == "user-big-b-news-b" and event.source == "user (dashboard)"
-
-
 def test_import_archive_refuses_unsafe_and_ambiguous_files(runs, tmp_path):
     store, ids = runs
     good = actions.run_archive(store, ids["uniform"][0])
@@ -145,20 +124,6 @@ def test_import_archive_refuses_unsafe_and_ambiguous_files(runs, tmp_path):
         assert "broken.zip" in str(bad.value) and tempfile.gettempdir() not in str(bad.value)
         assert actions.import_archive(target, good, "good.zip", "renamed") == "renamed"
         assert target.table_counts()["runs"] == 2
-
-
-def test_labels_and_provenance_note(runs):
-    store, _ = runs
-    listed = store.list_runs()
-    table = labels.scenarios(listed)
-    short = labels.short_labels(table)
-    assert len(set(short.values())) == len(table)
-    assert short["t-extraverted"] == "battle-marren-ridge × extraverted"
-    assert short["t-uniform"] == "battle-marren-ridge × uniform · N=120"
-    assert labels.provenance_note(listed.assign(synthetic=False)) == ""
-    note = labels.provenance_note(listed, queries.run_provenances(store, list(listed["run_id"])))
-    assert note.startswith(f"Synthetic runs on screen: {len(listed)} of the {len(listed)} runs")
-    assert "not measured from LLM agents" in note
 
 
 def fake_fit(model: str, bic: float, **params: float) -> FitResult:
