@@ -337,7 +337,6 @@ def _stored_fits(path: str, rev: str) -> pd.DataFrame:
 def stored_fits() -> pd.DataFrame:
     """Every fit kept in the database's fits table, one wide row each (cached)."""
     with open_store() as store:
-        fit_store.ensure_table(store)
         rev = queries.fits_revision(store)
     return _stored_fits(database_path(), rev)
 

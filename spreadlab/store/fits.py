@@ -29,7 +29,6 @@ from spreadlab.analysis.models import MODELS, NESTED, get_model
 from spreadlab.analysis.verdict import OfflineEvidence, Verdict, decide, susceptible_rounds
 from spreadlab.errors import FitError, StoreError
 from spreadlab.glossary import data_source, p_text
-from spreadlab.store import schema
 from spreadlab.store.runs import RunStore
 from spreadlab.store.schema import FIT_COLUMNS
 
@@ -54,12 +53,6 @@ class RunGroup:
     run_ids: tuple[str, ...]
     data: Curves
     meta: dict[str, object]
-
-
-def ensure_table(store: RunStore) -> None:
-    """Make sure the ``fits`` table exists (every table of :mod:`spreadlab.store.schema` does once
-    a :class:`RunStore` is open; this holds for a connection it shares too)."""
-    schema.create(store.con)
 
 
 def resolve_runs(store: RunStore, ids: Sequence[str]) -> list[str]:
