@@ -154,8 +154,23 @@ def p_text(p: float) -> str:
     return "p < 1e-16" if p < P_FLOOR else f"p = {p:.3g}"
 
 
-def data_source(backend: str, synthetic: bool) -> str:
-    """Where a row's numbers come from, in the words every CSV uses."""
+SURROGATE_OF = "stochastic surrogate of "
+
+
+def surrogate_name(parameters: str) -> str:
+    """The words "stochastic surrogate of <model>" from a run's parameter-table provenance, or ""
+    when the table is not a stored calibration's (see :mod:`spreadlab.engine.surrogate`)."""
+    if not parameters.startswith(SURROGATE_OF):
+        return ""
+    return parameters.partition(" (calibration ")[0]
+
+
+def data_source(backend: str, synthetic: bool, parameters: str = "") -> str:
+    """Where a row's numbers come from, in the words every CSV uses; ``parameters`` (the runs'
+    parameter-table provenance) names a calibrated model's surrogate."""
+    surrogate = surrogate_name(parameters)
+    if synthetic and surrogate:
+        return f"synthetic ({surrogate}, not LLM agents)"
     return f"synthetic ({backend} model, not LLM agents)" if synthetic else f"{backend} agents"
 
 

@@ -182,14 +182,16 @@ def stored_text(rows: pd.DataFrame) -> str:
 
 
 def curves_csv_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Informed curves (one row per run and round) with each run's scenario and provenance."""
+    """Informed curves (one row per run and round) with each run's scenario and provenance (a
+    calibrated model's surrogate named in data_source)."""
     info = runs.set_index("run_id")[
         ["scenario_id", "event_id", "event_type", "mix_name", "q", "backend", "synthetic"]
     ]
     table = curves.join(info, on="run_id")
+    parameters = runs.set_index("run_id")["parameters"].reindex(table["run_id"]).fillna("")
     table["data_source"] = [
-        glossary.data_source(b, bool(s))
-        for s, b in zip(table["synthetic"], table["backend"], strict=True)
+        glossary.data_source(b, bool(s), p)
+        for s, b, p in zip(table["synthetic"], table["backend"], parameters, strict=True)
     ]
     columns = ["run_id", "scenario_id", "event_id", "event_type", "mix_name", "q", "round"]
     rest = ["informed", "new_posters", "n_agents", "fraction", "backend", "synthetic"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,7 +126,8 @@ def load_group(store: RunStore, ids: Sequence[str]) -> RunGroup:
 
 def with_provenance(store: RunStore, run_ids: Sequence[str], table: pd.DataFrame) -> pd.DataFrame:
     """``table`` (computed from ``run_ids``) with the provenance columns every exported CSV
-    carries: runs, backend, synthetic, data_source and package version."""
+    carries: runs, backend, synthetic, data_source (naming a calibrated model's surrogate) and
+    package version."""
     runs = store.list_runs().set_index("run_id").loc[list(run_ids)]
     backends = set(runs["backend"])
     backend = backends.pop() if len(backends) == 1 else "mixed"
@@ -136,9 +137,15 @@ def with_provenance(store: RunStore, run_ids: Sequence[str], table: pd.DataFrame
         n_runs=len(run_ids),
         backend=backend,
         synthetic=synthetic,
-        data_source=data_source(backend, synthetic),
+        data_source=data_source(backend, synthetic, shared_parameters(runs["parameters"])),
         package_version=__version__,
     )
+
+
+def shared_parameters(parameters: Iterable[str]) -> str:
+    """The parameter-table provenance all these runs share, or "" when they differ."""
+    found = set(parameters)
+    return found.pop() if len(found) == 1 else ""
 
 
 def stored_decision_log(store: RunStore, ids: Sequence[str]) -> pd.DataFrame:
@@ -306,12 +313,15 @@ def summary(group: RunGroup, fits: Sequence[FitResult]) -> str:
 def load_fits(store: RunStore) -> pd.DataFrame:
     """Every stored fit, one row each, parameters expanded to columns (see :func:`fits_table`)."""
     raw = store.con.execute("SELECT * FROM fits ORDER BY fitted_at, group_id, model").df()
-    return fits_table(raw)
+    runs = store.list_runs()
+    return fits_table(raw, dict(zip(runs["run_id"], runs["parameters"], strict=True)))
 
 
-def fits_table(raw: pd.DataFrame) -> pd.DataFrame:
+def fits_table(raw: pd.DataFrame, parameters: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Expand the JSON parameter column into ``<p>``, ``<p>_lo``, ``<p>_hi`` for every parameter
-    name of every model (empty where a model lacks it) plus a ``units`` column."""
+    name of every model (empty where a model lacks it) plus a ``units`` column; ``parameters``
+    (run id → parameter-table provenance) lets data_source name a calibrated model's surrogate."""
+    parameters = parameters or {}
     columns = [c for c in FIT_COLUMNS if c != "params"]
     wide = []
     for _, row in raw.iterrows():
@@ -326,7 +336,8 @@ def fits_table(raw: pd.DataFrame) -> pd.DataFrame:
         out["units"] = "; ".join(f"{n}: {e['unit']}" for n, e in params.items())
         out["interval_method"] = interval_label(row["ci_method"], int(row["n_runs"]), row["level"])
         out["interval_at_bound"] = ";".join(_at_bound(row["model"], params))
-        out["data_source"] = data_source(row["backend"], bool(row["synthetic"]))
+        tables = shared_parameters(parameters.get(r, "") for r in str(row["runs"]).split(";"))
+        out["data_source"] = data_source(row["backend"], bool(row["synthetic"]), tables)
         wide.append(out)
     order = [
         *columns[: columns.index("model") + 1],

@@ -297,13 +297,16 @@ class RunStore:
             raise StoreError(f"no run {run_id!r} in {self.path}; 'spreadlab runs' lists the ids")
 
     def list_runs(self) -> pd.DataFrame:
-        """One row per run with its headline fields and final informed fraction."""
+        """One row per run with its headline fields, final informed fraction and parameter-table
+        provenance (``parameters``: "" for LLM runs)."""
         return self.con.execute(
             """
             SELECT r.run_id, r.scenario_id, r.replicate, r.backend, r.synthetic, r.event_id,
                    r.event_type, r.mix_name, r.network_kind, r.n_agents, r.mean_degree, r.q, r.n0,
                    r.status, r.rounds_done, r.created_at,
-                   coalesce(c.informed, 0) / r.n_agents AS final_informed_fraction
+                   coalesce(c.informed, 0) / r.n_agents AS final_informed_fraction,
+                   coalesce(json_extract_string(r.provenance, '$.parameter_table'), '')
+                       AS parameters
             FROM runs r
             LEFT JOIN (SELECT run_id, max(informed) AS informed FROM curves GROUP BY run_id) c
                 USING (run_id)

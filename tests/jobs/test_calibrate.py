@@ -6,6 +6,7 @@ import json
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 from calibration_server import (
     HIDDEN_A,
@@ -17,6 +18,8 @@ from calibration_server import (
 )
 from cli_runner import spreadlab
 
+from spreadlab.dashboard.labels import provenance_note
+from spreadlab.dashboard.tables import curves_csv_table
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ILLUSTRATIVE, ParameterTable
 from spreadlab.errors import DataFormatError
@@ -34,6 +37,7 @@ from spreadlab.jobs.post_bank import NEUTRAL_SOURCE, stored_bank
 from spreadlab.jobs.surrogate_check import check_surrogate
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.policy import LLMPolicy
+from spreadlab.store.queries import informed_curves, run_provenances
 from spreadlab.store.runs import RunStore
 from spreadlab.world.events import EVENT_TYPES, catalog
 from spreadlab.world.networks import NetworkSpec
@@ -143,13 +147,13 @@ def test_the_cli_prints_the_estimate_first_then_the_measured_cost_and_replays(tm
     edited.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]) + "\n", encoding="utf-8")
     illustrative = tmp_path / "illustrative.csv"
     assert spreadlab("params", str(illustrative)).returncode == 0
-    sources = {}
+    sources, run_ids = {}, {}
     for path in (out, renamed, edited, illustrative):
         run = spreadlab(
             "run", "--params", str(path), "--n", "200", "--rounds", "3", "--db", str(db)
         )
         assert run.returncode == 0, run.stderr
-        run_id = run.stdout.split("\t")[0]
+        run_id = run_ids[path.name] = run.stdout.split("\t")[0]
         with duckdb.connect(str(db), read_only=True) as con:
             provenance = json.loads(
                 con.execute("SELECT provenance FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
@@ -160,6 +164,31 @@ def test_the_cli_prints_the_estimate_first_then_the_measured_cost_and_replays(tm
     assert sources["renamed.csv"] == sources["table.csv"]
     assert sources["edited.csv"] == "user table edited.csv"
     assert sources["illustrative.csv"] == ILLUSTRATIVE
+    assert_surrogate_in_exports(db, tmp_path, run_ids)
+
+
+def assert_surrogate_in_exports(db, tmp_path, run_ids: dict[str, str]) -> None:
+    """The fit CSV, the curves CSV and the banner name the surrogate's model for its runs only."""
+    named = "synthetic (stochastic surrogate of sim-1, not LLM agents)"
+    surrogate_run, user_run = run_ids["table.csv"], run_ids["edited.csv"]
+    for run_id in (surrogate_run, user_run):
+        assert spreadlab("fit", run_id, "--db", str(db)).returncode == 0
+    fits_csv = tmp_path / "fits.csv"
+    assert spreadlab("export-fits", str(fits_csv), "--db", str(db)).returncode == 0
+    fits = pd.read_csv(fits_csv).set_index("group_id")["data_source"]
+    assert set(fits[surrogate_run]) == {named}
+    assert set(fits[user_run]) == {"synthetic (stochastic model, not LLM agents)"}
+    with RunStore(db) as store:
+        runs = store.list_runs()
+        chosen = runs[runs["run_id"].isin([surrogate_run, user_run])]
+        curves = curves_csv_table(informed_curves(store, list(chosen["run_id"])), chosen)
+        note = provenance_note(
+            chosen[chosen["run_id"] == surrogate_run],
+            run_provenances(store, [surrogate_run]),
+        )
+    by_run = curves.groupby("run_id")["data_source"].agg(set)
+    assert by_run[surrogate_run] == {named} and named not in by_run[user_run]
+    assert "stochastic surrogate of sim-1 (calibration cal-" in note
 
 
 def stored_id(db) -> str:
