@@ -114,7 +114,9 @@ def calibrate(
     with RunStore(db_path, release_when_idle=True) as store, LLMPolicy(config, store.con) as policy:
         result = _measure(store, policy, design, bank)
         calibration_id = cal.save_calibration(store.con, result, use)
-        checks = _persona_lines(policy, repeats, seed) if persona_check else []
+        checks = (
+            _persona_lines(store, calibration_id, policy, repeats, seed) if persona_check else []
+        )
         for event_id in validate_ids:
             scenario = _validation_scenario(
                 get_event(event_id, user_events), validate_n, validate_replicates, seed
@@ -177,11 +179,16 @@ def _measure(store: RunStore, policy: LLMPolicy, design: Design, bank: str) -> C
             raise
 
 
-def _persona_lines(policy: LLMPolicy, repeats: int, seed: int) -> list[str]:
-    """The Mini-IPIP persona check as printed: a summary line, then one indented line per trait."""
-    from spreadlab.jobs.persona_check import ask_inventory, fidelity, summary
+def _persona_lines(
+    store: RunStore, calibration_id: str, policy: LLMPolicy, repeats: int, seed: int
+) -> list[str]:
+    """The Mini-IPIP persona check, stored with the calibration and printed: a summary line, then
+    one indented line per trait."""
+    from spreadlab.jobs.persona_check import ask_inventory, fidelity, save_check, summary
 
-    report = fidelity(ask_inventory(policy, repeats, seed))
+    answers = ask_inventory(policy, repeats, seed)
+    report = fidelity(answers)
+    save_check(store.con, calibration_id, answers, report)
     return [
         f"persona check (Mini-IPIP, high versus low personas): {summary(report)}",
         *(f"  {t.line()}" for t in report),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,8 @@ import pandas as pd
 from spreadlab.lazy import lazy_import
 from spreadlab.llm.base import CallTag, ChatReply, ChatRequest
 from spreadlab.llm.policy import LLMPolicy, sampling_seed
+from spreadlab.store.calibrations import persona_check_rows, save_persona_check
+from spreadlab.store.sharing import Connection
 from spreadlab.world.personas import N_PROFILES, TRAIT_NAMES, TRAITS, persona_text, trait_levels
 
 stats = lazy_import("scipy.stats")
@@ -179,3 +181,26 @@ def summary(report: list[TraitFidelity]) -> str:
     if len(taken) == len(report):
         return "the model takes every trait on"
     return f"the model takes on {', '.join(taken)} only"
+
+
+def save_check(
+    con: Connection, calibration_id: str, answers: pd.DataFrame, report: list[TraitFidelity]
+) -> None:
+    """Store the persona check of ``calibration_id`` (table ``persona_checks``), shown with it."""
+    save_persona_check(
+        con,
+        calibration_id,
+        [asdict(r) for r in report],
+        answers=int(answers["score"].notna().sum()),
+        repeats=int(answers["repeat"].nunique()),
+    )
+
+
+def stored_report(con: Connection, calibration_id: str) -> list[TraitFidelity]:
+    """The persona check stored with ``calibration_id`` (empty when it had none)."""
+    rows = persona_check_rows(con, calibration_id)
+    names = [f.name for f in fields(TraitFidelity)]
+    return [
+        TraitFidelity(**{n: r[n] for n in names})
+        for r in rows.astype({"taken_on": bool}).to_dict("records")
+    ]

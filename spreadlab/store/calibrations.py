@@ -7,13 +7,16 @@ CSV is recognised by its numbers (see :mod:`spreadlab.engine.surrogate`), whatev
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
+
 from spreadlab.engine.stochastic import ParameterTable
 from spreadlab.engine.surrogate import surrogate_label
-from spreadlab.store.schema import CALIBRATION_COLUMNS, replace_sql
+from spreadlab.store.schema import CALIBRATION_COLUMNS, PERSONA_CHECK_COLUMNS, replace_sql
+from spreadlab.world.personas import TRAITS
 
 CALIBRATIONS = "calibrations"
 _FOUND = ("calibration_id", "model", "endpoint_host", "prompt_version", "decisions", "created")
@@ -52,6 +55,26 @@ def save_calibration_row(
         "created_at": datetime.now(UTC).replace(tzinfo=None),
     }
     con.execute(replace_sql(CALIBRATIONS), [row[c] for c in CALIBRATION_COLUMNS])
+
+
+def save_persona_check(
+    con: Any, calibration_id: str, traits: Sequence[Mapping[str, Any]], answers: int, repeats: int
+) -> None:
+    """Store (or replace) the persona check of calibration ``calibration_id``: one row per trait
+    (trait, mean_high, mean_low, cohens_d, p_value, taken_on), from ``answers`` answers."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    extra = {"calibration_id": calibration_id, "answers": answers, "repeats": repeats}
+    for trait in traits:
+        row = {**trait, **extra, "checked_at": now}
+        con.execute(replace_sql("persona_checks"), [row[c] for c in PERSONA_CHECK_COLUMNS])
+
+
+def persona_check_rows(con: Any, calibration_id: str) -> pd.DataFrame:
+    """The stored persona check of ``calibration_id``, one row per trait (empty when none)."""
+    return con.execute(
+        "SELECT * FROM persona_checks WHERE calibration_id = ? ORDER BY list_position(?, trait)",
+        [calibration_id, list(TRAITS)],
+    ).df()
 
 
 def llm_posts_of_event(con: Any, event_id: str, limit: int) -> list[str]:

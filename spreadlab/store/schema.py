@@ -2,11 +2,11 @@
 
 One DuckDB file holds the runs (``runs``, ``agents``, ``edges``, ``decisions``, ``curves``),
 who writes them (``run_writers``), the fits (``fits``), the LLM reply cache and usage ledger
-(``llm_calls``), the response format each endpoint accepted (``llm_formats``) and the stored
-calibrations (``calibrations``), the sweeps of scenario grids (``sweeps``, ``sweep_members``,
-``sweep_cells``), the observed datasets users supply (``observed``), plus ``meta`` (the schema
-version). This module alone creates
-and changes tables; :func:`create` runs whenever a database is opened.
+(``llm_calls``), the response format each endpoint accepted (``llm_formats``), the stored
+calibrations (``calibrations``) with their persona checks (``persona_checks``), the sweeps of
+scenario grids (``sweeps``, ``sweep_members``, ``sweep_cells``), the observed datasets users
+supply (``observed``), plus ``meta`` (the schema version). This module alone creates and changes
+tables; :func:`create` runs whenever a database is opened.
 
 Versions:
 
@@ -17,6 +17,8 @@ Versions:
    ``llm_calls.rejected``; no row changes.
 3. ``observed``: user-supplied time series (one row each, the binned counts as a list), never
    runs. Migrating from 2 creates the table; no row changes.
+4. ``persona_checks``: a calibration's Mini-IPIP persona check, one row per trait. Migrating from 3
+   creates the table; no row changes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import duckdb
 
 from spreadlab.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 RUN_COLUMNS: dict[str, str] = {
     "run_id": "VARCHAR PRIMARY KEY",
@@ -149,6 +151,18 @@ CALIBRATION_COLUMNS: dict[str, str] = {
     "table_csv": "VARCHAR NOT NULL",
     "created_at": "TIMESTAMP NOT NULL",
 }
+PERSONA_CHECK_COLUMNS: dict[str, str] = {
+    "calibration_id": "VARCHAR NOT NULL",
+    "trait": "VARCHAR NOT NULL",
+    "mean_high": "DOUBLE NOT NULL",
+    "mean_low": "DOUBLE NOT NULL",
+    "cohens_d": "DOUBLE NOT NULL",
+    "p_value": "DOUBLE NOT NULL",
+    "taken_on": "BOOLEAN NOT NULL",
+    "answers": "INTEGER NOT NULL",
+    "repeats": "INTEGER NOT NULL",
+    "checked_at": "TIMESTAMP NOT NULL",
+}
 SWEEP_COLUMNS: dict[str, str] = {
     "sweep_id": "VARCHAR PRIMARY KEY",
     "name": "VARCHAR NOT NULL",
@@ -252,6 +266,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "updated_at": "TIMESTAMP NOT NULL",
     },
     "calibrations": CALIBRATION_COLUMNS,
+    "persona_checks": PERSONA_CHECK_COLUMNS,
     "sweeps": SWEEP_COLUMNS,
     "sweep_members": MEMBER_COLUMNS,
     "sweep_cells": CELL_COLUMNS,
@@ -267,6 +282,7 @@ KEYS: dict[str, str] = {
     "curves": "PRIMARY KEY (run_id, round)",
     "fits": f"PRIMARY KEY ({', '.join(FIT_KEY)})",
     "llm_formats": "PRIMARY KEY (endpoint, model)",
+    "persona_checks": "PRIMARY KEY (calibration_id, trait)",
     "sweep_members": "PRIMARY KEY (sweep_id, cell_id)",
 }
 

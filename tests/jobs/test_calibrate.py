@@ -32,7 +32,7 @@ from spreadlab.jobs.calibrate import (
     online_mle,
     table_hash,
 )
-from spreadlab.jobs.persona_check import ask_inventory, fidelity, summary
+from spreadlab.jobs.persona_check import ask_inventory, fidelity, stored_report, summary
 from spreadlab.jobs.post_bank import NEUTRAL_SOURCE, stored_bank
 from spreadlab.jobs.surrogate_check import check_surrogate
 from spreadlab.llm.config import LLMConfig
@@ -138,7 +138,10 @@ def test_the_cli_prints_the_estimate_first_then_the_measured_cost_and_replays(tm
     table = ParameterTable.from_csv(out)
     with duckdb.connect(str(db), read_only=True) as con:
         stored = con.execute("SELECT table_hash, model, decisions FROM calibrations").fetchall()
+        persona = stored_report(con, stored_id(db))
     assert stored == [(table_hash(table), "sim-1", 576)]
+    assert [r.trait for r in persona] == list(TRAITS) and all(r.taken_on for r in persona)
+    assert all(f"  {r.line()}" in first.stdout for r in persona)
     renamed, edited = tmp_path / "renamed.csv", tmp_path / "edited.csv"
     renamed.write_text(out.read_text(encoding="utf-8"), encoding="utf-8")
     lines = out.read_text(encoding="utf-8").splitlines()

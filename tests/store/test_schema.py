@@ -137,10 +137,26 @@ def test_a_version_2_database_gains_the_observed_table_and_keeps_its_rows(v1_pat
         con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     before = contents(v1_path)
     with RunStore(v1_path) as store:
-        assert schema.stored_version(store.con) == schema.SCHEMA_VERSION == 3
+        assert schema.stored_version(store.con) == schema.SCHEMA_VERSION
         assert list(columns(store.con, "observed")) == list(schema.OBSERVED_COLUMNS)
     after = contents(v1_path)
-    assert after.pop("observed") == [] and after.pop("meta") == [("schema_version", "3")]
+    assert after.pop("observed") == [] and after.pop("persona_checks") == []
+    assert after.pop("meta") == [("schema_version", str(schema.SCHEMA_VERSION))]
+    assert after == {t: rows for t, rows in before.items() if t not in ("meta", "persona_checks")}
+
+
+def test_a_version_3_database_gains_the_persona_check_table_and_keeps_its_rows(v1_path):
+    with RunStore(v1_path):
+        pass
+    with duckdb.connect(str(v1_path)) as con:  # as the release before stored persona checks
+        con.execute("DROP TABLE persona_checks")
+        con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    before = contents(v1_path)
+    with RunStore(v1_path) as store:
+        assert schema.stored_version(store.con) == schema.SCHEMA_VERSION == 4
+        assert list(columns(store.con, "persona_checks")) == list(schema.PERSONA_CHECK_COLUMNS)
+    after = contents(v1_path)
+    assert after.pop("persona_checks") == [] and after.pop("meta") == [("schema_version", "4")]
     assert after == {t: rows for t, rows in before.items() if t != "meta"}
 
 
