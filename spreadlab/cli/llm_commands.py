@@ -69,9 +69,9 @@ if TYPE_CHECKING:
     "--validate",
     "validate_ids",
     multiple=True,
-    help="Event id (repeatable): run a scenario of it directly with the LLM and with the new "
-    "table, and say whether the surrogate reproduces the model's spread (uniform mix, "
-    "random-regular k=8, q=0.02, 5 seeds, 15 rounds).",
+    help="Stored scenario id or event id (repeatable): run that scenario at --validate-n agents "
+    "directly with the LLM and with the new table, and say whether the surrogate reproduces the "
+    "model's spread (an event id: uniform mix, random-regular k=8, q=0.02, 15 rounds).",
 )
 @click.option("--validate-n", default=200, show_default=True, help="Agents N for --validate.")
 @click.option(
@@ -117,11 +117,11 @@ def calibrate(
         checks = (
             _persona_lines(store, calibration_id, policy, repeats, seed) if persona_check else []
         )
-        for event_id in validate_ids:
+        for validate_id in validate_ids:
             scenario = _validation_scenario(
-                get_event(event_id, user_events), validate_n, validate_replicates, seed
+                store, validate_id, user_events, validate_n, validate_replicates, seed
             )
-            checks.append(_validation_line(scenario, policy, result.table(use)))
+            checks.append(_validation_line(validate_id, scenario, policy, result.table(use)))
         usage = policy.usage()
     click.echo(cal.measured_cost(usage, config.model, prices), err=True)
     effects = result.effects.table[result.effects.table["estimable"]]
@@ -195,12 +195,24 @@ def _persona_lines(
     ]
 
 
-def _validation_scenario(event: Event, n: int, replicates: int, seed: int) -> Scenario:
-    """The scenario ``--validate`` runs: uniform mix, random-regular k=8, q=0.02, 15 rounds."""
+def _validation_scenario(
+    store: RunStore,
+    validate_id: str,
+    user_events: dict[str, Event],
+    n: int,
+    replicates: int,
+    seed: int,
+) -> Scenario:
+    """The scenario ``--validate`` runs: a stored scenario at ``n`` agents, or for an event id a
+    uniform mix on a random-regular k=8 network, q=0.02, 15 rounds."""
+    from spreadlab.jobs.surrogate_check import stored_scenario
+    from spreadlab.world.events import catalog
     from spreadlab.world.personas import PersonalityMix
 
+    if validate_id not in catalog() and validate_id not in user_events:
+        return stored_scenario(store, validate_id, n, replicates)
     return Scenario(
-        event=event,
+        event=get_event(validate_id, user_events),
         mix=PersonalityMix.uniform(),
         network=NetworkSpec("random_regular", n=n, k=8),
         rounds=15,
@@ -211,12 +223,17 @@ def _validation_scenario(event: Event, n: int, replicates: int, seed: int) -> Sc
     )
 
 
-def _validation_line(scenario: Scenario, policy: LLMPolicy, table: ParameterTable) -> str:
-    """Whether ``table`` reproduces the LLM's spread on ``scenario``, in one line."""
+def _validation_line(
+    validate_id: str, scenario: Scenario, policy: LLMPolicy, table: ParameterTable
+) -> str:
+    """Whether ``table`` reproduces the LLM's spread on ``scenario`` (``--validate validate_id``),
+    in one line."""
     from spreadlab.jobs.surrogate_check import check_surrogate
 
     check = check_surrogate(scenario, policy, table)
+    name = validate_id if validate_id == scenario.event.id else f"scenario {validate_id}"
     return (
-        f"validation on {scenario.event.id} (N={scenario.network.n}, {scenario.replicates} LLM "
-        f"replicates): {check.verdict()}"
+        f"validation on {name} ({scenario.event.id}, {scenario.mix.name} mix, "
+        f"{scenario.network.kind} k={scenario.network.k}, N={scenario.network.n}, "
+        f"{scenario.replicates} LLM replicates): {check.verdict()}"
     )

@@ -12,6 +12,7 @@ rounds, divided by the LLM replicates' standard deviation at that round.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,6 +23,10 @@ from spreadlab.engine.simulate import Scenario, simulate
 from spreadlab.engine.stochastic import ParameterTable
 from spreadlab.errors import ConfigError
 from spreadlab.lazy import lazy_import
+from spreadlab.store.runs import RunStore
+from spreadlab.world.events import Event, catalog
+from spreadlab.world.networks import NetworkSpec
+from spreadlab.world.personas import PersonalityMix
 
 stats = lazy_import("scipy.stats")
 
@@ -99,3 +104,47 @@ def check_surrogate(
     centre = llm.mean(axis=0)
     gap = float(np.max(np.abs(mean - centre) / sd))
     return SurrogateCheck(llm, mean, centre - half, centre + half, gap)
+
+
+def stored_scenario(store: RunStore, scenario_id: str, n: int, replicates: int) -> Scenario:
+    """Stored scenario ``scenario_id`` (event, mix, network kind and degree, q, rounds, seed) at
+    ``n`` agents and ``replicates`` replicates, its seed agents scaled to the same share of N (at
+    least one): the LLM replicates of a validation stay small whatever N the scenario had."""
+    run_ids = store.scenario_runs(scenario_id)
+    if not run_ids:
+        raise ConfigError(
+            f"--validate {scenario_id}: no stored scenario or catalog event has that id "
+            "('spreadlab runs --by-scenario' lists the scenarios, 'spreadlab events' the events)"
+        )
+    meta = store.run_meta(run_ids[0])
+    params = json.loads(meta["network_params"])
+    kind = str(meta["network_kind"])
+    degree = {
+        "random_regular": lambda: params["k"],
+        "watts_strogatz": lambda: params["k"],
+        "erdos_renyi": lambda: round(params["mean_degree"]),
+        "barabasi_albert": lambda: 2 * params["m"],
+    }
+    if kind not in degree:
+        raise ConfigError(
+            f"--validate {scenario_id}: a {kind} network cannot be rebuilt at another N; validate "
+            f"with its event instead (--validate {meta['event_id']})"
+        )
+    event = Event(
+        id=meta["event_id"],
+        type=meta["event_type"],
+        title=meta["event_title"] or "",
+        report=meta["event_report"],
+    )
+    bundled = catalog().get(event.id)
+    return Scenario(
+        event=bundled if bundled is not None and bundled.report == event.report else event,
+        mix=PersonalityMix(meta["mix_name"], tuple(json.loads(meta["mix_weights"]))),
+        network=NetworkSpec(kind, n=n, k=int(degree[kind]()), rewire=params.get("rewire", 0.1)),
+        rounds=int(meta["rounds_max"]),
+        q=float(meta["q"]),
+        n0=max(1, round(int(meta["n0"]) * n / int(meta["n_agents"]))),
+        replicates=replicates,
+        seed=int(meta["seed"]),
+        stop_fraction=params.get("stop_fraction"),
+    )

@@ -21,8 +21,8 @@ from cli_runner import spreadlab
 from spreadlab.dashboard.labels import provenance_note
 from spreadlab.dashboard.tables import curves_csv_table
 from spreadlab.engine.simulate import Scenario
-from spreadlab.engine.stochastic import ILLUSTRATIVE, ParameterTable
-from spreadlab.errors import DataFormatError
+from spreadlab.engine.stochastic import ILLUSTRATIVE, ParameterTable, StochasticPolicy
+from spreadlab.errors import ConfigError, DataFormatError
 from spreadlab.jobs.calibrate import (
     Design,
     calibrate,
@@ -34,14 +34,15 @@ from spreadlab.jobs.calibrate import (
 )
 from spreadlab.jobs.persona_check import ask_inventory, fidelity, stored_report, summary
 from spreadlab.jobs.post_bank import NEUTRAL_SOURCE, stored_bank
-from spreadlab.jobs.surrogate_check import check_surrogate
+from spreadlab.jobs.runner import run_scenario
+from spreadlab.jobs.surrogate_check import check_surrogate, stored_scenario
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.store.queries import informed_curves, run_provenances
 from spreadlab.store.runs import RunStore
 from spreadlab.world.events import EVENT_TYPES, catalog
 from spreadlab.world.networks import NetworkSpec
-from spreadlab.world.personas import TRAITS, PersonalityMix
+from spreadlab.world.personas import TRAITS, PersonalityMix, parse_mix
 
 REPEATS = 2  # 2688 consultations: about 15 s here, and every cell still has its probes
 
@@ -119,11 +120,25 @@ def test_the_cli_prints_the_estimate_first_then_the_measured_cost_and_replays(tm
         again = spreadlab(*args)
         assert again.returncode == 0, again.stderr
         assert server.requests == asked
-        checked = spreadlab(*args, "--validate", "riot-stadium-brask", "--validate-n", "100")
+        made = spreadlab(
+            "run", "--n", "400", "--k", "6", "--mix", "extraverted", "--rounds", "4",
+            "--n0", "8", "--network", "watts_strogatz", "--db", str(db),
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        scenario_id = made.stdout.split("scenario=")[1].split("\t")[0]
+        checked = spreadlab(
+            *args, "--validate", "riot-stadium-brask", "--validate", scenario_id,
+            "--validate-n", "100",
+        )  # fmt: skip
         assert checked.returncode == 0, checked.stderr
-    assert "validation on riot-stadium-brask (N=100, 5 LLM replicates): the surrogate " in (
-        checked.stdout
-    )
+    assert (
+        "validation on riot-stadium-brask (riot-stadium-brask, uniform mix, random_regular k=8, "
+        "N=100, 5 LLM replicates): the surrogate "
+    ) in checked.stdout
+    assert (
+        f"validation on scenario {scenario_id} (battle-marren-ridge, extraverted mix, "
+        "watts_strogatz k=6, N=100, 5 LLM replicates): the surrogate "
+    ) in checked.stdout
     estimate = first.stderr.index("estimate: upper bound: 576 consultations")
     measured = first.stderr.index("measured: 576 consultations, 1216 calls")
     assert estimate < measured
@@ -278,3 +293,28 @@ def test_the_surrogate_check_passes_the_true_table_and_flags_b_halved(tmp_path):
     assert np.array_equal(right.llm, wrong.llm)
     assert not wrong.reproduces and "does NOT reproduce" in wrong.verdict()
     assert "(below it)" in wrong.verdict()
+
+
+def test_a_stored_scenario_is_validated_at_small_n_with_its_own_settings(tmp_path):
+    big = Scenario(
+        event=catalog()["protest-fuel-price"],
+        mix=parse_mix("extraverted"),
+        network=NetworkSpec("barabasi_albert", n=2000, k=6),
+        rounds=7,
+        q=0.01,
+        n0=40,
+        replicates=1,
+        seed=9,
+    )
+    with RunStore(tmp_path / "runs.duckdb") as store:
+        run_scenario(
+            store, big, StochasticPolicy(ParameterTable.illustrative()), scenario_id="big-1"
+        )
+        small = stored_scenario(store, "big-1", n=200, replicates=5)
+        with pytest.raises(ConfigError, match="no stored scenario or catalog event"):
+            stored_scenario(store, "nothing-here", n=200, replicates=5)
+    assert small.network == NetworkSpec("barabasi_albert", n=200, k=6)
+    assert (small.event, small.rounds, small.q, small.seed) == (big.event, 7, 0.01, 9)
+    assert small.mix.name == "extraverted"
+    assert np.allclose(small.mix.weights, big.mix.weights)
+    assert small.n0 == 4 and small.replicates == 5  # the same 2% of the agents seeded
