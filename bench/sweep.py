@@ -11,8 +11,9 @@ grid runs three times into fresh databases: one process, the local pool (``--wor
 processes) and a local Dask cluster (as many single-threaded worker processes); per-cell results
 must agree. Then ``--big-cells`` cells of N = 1,000,000 run in one process to measure the
 per-cell cost at that size, from which the time of a 100,000-cell grid at N = 1,000,000 on a
-64-core cluster is *projected* (not measured). The load average is printed with each number:
-other work on the machine lowers the pool's ratio.
+64-core cluster is *projected* (not measured) from the CPU seconds per cell at that size. The
+load average is printed with each number: other work on the machine lowers the pool's ratio,
+while CPU seconds per cell (this process and its workers) show the engines' own overhead.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a clone without installing spreadlab
@@ -59,16 +63,35 @@ def load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def timed(g: Grid, folder: Path, label: str, **options: object) -> tuple[float, object]:
-    """Run ``g`` into a fresh database; (cells per second, per-cell summaries)."""
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (pool and Dask workers)."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+@dataclass
+class Measured:
+    """One sweep of the grid: wall-clock rate, CPU seconds per cell and the stored cells."""
+
+    rate: float
+    cpu_per_cell: float
+    cells: pd.DataFrame
+    load: str
+
+
+def timed(g: Grid, folder: Path, label: str, **options: object) -> Measured:
+    """Run ``g`` into a fresh database (workers start and stop inside the measurement)."""
     with RunStore(folder / f"{label}.duckdb") as store:
-        start = time.perf_counter()
+        cpu, start = cpu_seconds(), time.perf_counter()
         tally = run_sweep(store, g, **options)  # type: ignore[arg-type]
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
         cells = sweep_cells(store, g.sweep_id)
     if tally.failed:
         raise SystemExit(f"{label}: {tally.failed} cells failed: {cells['error'].dropna().iloc[0]}")
-    return tally.done / elapsed, cells
+    return Measured(tally.done / elapsed, cpu / tally.done, cells, load())
 
 
 def main() -> int:
@@ -82,59 +105,66 @@ def main() -> int:
         f"# sweep benchmark: {g.size():,} cells of 3 replicates at N = 10,000; {os.cpu_count()} "
         f"CPUs; {load()}"
     )
-    rates = {}
+    print("| engine | cells/s | × 1 process | CPU s per cell | load average after |")
+    print("|---|---:|---:|---:|---|")
+    runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rates["1 process"], one = timed(g, folder, "one", summaries_only=True)
-        print(f"1 process: {rates['1 process']:.2f} cells/s ({load()})", flush=True)
-        per_cell = float(one["seconds"].mean())
-        rates["pool"], pool = timed(g, folder, "pool", workers=args.workers, summaries_only=True)
-        print(f"local pool, {args.workers} processes: {rates['pool']:.2f} cells/s ({load()})")
-        rates["dask"], dask = timed(
-            g, folder, "dask", engine="dask", workers=args.workers, summaries_only=True
-        )
-        print(f"Dask LocalCluster, {args.workers} workers: {rates['dask']:.2f} cells/s ({load()})")
-        columns = [c for c in one.columns if c not in ("seconds", "created_at")]
-        same = one[columns].equals(pool[columns]) and one[columns].equals(dask[columns])
-        print(f"per-cell results identical across the three: {same}")
+        for label, options in (
+            ("1 process", {}),
+            (f"local pool, {args.workers} processes", {"workers": args.workers}),
+            (
+                f"Dask LocalCluster, {args.workers} workers",
+                {"engine": "dask", "workers": args.workers},
+            ),
+        ):
+            m = runs[label] = timed(g, folder, label.split()[0], summaries_only=True, **options)
+            ratio = m.rate / next(iter(runs.values())).rate
+            print(
+                f"| {label} | {m.rate:.2f} | {ratio:.2f} | {m.cpu_per_cell:.3f} | {m.load} |",
+                flush=True,
+            )
+        one, *others = runs.values()
+        columns = [c for c in one.cells.columns if c not in ("seconds", "created_at")]
+        same = all(one.cells[columns].equals(o.cells[columns]) for o in others)
+        print(f"\nper-cell results identical across the three: {same}")
+        stored = timed(grid(1, 10_000, "bench-runs"), folder, "runs", workers=args.workers)
         print(
-            f"pool / 1 process = {rates['pool'] / rates['1 process']:.2f}× (target ≥ 1.5×); "
-            f"Dask / 1 process = {rates['dask'] / rates['1 process']:.2f}×"
+            f"storing every run too (72 cells, 216 runs, pool): {stored.rate:.2f} cells/s, "
+            f"{stored.cpu_per_cell:.3f} CPU s per cell ({stored.load})"
         )
-        stored_rate, _ = timed(grid(1, 10_000, "bench-runs"), folder, "runs", workers=args.workers)
-        print(f"storing every run too (72 cells, 216 runs): {stored_rate:.2f} cells/s ({load()})")
-        big = grid(1, PROJECTED_N, "bench-1m")
-        cells = big.cells()[: args.big_cells]
-        big_cost = _big_cells(big, cells)
-    print(f"\nmean compute per cell at N = 10,000: {per_cell:.3f} s (in the worker)")
+    big = grid(1, PROJECTED_N, "bench-1m")
+    wall, cpu = _big_cells(big, big.cells()[: args.big_cells])
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"mean compute per cell at N = 1,000,000: {big_cost:.1f} s over {len(cells)} cells "
-        f"(peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)"
+        f"per cell at N = 1,000,000 (3 replicates, one process): {wall:.1f} s wall, {cpu:.1f} s "
+        f"CPU, peak RSS {rss:.0f} MiB ({load()})"
     )
-    efficiency = rates["pool"] / rates["1 process"] / args.workers
-    hours = PROJECTED_CELLS * big_cost / (PROJECTED_CORES * efficiency) / 3600
+    hours = PROJECTED_CELLS * cpu / PROJECTED_CORES / 3600
     print(
         f"PROJECTION (not measured): {PROJECTED_CELLS:,} cells at N = {PROJECTED_N:,} on "
-        f"{PROJECTED_CORES} cores ≈ {hours:.1f} h, from {big_cost:.1f} s per cell and the pool's "
-        f"measured parallel efficiency here ({efficiency:.0%} per core), summaries only; the one "
-        "writer stores a summary row per cell, far below its capacity at that rate"
+        f"{PROJECTED_CORES} cores ≈ {hours:.1f} h = {PROJECTED_CELLS:,} × {cpu:.1f} CPU s / "
+        f"{PROJECTED_CORES}, summaries only, assuming cores as fast as this machine's and "
+        f"independent cells; the one writer group-commits summary rows, far below its capacity"
     )
-    return 0 if rates["pool"] >= 1.5 * rates["1 process"] else 1
+    pool = list(runs.values())[1]
+    return 0 if pool.rate >= 1.5 * one.rate else 1
 
 
-def _big_cells(g: Grid, cells: list) -> float:
-    """Mean seconds per cell for ``cells`` of ``g``, computed in this process."""
+def _big_cells(g: Grid, cells: list) -> tuple[float, float]:
+    """Mean wall and CPU seconds per cell for ``cells`` of ``g``, computed in this process."""
     from spreadlab.jobs.sweep_cell import CellTask, run_cell
 
-    costs = []
+    wall, cpu = [], []
     for cell in cells:
-        result = run_cell(
-            CellTask(cell, g.scenario(cell), g.tables["illustrative"], keep_runs=False)
-        )
+        task = CellTask(cell, g.scenario(cell), g.tables["illustrative"], keep_runs=False)
+        before = time.process_time()
+        result = run_cell(task)
+        cpu.append(time.process_time() - before)
         if result.error:
             raise SystemExit(f"N = 1,000,000 cell failed: {result.error}")
-        costs.append(result.seconds)
-    return sum(costs) / len(costs)
+        wall.append(result.seconds)
+    return sum(wall) / len(wall), sum(cpu) / len(cpu)
 
 
 if __name__ == "__main__":
