@@ -1,7 +1,8 @@
 """The ``spreadlab`` command line: run, list, delete, export and import runs.
 
-The commands are defined in :mod:`spreadlab.cli.commands`; this module lists them and imports that
-module only when one is invoked, so ``spreadlab --help`` starts without the scientific stack.
+This module lists the commands and imports only the module of the one invoked, so
+``spreadlab --help`` starts without the scientific stack and ``spreadlab run`` without the
+fitting and LLM code; :mod:`spreadlab.cli.commands` gathers them all.
 """
 
 from __future__ import annotations
@@ -38,10 +39,34 @@ COMMANDS: dict[str, str] = {
 """Every command and the first line of its help, shown by ``spreadlab --help``."""
 MODULES: dict[str, str] = {"sweep": "spreadlab.cli.sweep"}
 """Commands defined in a module of their own (the rest are in :mod:`spreadlab.cli.commands`)."""
+HOMES: dict[str, str] = {
+    "run": "run_commands:run",
+    "resume": "run_commands:resume",
+    "runs": "data_commands:runs",
+    "delete": "data_commands:delete",
+    "export": "data_commands:export",
+    "import": "data_commands:import_",
+    "events": "data_commands:events",
+    "params": "data_commands:params",
+    "fit": "fit_commands:fit_runs",
+    "export-fits": "fit_commands:export_fits",
+    "traits": "fit_commands:traits",
+    "calibrate": "llm_commands:calibrate",
+    "observe": "fit_commands:observe",
+    "samples": "data_commands:samples",
+}
+"""Where each command of :mod:`spreadlab.cli.commands` is defined (``module:attribute``)."""
+
+
+def load_command(name: str) -> click.Command:
+    """Command ``name`` of :data:`HOMES`, importing its module alone."""
+    module, attribute = HOMES[name].split(":")
+    command: click.Command = getattr(importlib.import_module(f"spreadlab.cli.{module}"), attribute)
+    return command
 
 
 class LazyGroup(click.Group):
-    """A group whose commands are imported from :mod:`spreadlab.cli.commands` when one is used."""
+    """A group whose commands are imported, each from its own module, when one is used."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -51,7 +76,7 @@ class LazyGroup(click.Group):
             return None
         if cmd_name in MODULES:
             return getattr(importlib.import_module(MODULES[cmd_name]), cmd_name)
-        return importlib.import_module("spreadlab.cli.commands").cli.commands[cmd_name]
+        return load_command(cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import click
 
-from spreadlab.cli.data_commands import delete, events, export, import_, params, runs, samples
-from spreadlab.cli.fit_commands import export_fits, fit_runs, observe, traits
-from spreadlab.cli.llm_commands import calibrate
-from spreadlab.cli.run_commands import resume, run
+from spreadlab.cli import HOMES, load_command
 
 
 @click.group()
@@ -22,20 +19,5 @@ def cli() -> None:
     """The commands of :data:`spreadlab.cli.cli`, which shows their help and runs them."""
 
 
-for _command in (
-    run,
-    resume,
-    runs,
-    delete,
-    export,
-    import_,
-    events,
-    params,
-    fit_runs,
-    export_fits,
-    traits,
-    calibrate,
-    observe,
-    samples,
-):
-    cli.add_command(_command)
+for _name in HOMES:
+    cli.add_command(load_command(_name))

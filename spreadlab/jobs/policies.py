@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,9 +27,11 @@ from spreadlab.llm.base import FatalLLMError
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.estimate import Price, RunEstimate, estimate_run, load_prices, price_for
 from spreadlab.llm.openai_chat import endpoint_host, endpoint_url
-from spreadlab.llm.policy import LLMPolicy
 from spreadlab.store.queries import cache_has_answers, newest_interrupted_run, save_provenance
 from spreadlab.store.runs import RunStore
+
+if TYPE_CHECKING:  # imported when an LLM run starts: a stochastic run needs none of it
+    from spreadlab.llm.policy import LLMPolicy
 
 Note = Callable[[str], None]
 """Where a policy's messages for a person go (the CLI: standard error; the dashboard: nowhere)."""
@@ -226,6 +228,8 @@ def _llm_session(
 ) -> Iterator[LLMPolicy]:
     """An LLM policy on ``store``: where to resume is noted when it stops, the usage report when
     it made any call, and it is closed in every case."""
+    from spreadlab.llm.policy import LLMPolicy
+
     policy = LLMPolicy(config, store.con)
     try:
         yield policy

@@ -1,15 +1,23 @@
 """Run scenarios into the store, round by round, and resume interrupted runs.
 
 This is where the simulation and the store meet: each replicate's set-up is written in one
-transaction and every round in another (with the generator's state), so a run that stops for any
-reason can continue from its last complete round with the same randomness.
+transaction and its rounds in others (with the generator's state after the last of them), so a run
+that stops for any reason can continue from its last committed round with the same randomness.
+
+A run that holds the database file (a stochastic run: its rounds take milliseconds) commits its
+rounds together at most every :data:`COMMIT_EVERY_S` seconds, as each commit syncs the file to
+disk; a run that lets go of the file between rounds (an LLM run, whose rounds take seconds)
+commits every round. A run stopped by an exception (a cancel, a failing policy) commits its
+complete rounds first and is marked 'interrupted'; a killed one loses its uncommitted rounds.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +35,10 @@ from spreadlab.store.runs import RunMeta, RunStore, new_scenario_id
 from spreadlab.validate import generator_state
 from spreadlab.world.events import Event
 from spreadlab.world.networks import Network
+from spreadlab.world.records import RoundRecord
+
+COMMIT_EVERY_S = 1.0
+"""Longest time a run holding the file keeps complete rounds before committing them."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,34 @@ def replicate_meta(
     )
 
 
+class _PendingRounds:
+    """Complete rounds not yet committed, written together once ``hold_s`` has passed since the
+    first of them, when the run finishes, or when :meth:`commit` is called."""
+
+    def __init__(self, store: RunStore, run_id: str, hold_s: float) -> None:
+        self.store, self.run_id, self.hold_s = store, run_id, hold_s
+        self.records: list[RoundRecord] = []
+        self.since = 0.0
+        self.rng_state: Mapping[str, Any] | None = None
+        self.finished = False
+        self.committed_finish = False
+
+    def add(self, record: RoundRecord, rng_state: Mapping[str, Any], finished: bool) -> None:
+        if not self.records:
+            self.since = time.monotonic()
+        self.records.append(record)
+        self.rng_state, self.finished = rng_state, finished
+        if finished or time.monotonic() - self.since >= self.hold_s:
+            self.commit()
+
+    def commit(self) -> None:
+        """Write the pending rounds in one transaction (dropped, not retried, if it fails)."""
+        records, self.records = self.records, []
+        if records:
+            self.store.write_rounds(self.run_id, records, self.rng_state, self.finished)
+            self.committed_finish = self.finished
+
+
 def _play(
     store: RunStore,
     run_id: str,
@@ -106,12 +146,13 @@ def _play(
     replicate: int,
     on_progress: ProgressCallback | None,
 ) -> None:
+    pending = _PendingRounds(store, run_id, 0.0 if store.releases_when_idle else COMMIT_EVERY_S)
     finished = False
     try:
         while not finished:
             record = simulation.step()
             finished = simulation.finished  # decided once per round, stored with the round
-            store.write_round(run_id, record, simulation.rng.bit_generator.state, finished)
+            pending.add(record, simulation.rng.bit_generator.state, finished)
             if on_progress is not None:
                 on_progress(
                     Progress(
@@ -125,7 +166,8 @@ def _play(
                     )
                 )
     except BaseException:
-        if not finished:
+        if not pending.committed_finish:
+            pending.commit()
             store.set_status(run_id, "interrupted")
         raise
 

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from spreadlab.store import schema
 from spreadlab.store.schema import CALL_COLUMNS
@@ -25,11 +24,11 @@ REPLY_COLUMNS = ("reply", "prompt_tokens", "completion_tokens", "response_format
 """What a cached reply is read back as, in this order."""
 
 _ARROW_TYPES = {
-    "VARCHAR": pa.string(),
-    "BIGINT": pa.int64(),
-    "INTEGER": pa.int32(),
-    "DOUBLE": pa.float64(),
-    "TIMESTAMP": pa.timestamp("us"),
+    "VARCHAR": "string",
+    "BIGINT": "int64",
+    "INTEGER": "int32",
+    "DOUBLE": "float64",
+    "TIMESTAMP": "timestamp[us]",
 }
 _REPLY = ", ".join(REPLY_COLUMNS)
 
@@ -59,6 +58,8 @@ def round_replies(con: Any, run_seed: int, stream: int, round_: int) -> dict[str
 def insert_calls(con: Any, rows: Sequence[dict[str, Any]]) -> None:
     """Insert call rows (dicts keyed by the ``llm_calls`` columns) in one statement; a key already
     stored keeps its first answer."""
+    import pyarrow as pa  # here, not at the top: a stochastic run reads this module but never this
+
     arrow = pa.schema([(n, _ARROW_TYPES[sql.split()[0]]) for n, sql in CALL_COLUMNS.items()])
     batch = pa.Table.from_pylist(list(rows), schema=arrow)
     names = ", ".join(f'"{name}"' for name in CALL_COLUMNS)

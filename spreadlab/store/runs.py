@@ -2,8 +2,8 @@
 
 Every run row carries its provenance (backend, policy parameters or endpoint/model, seeds, package
 version, created_at). Writes are transactional: a run's set-up (run row, agents, edges) is one
-transaction and each round (its decisions, its curve point, the run's progress and RNG state) is
-another, so an interrupted run loses at most the round in flight and can be resumed.
+transaction and each commit of rounds (their decisions and curve points, the run's progress and
+RNG state) another, so an interrupted run loses at most its uncommitted rounds and can be resumed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +165,11 @@ class RunStore:
     def close(self) -> None:
         self.con.close()
 
+    @property
+    def releases_when_idle(self) -> bool:
+        """Whether the store lets go of the file between statements (a slow LLM run)."""
+        return isinstance(self.con, SharedConnection)
+
     def __enter__(self) -> RunStore:
         return self
 
@@ -237,44 +242,26 @@ class RunStore:
             )
         return run_id
 
-    def write_round(
+    def write_rounds(
         self,
         run_id: str,
-        record: RoundRecord,
+        records: Sequence[RoundRecord],
         rng_state: Mapping[str, Any] | None,
         finished: bool,
     ) -> None:
-        """Write one round's decisions and curve point and advance the run, atomically."""
-        size = record.agents.size
-        decisions = {
-            "round": np.full(size, record.round, dtype=np.int32),
-            "agent": record.agents.astype(np.int32),
-            "offline": record.offline.astype(bool),
-            "m": record.m.astype(np.int32),
-            "post": record.post.astype(bool),
-            "valid": record.valid.astype(bool),
-        }
-        for name, texts in (("text", record.texts), ("reason", record.reasons)):
-            if texts is not None:
-                decisions[name] = np.array(texts, dtype=object)
-        curve = {
-            "run_id": run_id,
-            "round": record.round,
-            "consulted": size,
-            "offline": int(record.offline.sum()),
-            "new_posters": record.new_posters,
-            "invalid": record.n_invalid,
-            "informed": record.informed,
-        }
+        """Write consecutive rounds' decisions and curve points and advance the run to the last
+        of them (with ``rng_state``, the generator's state after it), atomically."""
+        decisions = decision_columns(records)
         status = "complete" if finished else "running"
         with self.transaction():
             self.insert_columns("decisions", run_id, decisions)
-            self.insert_row("curves", curve)
+            for rec in records:
+                self.insert_row("curves", _curve_row(run_id, rec))
             self.con.execute(
                 "UPDATE runs SET rounds_done = ?, rng_state = ?, status = ?, finished_at = "
                 "CASE WHEN ? THEN now()::TIMESTAMP ELSE NULL END WHERE run_id = ?",
                 [
-                    record.round + 1,
+                    records[-1].round + 1,
                     json.dumps(rng_state) if rng_state else None,
                     status,
                     finished,
@@ -437,3 +424,42 @@ class RunStore:
     def table_counts(self) -> dict[str, int]:
         """Row count of every run table (tests use it to prove nothing was half-written)."""
         return {t: row_count(self.con, t) for t in RUN_TABLES}
+
+
+def decision_columns(records: Sequence[RoundRecord]) -> dict[str, np.ndarray]:
+    """The ``decisions`` columns (without ``run_id``) of consecutive rounds, as NumPy arrays;
+    ``text`` and ``reason`` only when some round has them."""
+    sizes = [rec.agents.size for rec in records]
+    columns = {
+        "round": np.repeat([rec.round for rec in records], sizes).astype(np.int32),
+        "agent": _joined([rec.agents for rec in records], np.int32),
+        "offline": _joined([rec.offline for rec in records], bool),
+        "m": _joined([rec.m for rec in records], np.int32),
+        "post": _joined([rec.post for rec in records], bool),
+        "valid": _joined([rec.valid for rec in records], bool),
+    }
+    for name in ("texts", "reasons"):
+        if any(getattr(rec, name) is not None for rec in records):
+            columns[name[:-1]] = np.array(
+                [t for rec in records for t in (getattr(rec, name) or [None] * rec.agents.size)],
+                dtype=object,
+            )
+    return columns
+
+
+def _joined(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    """One array of ``dtype`` from consecutive rounds' arrays (empty when there are none)."""
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+
+
+def _curve_row(run_id: str, record: RoundRecord) -> dict[str, Any]:
+    """The curve point of one round."""
+    return {
+        "run_id": run_id,
+        "round": record.round,
+        "consulted": record.agents.size,
+        "offline": int(record.offline.sum()),
+        "new_posters": record.new_posters,
+        "invalid": record.n_invalid,
+        "informed": record.informed,
+    }

@@ -24,7 +24,7 @@ import pyarrow as pa
 from spreadlab import __version__
 from spreadlab.store import schema
 from spreadlab.store.run_rows import run_row
-from spreadlab.store.runs import RunMeta, RunStore
+from spreadlab.store.runs import RunMeta, RunStore, decision_columns
 from spreadlab.store.schema import CELL_COLUMNS
 from spreadlab.world.networks import Network
 from spreadlab.world.records import RoundRecord
@@ -118,7 +118,7 @@ def save_cells(
 
 def _write_run(store: RunStore, run: StoredRunData) -> None:
     """A complete run's row, agents, edges, decisions and curve (inside the caller's
-    transaction), in the tables and layout of :meth:`RunStore.create_run` and ``write_round``."""
+    transaction), in the tables and layout of ``RunStore.create_run`` and ``write_rounds``."""
     meta, network, records = run.meta, run.network, run.records
     run_id = meta.run_id
     row = run_row(meta, network)
@@ -132,14 +132,7 @@ def _write_run(store: RunStore, run: StoredRunData) -> None:
             "profile": run.profiles.astype(np.int8),
         },
         "edges": {"u": edges[:, 0].astype(np.int32), "v": edges[:, 1].astype(np.int32)},
-        "decisions": {
-            "round": np.repeat([rec.round for rec in records], sizes).astype(np.int32),
-            "agent": _joined([rec.agents for rec in records], np.int32),
-            "offline": _joined([rec.offline for rec in records], bool),
-            "m": _joined([rec.m for rec in records], np.int32),
-            "post": _joined([rec.post for rec in records], bool),
-            "valid": _joined([rec.valid for rec in records], bool),
-        },
+        "decisions": decision_columns(records),
         "curves": {
             "round": np.array([rec.round for rec in records], dtype=np.int32),
             "consulted": np.array(sizes, dtype=np.int32),
@@ -151,10 +144,6 @@ def _write_run(store: RunStore, run: StoredRunData) -> None:
     }
     for name, columns in tables.items():
         store.insert_columns(name, run_id, columns)
-
-
-def _joined(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
 
 def list_sweeps(store: RunStore) -> pd.DataFrame:

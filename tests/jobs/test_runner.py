@@ -1,6 +1,6 @@
 """The runner strings the engine and the store together: every replicate's rows and provenance,
-one transaction per round, progress after each round, and resuming an interrupted run to exactly
-the result it would have had."""
+rounds committed together (each round alone for a run that lets go of the file), progress after
+each round, and resuming an interrupted run to exactly the result it would have had."""
 
 import json
 
@@ -11,6 +11,7 @@ from spreadlab import __version__
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ILLUSTRATIVE, StochasticPolicy
 from spreadlab.errors import Cancelled, StoreError
+from spreadlab.jobs import runner
 from spreadlab.jobs.runner import resume_run, run_scenario
 from spreadlab.store.runs import RunStore
 from spreadlab.world.networks import NetworkSpec
@@ -42,19 +43,25 @@ def test_runs_carry_provenance_and_curves(store, event):
     assert not decisions.duplicated(["round", "agent"]).any()
 
 
-def test_a_failing_round_write_leaves_no_partial_rows(store, event, monkeypatch):
-    sc = scenario(event, replicates=1)
+def fail_curve_insert(store, monkeypatch, number):
+    """Make the ``number``-th curve point written to ``store`` fail (0: every one)."""
     calls = {"n": 0}
     original = store.insert_row
 
     def flaky(table, row):
         if table == "curves":
             calls["n"] += 1
-            if calls["n"] == 4:
+            if number in (0, calls["n"]):
                 raise OSError("disk full")
         original(table, row)
 
     monkeypatch.setattr(store, "insert_row", flaky)
+
+
+def test_a_failing_round_write_leaves_no_partial_rows(store, event, monkeypatch):
+    monkeypatch.setattr(runner, "COMMIT_EVERY_S", 0.0)  # one commit per round
+    sc = scenario(event, replicates=1)
+    fail_curve_insert(store, monkeypatch, 4)
     with pytest.raises(OSError):
         run_scenario(store, sc, StochasticPolicy(), scenario_id="f")
     meta = store.run_meta("f-000")
@@ -62,6 +69,51 @@ def test_a_failing_round_write_leaves_no_partial_rows(store, event, monkeypatch)
     decisions = store.decisions("f-000")
     assert decisions["round"].max() == 2  # round 3's decisions were rolled back with its curve
     assert len(store.curve("f-000")) == 3
+
+
+def test_a_run_holding_the_file_commits_its_rounds_together(tmp_path, event, monkeypatch):
+    """Rounds are committed in groups; a failing group is rolled back whole, the run is left
+    'interrupted' at the previous group, and a resume still gives the uninterrupted result."""
+    monkeypatch.setattr(runner, "COMMIT_EVERY_S", 3600.0)
+    sc = scenario(event, replicates=1, q=0.03)
+    with RunStore(tmp_path / "a.duckdb") as full:
+        groups = []
+        write = full.write_rounds
+
+        def counted(run_id, records, rng_state, finished):
+            groups.append([rec.round for rec in records])
+            write(run_id, records, rng_state, finished)
+
+        monkeypatch.setattr(full, "write_rounds", counted)
+        run_scenario(full, sc, StochasticPolicy(), scenario_id="s")
+        expected = full.decisions("s-000")
+    assert groups == [list(range(len(groups[0])))] and len(groups[0]) > 1
+
+    with RunStore(tmp_path / "b.duckdb") as part:
+        fail_curve_insert(part, monkeypatch, 0)
+        with pytest.raises(OSError):
+            run_scenario(part, sc, StochasticPolicy(), scenario_id="s")
+        meta = part.run_meta("s-000")
+        assert meta["status"] == "interrupted" and meta["rounds_done"] == 0
+        assert part.decisions("s-000").empty and part.curve("s-000").empty
+        monkeypatch.undo()
+        resume_run(part, "s-000", StochasticPolicy())
+        assert part.decisions("s-000").equals(expected)
+
+
+def test_a_run_that_lets_go_of_the_file_commits_every_round(tmp_path, event, monkeypatch):
+    sc = scenario(event, replicates=1)
+    with RunStore(tmp_path / "a.duckdb", release_when_idle=True) as store:
+        sizes = []
+        write = store.write_rounds
+
+        def counted(run_id, records, *rest):
+            sizes.append(len(records))
+            write(run_id, records, *rest)
+
+        monkeypatch.setattr(store, "write_rounds", counted)
+        run_scenario(store, sc, StochasticPolicy(), scenario_id="s")
+        assert set(sizes) == {1} and len(sizes) == len(store.curve("s-000"))
 
 
 def test_cancelled_run_resumes_to_the_uninterrupted_result(tmp_path, event):
