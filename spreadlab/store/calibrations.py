@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from spreadlab.engine.stochastic import ParameterTable
 from spreadlab.engine.surrogate import surrogate_label
 from spreadlab.store.schema import CALIBRATION_COLUMNS, PERSONA_CHECK_COLUMNS, replace_sql
 from spreadlab.world.personas import TRAITS
+
+if TYPE_CHECKING:  # for annotations only: 'spreadlab run' reads this module without pandas
+    import pandas as pd
 
 CALIBRATIONS = "calibrations"
 _FOUND = ("calibration_id", "model", "endpoint_host", "prompt_version", "decisions", "created")
