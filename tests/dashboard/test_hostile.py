@@ -563,7 +563,7 @@ def test_a_run_whose_writer_still_lives_is_not_resumed_by_another_process(work):
 
 def test_export_page_refuses_a_stored_hostile_id(work, monkeypatch):
     import streamlit
-    from test_app_pages import app, texts
+    from apptest_support import app, texts
 
     db, _, _ = work
     plant_run(db, "../../PWNED")

@@ -202,7 +202,7 @@ def test_retry_after_is_a_lower_bound_in_the_delay():
 
 def test_a_run_whose_writer_was_killed_shows_interrupted_and_resumes(tmp_path, monkeypatch):
     import streamlit
-    from test_app_pages import app, by_label
+    from apptest_support import app, by_label
     from test_llm_integration import kill_after, run_args, spreadlab
 
     db = tmp_path / "runs.duckdb"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from apptest_support import app, by_label, texts
 from click.testing import CliRunner
 from llm_server import ServerConfig, running_server
-from test_app_pages import app, by_label, texts
 
 from spreadlab.cli import cli
 from spreadlab.llm.openai_chat import endpoint_host

@@ -8,11 +8,11 @@ import time
 
 import pytest
 import streamlit as st
+from apptest_support import ROOT, TIMEOUT
 from cli_runner import spreadlab as in_process
 from dashboard_support import build_db
 from llm_server import llm_server_fixture  # noqa: F401  (the llm_server fixture)
 from streamlit.testing.v1 import AppTest
-from test_app_pages import ROOT, TIMEOUT
 
 from spreadlab.errors import StoreError
 from spreadlab.store.runs import RunStore
