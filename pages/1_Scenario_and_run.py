@@ -195,7 +195,7 @@ with new_tab:
             try:
                 estimate = actions.llm_estimate(scenario, settings)
             except SpreadLabError as exc:
-                st.warning(labels.md_escape(labels.for_dashboard(f"No estimate yet: {exc}")))
+                st.warning(labels.md_escape(f"No estimate yet: {labels.for_dashboard(exc)}"))
             else:
                 st.info(
                     labels.md_escape(f"Estimate before you run: {estimate.summary()}."),

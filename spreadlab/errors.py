@@ -3,7 +3,16 @@ what is wrong and how to fix it."""
 
 
 class SpreadLabError(Exception):
-    """Base class of every error SpreadLab raises on purpose."""
+    """Base class of every error SpreadLab raises on purpose.
+
+    ``setting`` names the setting the message is about (``"max_calls"``, ``"base_url"``), so each
+    front end can say where to change it: the CLI names its option, the dashboard its field. The
+    message itself names the setting, never a command-line option.
+    """
+
+    def __init__(self, message: str = "", *, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 class ConfigError(SpreadLabError, ValueError):

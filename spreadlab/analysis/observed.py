@@ -134,7 +134,7 @@ def read_series(
     frame = _read_frame(path, source)
     _check_columns(frame, (time_col, count_col, user_col), source)
     times = _times(frame[time_col], time_col, source)
-    origin = _times(pd.Series([start]), "--start", source)[0] if start else times.min()
+    origin = _times(pd.Series([start]), "start", source)[0] if start else times.min()
     rounds = _rounds((times - origin) / seconds, label, start, time_col, source)
     if count_col is None:
         new, filled, layout = _from_timestamps(frame, rounds, user_col), 0, "timestamps"

@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from spreadlab.cli.options import error_line
 from spreadlab.errors import SpreadLabError
 
 COMMANDS: dict[str, str] = {
@@ -95,7 +96,7 @@ def main(args: list[str] | None = None) -> None:
     try:
         cli.main(args, standalone_mode=False)
     except SpreadLabError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(error_line(exc), err=True)
         sys.exit(2)
     except OSError as exc:  # a path that cannot be read or written: say which, no traceback
         click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)

@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from spreadlab.errors import SpreadLabError
+
 
 def _describe(row: Mapping[str, Any]) -> str:
     return (
@@ -40,16 +42,13 @@ def md_escape(text: str) -> str:
 
 
 FIELDS = {
-    "--api-key": "the API key field",
-    "--base-url": "the endpoint base URL field",
-    "--model": "the Model field",
-    "--max-calls": "the budget field",
-    "--temperature": "the Temperature slider",
-    "--as": "the 'Another run id' field",
+    "api_key": "the API key field",
+    "base_url": "the endpoint base URL field",
+    "model": "the Model field",
+    "max_calls": "the budget field",
+    "temperature": "the Temperature slider",
+    "new_id": "the 'Another run id' field",
 }
-
-
-_FLAG = re.compile(r"(\b(?:pass|with|raise) )?(--[a-z][a-z-]*)(?: [A-Z_]+\b)?")
 
 
 _COMMAND = re.compile(
@@ -57,18 +56,14 @@ _COMMAND = re.compile(
 )
 
 
-def for_dashboard(message: str) -> str:
-    """An engine message as the dashboard shows it: command-line options named by the form field
-    that sets them, 'spreadlab resume' by the page's Resume button; no option names."""
-    message = _COMMAND.sub(" with the Resume button under Stored runs", message)
-
-    def field(match: re.Match[str]) -> str:
-        flag = match.group(2)
-        name = FIELDS.get(flag, f"the {flag[2:].replace('-', ' ')} setting")
-        verb = match.group(1)
-        return name if not verb else f"with {name}" if verb == "with " else f"use {name}"
-
-    return _FLAG.sub(field, message)
+def for_dashboard(exc: SpreadLabError) -> str:
+    """An engine error as the dashboard shows it: 'spreadlab resume' replaced by the page's Resume
+    button, then the form field that changes the error's setting, if it names one."""
+    message = _COMMAND.sub(" with the Resume button under Stored runs", str(exc))
+    if exc.setting is None:
+        return message
+    field = FIELDS.get(exc.setting, f"the {exc.setting.replace('_', ' ')} setting")
+    return f"{message} (use {field})"
 
 
 def run_label(row: Mapping[str, Any]) -> str:

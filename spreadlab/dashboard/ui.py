@@ -226,7 +226,7 @@ def provenance_banner(shown: pd.DataFrame) -> None:
 def show_error(exc: SpreadLabError) -> None:
     """The error's own message (what is wrong, what to do) as literal text, with form fields
     named instead of command-line options; never a traceback."""
-    st.error(labels.md_escape(labels.for_dashboard(str(exc))), icon=":material/error:")
+    st.error(labels.md_escape(labels.for_dashboard(exc)), icon=":material/error:")
 
 
 def runs_or_stop() -> pd.DataFrame:

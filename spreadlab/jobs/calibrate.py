@@ -79,11 +79,13 @@ class Design:
 
     def __post_init__(self) -> None:
         if not self.events:
-            raise ConfigError("calibration needs at least one event (--events)")
+            raise ConfigError("calibration needs at least one event", setting="events")
         if len({e.id for e in self.events}) != len(self.events):
             raise ConfigError("calibration events must be distinct")
         if self.repeats < 1:
-            raise ConfigError(f"--repeats {self.repeats}: ask each probe at least once")
+            raise ConfigError(
+                f"repeats = {self.repeats}: ask each probe at least once", setting="repeats"
+            )
         if (
             not self.ms
             or any(not 1 <= m <= MAX_M for m in self.ms)
@@ -338,8 +340,9 @@ class Calibration:
             i, j = missing[0]
             raise DataFormatError(
                 f"no {use} estimate for profile {profile_label(int(i))}, event type "
-                f"{EVENT_TYPES[j]}: a table for --params needs every profile and all six event "
-                "types; calibrate with an event of every type (and enough repeats)"
+                f"{EVENT_TYPES[j]}: a parameter table needs every profile and all six event "
+                "types; calibrate with an event of every type (and enough repeats)",
+                setting="events",
             )
         return ParameterTable(a.copy(), b.copy(), self.provenance(use))
 

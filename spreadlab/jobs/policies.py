@@ -193,7 +193,9 @@ def resume_endpoint(
     key = key or env.get("OPENAI_API_KEY") or None
     if not stored:
         raise ConfigError(
-            f"run {run_id} records no endpoint; pass --base-url to say where to resume it"
+            f"run {run_id} records no endpoint; give its base URL (base_url) to say where to "
+            "resume it",
+            setting="base_url",
         )
     if configured is None and key is None:
         return stored
@@ -202,17 +204,18 @@ def resume_endpoint(
     where = (
         f"OPENAI_BASE_URL points at {endpoint_host(configured)}"
         if configured
-        else ("no endpoint is configured (OPENAI_BASE_URL or --base-url)")
+        else ("no endpoint is configured (OPENAI_BASE_URL or base_url)")
     )
     raise ConfigError(
         f"run {run_id} was made against {endpoint_host(stored)}, but {where}; an API key is only "
-        f"sent where you say. Resume with --base-url {endpoint_url(stored)} to use the run's "
+        f"sent where you say. Resume with base URL {endpoint_url(stored)} to use the run's "
         "endpoint"
         + (
-            f", or --base-url {endpoint_url(configured)} to use the configured one"
+            f", or base URL {endpoint_url(configured)} to use the configured one"
             if configured
             else ""
-        )
+        ),
+        setting="base_url",
     )
 
 

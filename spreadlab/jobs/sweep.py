@@ -84,7 +84,10 @@ def run_sweep(
     if workers < 1:
         raise ConfigError(f"workers = {workers}: use at least one worker")
     if address and engine != "dask":
-        raise ConfigError("--address names a Dask scheduler: use it with --engine dask")
+        raise ConfigError(
+            f"address names a Dask scheduler: use it with engine 'dask', not {engine!r}",
+            setting="engine",
+        )
     cells = grid.cells()
     record_sweep(store, _sweep_row(grid), [c.cell_id for c in cells])
     done_before = finished_cells(store, [c.cell_id for c in cells])

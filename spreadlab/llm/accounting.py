@@ -32,10 +32,12 @@ class Budget:
     max_tokens: int | None = None
 
     def __post_init__(self) -> None:
-        for flag, value in (("--max-calls", self.max_calls), ("--max-tokens", self.max_tokens)):
+        for setting, value in (("max_calls", self.max_calls), ("max_tokens", self.max_tokens)):
             if value is not None and value < 1:
                 raise ConfigError(
-                    f"{flag} {value}: a budget must be a positive number; leave it out for no limit"
+                    f"{setting} = {value}: a budget must be a positive number; leave it out for "
+                    "no limit",
+                    setting=setting,
                 )
 
 
@@ -81,15 +83,18 @@ class Accounting:
         started = usage.calls + usage.failed_calls + self._calls_in_flight
         if budget.max_calls is not None and started >= budget.max_calls:
             raise BudgetExhausted(
-                f"budget of {budget.max_calls} calls spent; raise --max-calls and resume the run"
+                f"budget of {budget.max_calls} calls spent; raise the call budget (max_calls) "
+                "and resume the run",
+                setting="max_calls",
             )
         if (
             budget.max_tokens is not None
             and usage.tokens + self._tokens_reserved + reserve > budget.max_tokens
         ):
             raise BudgetExhausted(
-                f"budget of {budget.max_tokens} tokens spent ({usage.tokens} used); raise "
-                "--max-tokens and resume the run"
+                f"budget of {budget.max_tokens} tokens spent ({usage.tokens} used); raise the "
+                "token budget (max_tokens) and resume the run",
+                setting="max_tokens",
             )
 
     async def complete(self, request: ChatRequest) -> ChatReply:

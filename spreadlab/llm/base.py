@@ -136,7 +136,7 @@ class FormatRejected(LLMError):
 
 
 class TooManyInvalid(FatalLLMError):
-    """More decisions were invalid than the run allows (``--max-invalid``); it stays resumable."""
+    """More decisions were invalid than ``max_invalid_rate`` allows; the run stays resumable."""
 
 
 class BudgetExhausted(FatalLLMError):

@@ -68,33 +68,46 @@ class LLMConfig:
     max_invalid_rate: float = 0.25
 
     def __post_init__(self) -> None:
-        endpoint_url(self.base_url)  # raises a ConfigError naming OPENAI_BASE_URL / --base-url
+        endpoint_url(self.base_url)  # raises a ConfigError naming OPENAI_BASE_URL / base_url
         if not self.model.strip():
             raise ConfigError(
-                f"no model given: pass --model (e.g. {DEFAULT_MODEL}, or llama3.2 for Ollama)"
+                f"no model given: name one (e.g. {DEFAULT_MODEL}, or llama3.2 for Ollama)",
+                setting="model",
             )
         if self.api_key is None and urlsplit(self.base_url).hostname == "api.openai.com":
             raise ConfigError(
-                "no API key for OpenAI: set OPENAI_API_KEY (or pass --api-key), or point "
-                "OPENAI_BASE_URL / --base-url at a local server such as Ollama "
-                "(http://localhost:11434/v1)"
+                "no API key for OpenAI: set OPENAI_API_KEY (or give an API key), or point "
+                "OPENAI_BASE_URL / the base URL at a local server such as Ollama "
+                "(http://localhost:11434/v1)",
+                setting="api_key",
             )
         if not 0 <= self.temperature <= 2:
-            raise ConfigError(f"--temperature {self.temperature}: use a value in [0, 2]")
+            raise ConfigError(
+                f"temperature = {self.temperature}: use a value in [0, 2]", setting="temperature"
+            )
         if self.max_concurrency < 1:
-            raise ConfigError(f"--max-concurrency {self.max_concurrency}: use 1 or more")
+            raise ConfigError(
+                f"max_concurrency = {self.max_concurrency}: use 1 or more",
+                setting="max_concurrency",
+            )
         if self.max_reply_tokens < 16:
-            raise ConfigError(f"--max-reply-tokens {self.max_reply_tokens}: allow at least 16")
+            raise ConfigError(
+                f"max_reply_tokens = {self.max_reply_tokens}: allow at least 16",
+                setting="max_reply_tokens",
+            )
         if self.timeout <= 0 or self.max_attempts < 1 or self.parse_attempts < 1:
             raise ConfigError("timeout, max attempts and parse attempts must be positive")
         if not 0 <= self.max_invalid_rate <= 1:
             raise ConfigError(
-                f"--max-invalid {self.max_invalid_rate}: use a fraction in [0, 1] (0.25 = 25%)"
+                f"max_invalid_rate = {self.max_invalid_rate}: use a fraction in [0, 1] "
+                "(0.25 = 25%)",
+                setting="max_invalid_rate",
             )
         if self.response_format != "auto" and self.response_format not in RESPONSE_FORMATS:
             raise ConfigError(
-                f"--response-format {self.response_format!r}: use auto or one of "
-                f"{', '.join(RESPONSE_FORMATS)}"
+                f"response_format = {self.response_format!r}: use auto or one of "
+                f"{', '.join(RESPONSE_FORMATS)}",
+                setting="response_format",
             )
 
     @classmethod

@@ -14,8 +14,8 @@ class ConcurrencyLimit:
     def __init__(self, inner: ChatModel, max_concurrency: int) -> None:
         if max_concurrency < 1:
             raise ConfigError(
-                f"max concurrency = {max_concurrency}: allow at least 1 call in flight "
-                "(--max-concurrency)"
+                f"max_concurrency = {max_concurrency}: allow at least 1 call in flight",
+                setting="max_concurrency",
             )
         self.inner = inner
         self.endpoint = inner.endpoint

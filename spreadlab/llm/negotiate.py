@@ -83,8 +83,9 @@ class NegotiatedFormat:
             except FormatRejected as exc:
                 if self.forced or fmt == RESPONSE_FORMATS[-1]:
                     raise RequestRejected(
-                        f"{exc}. Choose another with --response-format (auto tries "
-                        f"{', '.join(RESPONSE_FORMATS)})"
+                        f"{exc}. Choose another response format (auto tries "
+                        f"{', '.join(RESPONSE_FORMATS)})",
+                        setting="response_format",
                     ) from None
                 known = self.current(request.model)
                 step = max(RESPONSE_FORMATS.index(fmt) + 1, RESPONSE_FORMATS.index(known))

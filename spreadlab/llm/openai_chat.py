@@ -42,7 +42,8 @@ def endpoint_url(base_url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
             f"base URL {redact(base_url, parts.password or '')!r} is not an http(s) URL: set "
-            "OPENAI_BASE_URL or --base-url to e.g. http://localhost:11434/v1"
+            "OPENAI_BASE_URL or the base URL to e.g. http://localhost:11434/v1",
+            setting="base_url",
         )
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     netloc = f"{host}:{parts.port}" if parts.port else host
@@ -197,7 +198,8 @@ class OpenAIChat:
             if isinstance(error, TransientError) and error.kind in ("timeout", "connection"):
                 raise EndpointError(
                     f"cannot reach {self.endpoint} ({error.kind}). Check OPENAI_BASE_URL / "
-                    "--base-url and that the server is running"
+                    "the base URL and that the server is running",
+                    setting="base_url",
                 ) from None
             if isinstance(error, TransientError):
                 return  # busy or failing now; the calls' own retries will deal with it
@@ -207,7 +209,8 @@ class OpenAIChat:
             shown = ", ".join(ids[:12]) + (" ..." if len(ids) > 12 else "")
             raise ConfigError(
                 f"unknown model {model!r} at {endpoint_host(self.endpoint)}; it offers: {shown}. "
-                "Pass one of them with --model"
+                "Choose one of them as the model",
+                setting="model",
             )
 
     async def aclose(self) -> None:
@@ -233,8 +236,9 @@ class OpenAIChat:
             what = "refused the API key" if status == 401 else "denied access"
             return AuthError(
                 f"{where} {what} (HTTP {status}: {said}). Set a valid key in OPENAI_API_KEY or "
-                "pass --api-key"
-                + (f", and check that it may use model {request.model!r}" if request else "")
+                "give an API key"
+                + (f", and check that it may use model {request.model!r}" if request else ""),
+                setting="api_key",
             )
         if (
             request is not None
@@ -259,8 +263,9 @@ class OpenAIChat:
         if status == 404:
             model = f"model {request.model!r}" if request else "the model"
             return RequestRejected(
-                f"{where}: HTTP 404 ({said}). Check {model} (--model) and the base URL "
-                "(OPENAI_BASE_URL / --base-url; it usually ends in /v1)"
+                f"{where}: HTTP 404 ({said}). Check {model} and the base URL "
+                "(OPENAI_BASE_URL; it usually ends in /v1)",
+                setting="model",
             )
         if request is None:
             return RequestRejected(f"{where}: HTTP {status} ({said})")

@@ -202,7 +202,8 @@ class LLMPolicy:
                 f"({self.invalid / self.consultations:.0%}) were invalid ({self.refused} refused "
                 f"by the endpoint, the rest unparseable), above the limit of {limit:.0%}. The run "
                 "stopped before storing this round; check the model and endpoint, or resume with "
-                "a higher --max-invalid"
+                "a higher limit (max_invalid_rate)",
+                setting="max_invalid_rate",
             )
 
     async def _decide_all(self, batch: ConsultationBatch, stream: int) -> list[Answer]:

@@ -41,7 +41,9 @@ class PromptSettings:
 
     def __post_init__(self) -> None:
         if self.feed_size < 0:
-            raise ConfigError(f"feed size {self.feed_size}: show 0 or more posts (--feed-size)")
+            raise ConfigError(
+                f"feed_size = {self.feed_size}: show 0 or more posts", setting="feed_size"
+            )
         if self.post_chars < 20:
             raise ConfigError(f"post length {self.post_chars}: allow at least 20 characters")
 

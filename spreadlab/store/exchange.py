@@ -331,8 +331,8 @@ def import_run(store: RunStore, folder: Path, run_id: str | None = None) -> str:
     rid = row["run_id"]
     if store.has_run(rid):
         raise StoreError(
-            f"run {rid} already exists in {store.path}; delete it or import it under another id "
-            "(--as NEW_ID)"
+            f"run {rid} already exists in {store.path}; delete it or import it under another id",
+            setting="new_id",
         )
     try:
         _write_run(store, rid, row, data)

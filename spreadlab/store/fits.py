@@ -58,16 +58,14 @@ class RunGroup:
 def resolve_runs(store: RunStore, ids: Sequence[str]) -> list[str]:
     """Run ids, with any scenario id replaced by its runs (in replicate order)."""
     if not ids:
-        raise StoreError(
-            "give at least one run id (or scenario id); 'spreadlab runs --by-scenario' lists them"
-        )
+        raise StoreError("give at least one run id (or scenario id) of a stored run")
     out: list[str] = []
     for ident in ids:
         members = [ident] if store.has_run(ident) else store.scenario_runs(ident)
         if not members:
             raise StoreError(
-                f"no run or scenario {ident!r} in {store.path}; "
-                "'spreadlab runs --by-scenario' lists the ids"
+                f"no run or scenario {ident!r} in {store.path}; the list of stored runs shows "
+                "the ids"
             )
         out += [m for m in members if m not in out]
     return out

@@ -80,7 +80,8 @@ def load_series(con: Any, wanted: str) -> ObservedSeries:
     row = con.execute(f"SELECT {names} FROM {OBSERVED} WHERE dataset_id = ?", [wanted]).fetchone()
     if row is None:
         raise StoreError(
-            f"no observed dataset {wanted!r}; 'spreadlab observe FILE --db' stores one"
+            f"no observed dataset {wanted!r}; store one first ('spreadlab observe' with this "
+            "database, or Save to database on the Observed data page)"
         )
     found = dict(zip(OBSERVED_COLUMNS, row, strict=True))
     n_range = None if found["n_lo"] is None else (int(found["n_lo"]), int(found["n_hi"]))

@@ -138,12 +138,14 @@ class RunStore:
             if not file.parent.is_dir():
                 raise StoreError(
                     f"cannot open database {self.path}: folder {file.parent} does not exist; "
-                    "create it or choose another --db path"
+                    "create it or choose another database path",
+                    setting="db",
                 )
             if not create and not file.exists():
                 raise StoreError(
                     f"no database at {self.path}; 'spreadlab run' or 'spreadlab samples load' "
-                    "creates one, or choose another --db path"
+                    "creates one, or choose another database path",
+                    setting="db",
                 )
         try:
             self.con: Connection = (

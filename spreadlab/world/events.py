@@ -89,7 +89,8 @@ def get_event(event_id: str, extra: dict[str, Event] | None = None) -> Event:
     if event_id not in events:
         raise ConfigError(
             f"unknown event id {event_id!r}; run 'spreadlab events' to list ids, or load your own "
-            "with --events-file"
+            "from an events file",
+            setting="events_file",
         )
     return events[event_id]
 

@@ -65,7 +65,7 @@ def test_export_and_import_commands(tmp_path):
     )
     assert imported.returncode == 0 and run_id in imported.stdout
     again = spreadlab("import", str(tmp_path / "out" / run_id), "--db", str(tmp_path / "b.duckdb"))
-    assert again.returncode == 2 and "--as NEW_ID" in again.stderr
+    assert again.returncode == 2 and "(use --as)" in again.stderr
     renamed = spreadlab(
         "import",
         str(tmp_path / "out" / run_id),

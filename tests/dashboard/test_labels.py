@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from spreadlab.dashboard import labels
+from spreadlab.errors import ConfigError, StoreError
+from spreadlab.llm.base import BudgetExhausted
 from spreadlab.store import queries
 
 ROW = {
@@ -25,35 +27,36 @@ ROW = {
 
 
 @pytest.mark.parametrize(
-    ("message", "shown"),
+    ("error", "shown"),
     [
         (
-            "no API key: set OPENAI_API_KEY (or pass --api-key), or point OPENAI_BASE_URL / "
-            "--base-url at a local server",
-            "no API key: set OPENAI_API_KEY (or use the API key field), or point OPENAI_BASE_URL "
-            "/ the endpoint base URL field at a local server",
+            ConfigError("no API key: set OPENAI_API_KEY or give an API key", setting="api_key"),
+            "no API key: set OPENAI_API_KEY or give an API key (use the API key field)",
         ),
         (
-            "budget spent; raise --max-calls and resume",
-            "budget spent; use the budget field and resume",
+            BudgetExhausted("budget spent; raise the call budget", setting="max_calls"),
+            "budget spent; raise the call budget (use the budget field)",
         ),
         (
-            "run x stopped and can be continued: spreadlab resume x --db /tmp/a.duckdb",
+            ConfigError(
+                "run x stopped and can be continued: spreadlab resume x --db /tmp/a.duckdb"
+            ),
             "run x stopped and can be continued with the Resume button under Stored runs",
         ),
         (
-            "pick one with --response-format (auto",
-            "pick one with the response format setting (auto",
+            StoreError("run x already exists", setting="new_id"),
+            "run x already exists (use the 'Another run id' field)",
         ),
     ],
 )
-def test_dashboard_messages_name_fields_not_flags(message, shown):
-    assert labels.for_dashboard(message) == shown
-    assert "--" not in labels.for_dashboard(message)
+def test_dashboard_messages_name_fields_not_flags(error, shown):
+    assert labels.for_dashboard(error) == shown
+    assert "--" not in labels.for_dashboard(error)
 
 
-def test_an_unknown_option_is_named_in_words():
-    assert labels.for_dashboard("set --feed-size lower") == "set the feed size setting lower"
+def test_a_setting_without_a_field_is_named_in_words():
+    error = ConfigError("feed_size = -1: show 0 or more posts", setting="feed_size")
+    assert labels.for_dashboard(error).endswith("(use the feed size setting)")
 
 
 def test_run_and_scenario_labels():

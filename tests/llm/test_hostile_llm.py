@@ -104,7 +104,7 @@ def test_too_many_refusals_stop_the_run_resumably(event, store):
     refusing = ScriptedChat(lambda r: '{"post": false}')
     refusing.complete = _rejecting(refusing)
     policy = LLMPolicy(config("http://127.0.0.1:9/v1", max_invalid_rate=0.25), core=refusing)
-    with policy, pytest.raises(TooManyInvalid, match=r"above the limit of 25%.*--max-invalid"):
+    with policy, pytest.raises(TooManyInvalid, match=r"above the limit of 25%.*max_invalid_rate"):
         run_scenario(store, scenario(event, n=120), policy, scenario_id="bad")
     assert store.run_meta("bad-000")["status"] == "interrupted"
 

@@ -96,7 +96,8 @@ def test_a_refused_key_stops_with_the_setting_named_and_the_key_redacted():
             check(server.base_url, key=KEY)
     for error in (caught.value, checked.value):
         message = str(error)
-        assert "OPENAI_API_KEY" in message and "--api-key" in message and "401" in message
+        assert "OPENAI_API_KEY" in message and "API key" in message and "401" in message
+        assert error.setting == "api_key"
         assert KEY not in message and "***" in message
 
 
@@ -111,10 +112,11 @@ def test_a_refused_response_format_is_recognised(llm_server):
 
 
 def test_an_unknown_model_is_named(llm_server):
-    with pytest.raises(RequestRejected, match="--model"):
+    with pytest.raises(RequestRejected, match="model 'gpt-nope' and the base URL") as asked:
         ask(llm_server.base_url, model="gpt-nope")
-    with pytest.raises(ConfigError, match=r"unknown model 'gpt-nope'.*sim-1.*--model"):
+    with pytest.raises(ConfigError, match=r"unknown model 'gpt-nope'.*sim-1") as checked:
         check(llm_server.base_url, model="gpt-nope")
+    assert asked.value.setting == checked.value.setting == "model"
     check(llm_server.base_url)
 
 
@@ -122,8 +124,9 @@ def test_an_endpoint_that_does_not_answer_is_named():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again: nothing listens there
-    with pytest.raises(EndpointError, match="OPENAI_BASE_URL / --base-url"):
+    with pytest.raises(EndpointError, match="OPENAI_BASE_URL / the base URL") as caught:
         check(f"http://127.0.0.1:{port}/v1")
+    assert caught.value.setting == "base_url"
 
 
 def test_the_newer_token_limit_name_is_adopted_once_and_kept():

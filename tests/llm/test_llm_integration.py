@@ -28,6 +28,7 @@ from llm_server import (
 )
 
 from spreadlab.cli import cli
+from spreadlab.cli.options import error_line, option_for
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import StochasticPolicy
 from spreadlab.errors import Cancelled
@@ -300,10 +301,10 @@ def test_the_api_key_is_nowhere_at_rest_or_in_output(tmp_path):
 @pytest.mark.parametrize(
     ("flags", "env", "named"),
     [
-        (["--model", "gpt-nope"], {}, "--model"),
-        (["--base-url", "http://127.0.0.1:9/v1"], {}, "OPENAI_BASE_URL / --base-url"),
-        (["--max-calls", "0"], {}, "--max-calls 0"),
-        (["--max-tokens", "0"], {}, "--max-tokens 0"),
+        (["--model", "gpt-nope"], {}, "unknown model 'gpt-nope'"),
+        (["--base-url", "http://127.0.0.1:9/v1"], {}, "OPENAI_BASE_URL / the base URL"),
+        (["--max-calls", "0"], {}, "max_calls = 0"),
+        (["--max-tokens", "0"], {}, "max_tokens = 0"),
         (["--base-url", "https://api.openai.com/v1"], {}, "OPENAI_API_KEY"),
     ],
 )
@@ -331,7 +332,10 @@ def test_bad_settings_fail_before_any_run_row(llm_server, tmp_path, flags, env, 
     ]
     result = CliRunner().invoke(cli, args, env=env)
     assert result.exit_code != 0 and result.exception is not None
-    assert named in str(result.exception)
+    line = error_line(result.exception)
+    assert named in line
+    if result.exception.setting:  # the CLI names the option that changes the setting
+        assert line.endswith(f"(use {option_for(result.exception.setting)})")
     with RunStore(db) as store:
         assert store.table_counts()["runs"] == 0
     assert llm_server.counts["POST /v1/chat/completions"] == 0
@@ -362,7 +366,7 @@ def test_a_spent_budget_stops_the_cli_run_and_resume_finishes_it(llm_server, tmp
         "25",
     ]
     result = CliRunner().invoke(cli, args)
-    assert "--max-calls" in str(result.exception)
+    assert getattr(result.exception, "setting", None) == "max_calls"
     assert "spreadlab resume" in result.stderr and "25 calls to the endpoint" in result.stderr
     with RunStore(db) as store:
         ((run_id, status),) = store.list_runs()[["run_id", "status"]].itertuples(index=False)

@@ -124,7 +124,7 @@ def test_budget_stops_cleanly_and_a_resume_matches_an_uninterrupted_replay(event
     core = ScriptedChat(hidden)
     with (
         LLMPolicy(config(max_calls=40, max_concurrency=4), store.con, core=core) as policy,
-        pytest.raises(BudgetExhausted, match="--max-calls"),
+        pytest.raises(BudgetExhausted, match=r"call budget \(max_calls\)"),
     ):
         run_scenario(store, spec, policy)
     assert len(consultations(core)) == 40
