@@ -415,9 +415,19 @@ CLI_CASES = [
     ("n0 0", ["--n0", "0"], "n0", "at least one"),
     ("unknown mix", ["--mix", "bogus"], "unknown mix", "use one of"),
     ("odd stubs", ["--n", "41", "--k", "3"], "odd", "change N or k"),
-    ("max invalid 2", [*LLM_ARGS, "--max-invalid", "2"], "--max-invalid 2.0", "[0, 1]"),
+    (
+        "max invalid 2",
+        [*LLM_ARGS, "--max-invalid", "2"],
+        "max_invalid_rate = 2.0",
+        "25%) (use --max-invalid)",
+    ),
     ("base URL ftp", ["--backend", "llm", "--base-url", "ftp://x/v1"], "ftp://x/v1", "http://"),
-    ("no concurrency", [*LLM_ARGS, "--max-concurrency", "0"], "--max-concurrency 0", "1 or more"),
+    (
+        "no concurrency",
+        [*LLM_ARGS, "--max-concurrency", "0"],
+        "max_concurrency = 0",
+        "1 or more (use --max-concurrency)",
+    ),
 ]
 
 
