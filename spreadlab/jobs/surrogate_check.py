@@ -113,8 +113,9 @@ def stored_scenario(store: RunStore, scenario_id: str, n: int, replicates: int) 
     run_ids = store.scenario_runs(scenario_id)
     if not run_ids:
         raise ConfigError(
-            f"--validate {scenario_id}: no stored scenario or catalog event has that id "
-            "('spreadlab runs --by-scenario' lists the scenarios, 'spreadlab events' the events)"
+            f"validate {scenario_id!r}: no stored scenario or catalog event has that id "
+            "(the list of stored runs shows the scenarios, 'spreadlab events' the events)",
+            setting="validate",
         )
     meta = store.run_meta(run_ids[0])
     params = json.loads(meta["network_params"])
@@ -127,8 +128,9 @@ def stored_scenario(store: RunStore, scenario_id: str, n: int, replicates: int) 
     }
     if kind not in degree:
         raise ConfigError(
-            f"--validate {scenario_id}: a {kind} network cannot be rebuilt at another N; validate "
-            f"with its event instead (--validate {meta['event_id']})"
+            f"validate {scenario_id!r}: a {kind} network cannot be rebuilt at another N; "
+            f"validate with its event instead ({meta['event_id']})",
+            setting="validate",
         )
     event = Event(
         id=meta["event_id"],
