@@ -52,7 +52,8 @@ class TraitEffects:
     ``table`` has one row per term and channel: ``channel`` (a or b), ``term`` (``intercept``, a
     trait letter O/C/E/A/N, or ``event:<type>``), ``estimate`` (log-odds; for traits and events the
     log-odds ratio against low / the baseline event), ``se``, ``z``, ``p_value``, ``ci_lo``,
-    ``ci_hi`` (Wald, at ``level``), ``odds_ratio`` and ``estimable``.
+    ``ci_hi`` (Wald, at ``level``), ``odds_ratio`` and ``estimable``. ``covariance`` is the
+    estimates' covariance (inverse observed information), labelled ``<channel>:<term>``.
     """
 
     table: pd.DataFrame
@@ -63,6 +64,7 @@ class TraitEffects:
     converged: bool
     message: str
     level: float = 0.95
+    covariance: pd.DataFrame | None = None
 
     def effect(self, channel: str, term: str) -> tuple[float, float]:
         """(estimate, standard error) of one term."""
@@ -325,6 +327,7 @@ def _fit(cells: _Cells, n_total: int, n_excluded: int, level: float) -> TraitEff
     fitted = {("a", names[c]): j for j, c in enumerate(a_cols)}
     fitted |= {("b", names[c]): len(a_cols) + j for j, c in enumerate(b_cols)}
     table = _table(theta, np.sqrt(np.diag(cov)), names, fitted, level)
+    labels = [f"{c}:{t}" for (c, t), _ in sorted(fitted.items(), key=lambda item: item[1])]
     missing = [f"{c}:{t}" for c in ("a", "b") for t in names if (c, t) not in fitted]
     if missing:
         message = "; ".join(
@@ -341,7 +344,33 @@ def _fit(cells: _Cells, n_total: int, n_excluded: int, level: float) -> TraitEff
         converged=best.converged,
         message=message,
         level=level,
+        covariance=pd.DataFrame(cov, index=labels, columns=labels),
     )
+
+
+def predicted(
+    effects: TraitEffects, channel: str, traits: np.ndarray, event_type: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fitted probability of ``channel`` (a or b) for each row of ``traits`` (0/1, one column
+    per trait in :data:`TRAITS` order) at ``event_type``, with its Wald interval at the fit's
+    level (delta method on the log-odds, ``x' Σ x``); NaN where a needed term is not estimable."""
+    terms = ["intercept", *TRAITS]
+    if event_type != effects.baseline_event:
+        terms.append(f"event:{event_type}")
+    x = np.column_stack([np.ones(len(traits)), traits.astype(float)])
+    if len(terms) > x.shape[1]:
+        x = np.column_stack([x, np.ones(len(traits))])
+    rows = effects.table[effects.table["channel"] == channel].set_index("term")
+    labels = [f"{channel}:{t}" for t in terms]
+    if effects.covariance is None or not all(
+        t in rows.index and bool(rows.at[t, "estimable"]) for t in terms
+    ):
+        nan = np.full(len(traits), np.nan)
+        return nan, nan, nan
+    eta = x @ rows.loc[terms, "estimate"].to_numpy(float)
+    cov = effects.covariance.loc[labels, labels].to_numpy()
+    half = stats.norm.ppf(0.5 + effects.level / 2) * np.sqrt(np.einsum("ij,jk,ik->i", x, cov, x))
+    return special.expit(eta), special.expit(eta - half), special.expit(eta + half)
 
 
 def _table(

@@ -15,9 +15,9 @@ Estimates per (profile, event type), per round:
   likelihood over every m; its exact interval inverts the test on the total number of posts,
   which is stochastically increasing in b (a sum of binomials, the same construction as
   Clopper–Pearson), so it covers at least the stated level.
-* A smoother: the additive trait-effect model
-(:mod:`spreadlab.analysis.trait_effects`) fitted to every
-  probe, the "both" probes included; its predictions are reported beside the cell estimates.
+* A smoother: the additive trait-effect model (:mod:`spreadlab.analysis.trait_effects`) fitted
+  to every probe, the "both" probes included; its predictions, with delta-method intervals, are
+  reported beside the cell estimates.
 
 The table written for ``--params`` uses the cell estimates or the smoother, and says which.
 """
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spreadlab.analysis.trait_effects import TraitEffects, fit_trait_effects
+from spreadlab.analysis.trait_effects import TraitEffects, fit_trait_effects, predicted
 from spreadlab.engine.policy import ConsultationBatch, FeedPost
 from spreadlab.engine.stochastic import ParameterTable
 from spreadlab.engine.surrogate import table_hash
@@ -47,7 +47,7 @@ from spreadlab.llm.prompt import PROMPT_VERSION
 from spreadlab.store.calibrations import save_calibration_row
 from spreadlab.store.sharing import Connection
 from spreadlab.world.events import EVENT_TYPES, Event, catalog, event_type_index
-from spreadlab.world.personas import N_PROFILES, TRAITS, profile_label, trait_matrix
+from spreadlab.world.personas import N_PROFILES, profile_label, trait_matrix
 
 stats = lazy_import("scipy.stats")
 optimize = lazy_import("scipy.optimize")
@@ -298,23 +298,17 @@ def estimate_cells(log: pd.DataFrame, level: float = 0.95) -> CellEstimates:
     )
 
 
-def smoothed(effects: TraitEffects) -> tuple[np.ndarray, np.ndarray]:
-    """a and b of every (profile, event type) predicted by the additive trait-effect model
-    (NaN for event types the calibration did not include)."""
-    traits = trait_matrix().astype(float)
-    result = []
+def smoothed(effects: TraitEffects) -> dict[str, np.ndarray]:
+    """a and b of every (profile, event type) predicted by the additive trait-effect model, with
+    Wald intervals by the delta method (keys a, a_lo, a_hi, b, b_lo, b_hi; NaN for event types
+    the calibration did not include)."""
+    traits = trait_matrix()
+    out = {}
     for channel in ("a", "b"):
-        rows = effects.table[effects.table["channel"] == channel].set_index("term")
-        estimate = rows["estimate"].where(rows["estimable"])
-        base = estimate.get("intercept", np.nan) + traits @ estimate[list(TRAITS)].to_numpy()
-        events = np.array(
-            [
-                0.0 if t == effects.baseline_event else estimate.get(f"event:{t}", np.nan)
-                for t in EVENT_TYPES
-            ]
-        )
-        result.append(1.0 / (1.0 + np.exp(-(base[:, None] + events[None, :]))))
-    return result[0], result[1]
+        columns = [predicted(effects, channel, traits, t) for t in EVENT_TYPES]
+        for k, suffix in enumerate(("", "_lo", "_hi")):
+            out[channel + suffix] = np.column_stack([c[k] for c in columns])
+    return out
 
 
 @dataclass(frozen=True)
@@ -324,8 +318,7 @@ class Calibration:
     log: pd.DataFrame
     cells: CellEstimates
     effects: TraitEffects
-    a_smoothed: np.ndarray
-    b_smoothed: np.ndarray
+    smoother: dict[str, np.ndarray]
     meta: dict[str, Any] = field(default_factory=dict)
 
     def table(self, use: str = "cells") -> ParameterTable:
@@ -333,7 +326,9 @@ class Calibration:
         if use not in TABLE_CHOICES:
             raise ConfigError(f"table source {use!r}: use one of {', '.join(TABLE_CHOICES)}")
         a, b = (
-            (self.cells.a, self.cells.b) if use == "cells" else (self.a_smoothed, self.b_smoothed)
+            (self.cells.a, self.cells.b)
+            if use == "cells"
+            else (self.smoother["a"], self.smoother["b"])
         )
         missing = np.argwhere(np.isnan(a) | np.isnan(b))
         if missing.size:
@@ -358,7 +353,7 @@ class Calibration:
 
     def to_csv(self, use: str = "cells") -> str:
         """The table in the format ``--params`` reads, with the cell intervals, the smoother's
-        values and the trial counts as extra columns."""
+        values and intervals and the trial counts as extra columns."""
         table = self.table(use)
         c = self.cells
         rows = []
@@ -375,8 +370,10 @@ class Calibration:
                         "a_hi": float(c.a_hi[i, j]),
                         "b_lo": float(c.b_lo[i, j]),
                         "b_hi": float(c.b_hi[i, j]),
-                        "a_smoothed": float(self.a_smoothed[i, j]),
-                        "b_smoothed": float(self.b_smoothed[i, j]),
+                        **{
+                            f"{k[0]}_smoothed{k[1:]}": float(v[i, j])
+                            for k, v in self.smoother.items()
+                        },
                         "offline_probes": int(c.a_trials[i, j]),
                         "offline_posts": int(c.a_posts[i, j]),
                         "online_probes": int(c.b_trials[i, j]),
@@ -397,7 +394,6 @@ def calibrate(
     log = run_probes(policy, design, bank, on_progress)
     cells = estimate_cells(log, level)
     effects = fit_trait_effects(log[["offline", "m", "profile", "event_type", "post", "valid"]])
-    a_s, b_s = smoothed(effects)
     settings = policy.config.settings()
     usage = policy.usage()
     meta = {
@@ -420,7 +416,7 @@ def calibrate(
         "prompt_tokens": usage["prompt_tokens"],
         "completion_tokens": usage["completion_tokens"],
     }
-    return Calibration(log, cells, effects, a_s, b_s, meta)
+    return Calibration(log, cells, effects, smoothed(effects), meta)
 
 
 def estimate_cost(

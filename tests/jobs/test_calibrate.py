@@ -106,6 +106,13 @@ def test_calibration_recovers_the_hidden_rates_and_replays_with_no_request(tmp_p
     assert "llm" not in table.provenance.lower()
     smoothed = result.table("smoothed")
     assert np.abs(smoothed.a - a).max() < 0.2 and np.abs(smoothed.b - b).max() < 0.1
+    s = result.smoother  # the hidden rules are additive in log-odds: the smoother's model is right
+    cover = [np.mean((s[f"{c}_lo"] <= t) & (t <= s[f"{c}_hi"])) for c, t in (("a", a), ("b", b))]
+    print(f"smoother interval coverage at 95%: a {cover[0]:.3f}, b {cover[1]:.3f}")
+    assert min(cover) >= 0.9 and np.all(s["a_lo"] <= s["a"]) and np.all(s["a"] <= s["a_hi"])
+    assert np.mean(s["a_hi"] - s["a_lo"]) < np.mean(cells.a_hi - cells.a_lo)
+    written = pd.read_csv(path)
+    assert np.allclose(written["b_smoothed_hi"].to_numpy().reshape(32, 6), s["b_hi"])
 
 
 def test_the_cli_prints_the_estimate_first_then_the_measured_cost_and_replays(tmp_path):
