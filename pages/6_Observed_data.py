@@ -23,8 +23,6 @@ from spreadlab.analysis.observed import (
 from spreadlab.dashboard import labels, observed_data, ui, verdict_text, viz
 from spreadlab.errors import SpreadLabError
 
-UPLOAD_LIMIT_MB = 200  # Streamlit's default server.maxUploadSize
-
 st.set_page_config(page_title="Observed data · SpreadLab", layout="wide")
 ui.sidebar()
 st.title("Your own data: one rate or two?")
@@ -34,10 +32,11 @@ st.markdown(
     "interval you choose and fits the models that need no network."
 )
 upload = st.file_uploader("Time series (.csv or .parquet)", type=["csv", "parquet"])
-st.caption(
-    f"Files up to {UPLOAD_LIMIT_MB} MB. For larger ones use the command line, which reads files "
-    "up to 2 GB: spreadlab observe FILE --time-col ... --interval 1h --n ..."
-)
+st.caption(labels.md_escape(observed_data.upload_note()))
+too_large = observed_data.over_limit(upload.name, upload.size) if upload is not None else ""
+if too_large:
+    st.error(labels.md_escape(too_large), icon=":material/error:")
+    st.stop()
 use_example = upload is None and st.toggle("Use the bundled synthetic example instead")
 if upload is None and not use_example:
     st.stop()

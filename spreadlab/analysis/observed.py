@@ -8,8 +8,9 @@ Two layouts are read from CSV or Parquet:
   (``count_col``).
 
 Rows are binned into rounds of ``interval`` (e.g. ``1h``) from ``start`` (default: the first
-time). Round 0 is the first interval. Every value is checked at this boundary; the first bad one
-ends the read with an error naming its row and column, and nothing is stored. An observed series
+time). Round 0 is the first interval. The file is read in a stream (:mod:`.observed_read`), so
+its size does not matter. Every value is checked at this boundary; the first bad one ends the
+read with an error naming its row and column, and nothing is stored. An observed series
 is real data supplied by the user: its provenance says ``observed``, never simulated, never LLM.
 """
 
@@ -25,15 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spreadlab.analysis import observed_read
 from spreadlab.analysis.curves import Curves
 from spreadlab.analysis.fit import FitResult, fit_each
 from spreadlab.analysis.models import get_model
 from spreadlab.analysis.verdict import Verdict, decide
 from spreadlab.errors import DataFormatError
 
-MAX_FILE_BYTES = 2 * 2**30
-"""Largest file read (the CLI reads it whole, column by column; larger files must be cut)."""
-MAX_ROUNDS = 10_000
 UNIT_SECONDS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 EXAMPLE_PATH = (
     Path(__file__).resolve().parents[1] / "sample_runs" / "observed_example.csv"
@@ -131,20 +130,34 @@ def read_series(
     if not (isinstance(n, int) and 2 <= n <= 10**10):
         raise DataFormatError(f"N = {n}: give the population size, an integer from 2 to 10^10")
     source = name or path.name
-    frame = _read_frame(path, source)
-    _check_columns(frame, (time_col, count_col, user_col), source)
-    times = _times(frame[time_col], time_col, source)
-    origin = _times(pd.Series([start]), "start", source)[0] if start else times.min()
-    rounds = _rounds((times - origin) / seconds, label, start, time_col, source)
+    layout = observed_read.Layout(
+        source, time_col, count_col, user_col, seconds, label, _start(start), start
+    )
+    if not path.is_file():
+        raise DataFormatError(f"cannot read {source}: no such file")
     if count_col is None:
-        new, filled, layout = _from_timestamps(frame, rounds, user_col), 0, "timestamps"
+        binned = observed_read.read_posts(lambda: observed_read.chunks(path, layout), layout)
     else:
-        new, filled = _from_counts(frame[count_col], rounds, times, time_col, count_col, source)
-        layout = "counts"
-    counts = _within_population(np.cumsum(new), n, source)
-    first = datetime.fromtimestamp(origin, UTC).isoformat().replace("+00:00", "Z")
+        binned = observed_read.read_counts(observed_read.chunks(path, layout), layout)
+    counts = _within_population(np.cumsum(binned.new), n, source)
+    first = datetime.fromtimestamp(binned.origin, UTC).isoformat().replace("+00:00", "Z")
     example = path.resolve() == EXAMPLE_PATH and name is None
-    return ObservedSeries(counts, n, label, first, source, len(frame), layout, filled, example)
+    layout_name = "timestamps" if count_col is None else "counts"
+    return ObservedSeries(
+        counts, n, label, first, source, binned.rows, layout_name, binned.filled, example
+    )
+
+
+def _start(start: str | None) -> float | None:
+    """``--start`` in seconds since the epoch (without a zone: UTC)."""
+    if not start:
+        return None
+    try:
+        return float(observed_read.times(pd.Series([start]), "start", "", 0, None)[0][0])
+    except DataFormatError:
+        raise DataFormatError(
+            f"start {start[:40]!r} is not a date and time; use ISO 8601, e.g. 2026-05-01T14:00Z"
+        ) from None
 
 
 def _within_population(counts: np.ndarray, n: int, source: str) -> np.ndarray:
@@ -156,139 +169,6 @@ def _within_population(counts: np.ndarray, n: int, source: str) -> np.ndarray:
             f"N = {n:,}; give the population size N that the posters come from"
         )
     return counts
-
-
-def _check_columns(frame: pd.DataFrame, columns: tuple[str | None, ...], source: str) -> None:
-    """The file has rows and every named column."""
-    if frame.empty:
-        raise DataFormatError(f"{source}: the file has no rows")
-    for column in columns:
-        if column is not None and column not in frame.columns:
-            raise DataFormatError(
-                f"{source}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}"
-            )
-
-
-def _rounds(
-    offsets: np.ndarray, label: str, start: str | None, time_col: str, source: str
-) -> np.ndarray:
-    """The round of each row from its offset in intervals since the start of round 0."""
-    before = np.flatnonzero(offsets < 0)
-    if before.size:
-        raise DataFormatError(
-            f"{source}, row {before[0] + 2}, column {time_col}: before the start {start}"
-        )
-    rounds = np.floor(offsets + 1e-9).astype(np.int64)
-    if rounds.max() >= MAX_ROUNDS:
-        raise DataFormatError(
-            f"{source}: the data span {rounds.max() + 1:,} intervals of {label}; at most "
-            f"{MAX_ROUNDS:,} can be fitted, choose a longer interval"
-        )
-    return rounds
-
-
-def _read_frame(path: Path, source: str) -> pd.DataFrame:
-    """The file as a table of strings (Parquet: its own types); errors name ``source``, never a
-    server-side path."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise DataFormatError(f"cannot read {source}: {exc.strerror}") from None
-    if size > MAX_FILE_BYTES:
-        raise DataFormatError(
-            f"{source} is {size / 2**30:.1f} GB, over the {MAX_FILE_BYTES / 2**30:.0f} GB "
-            "limit; aggregate it to counts per interval first"
-        )
-    try:
-        if Path(source).suffix.lower() == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataFormatError(f"{source}: not UTF-8 text; save it as UTF-8 CSV") from None
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataFormatError(f"{source}: cannot be read as CSV or Parquet ({first})") from None
-
-
-def _times(values: pd.Series, column: str, source: str) -> np.ndarray:
-    """Seconds since the epoch (UTC). Naive and zoned times may not be mixed."""
-    out = np.empty(len(values))
-    zoned: bool | None = None
-    for i, value in enumerate(values):
-        text = str(value).strip()
-        try:
-            stamp = pd.Timestamp(text)
-        except (ValueError, TypeError, OverflowError):
-            stamp = pd.NaT
-        if text == "" or pd.isna(stamp):
-            raise DataFormatError(
-                f"{source}, row {i + 2}, column {column}: {text[:40]!r} is not a date and time; "
-                "use ISO 8601, e.g. 2026-05-01T14:00:00Z"
-            )
-        has_zone = stamp.tzinfo is not None
-        if zoned is None:
-            zoned = has_zone
-        elif has_zone != zoned:
-            raise DataFormatError(
-                f"{source}, row {i + 2}, column {column}: mixes times with and without a time "
-                "zone; give every time in one form (e.g. all in UTC with a Z)"
-            )
-        if not has_zone:
-            stamp = stamp.tz_localize(UTC)
-        out[i] = stamp.timestamp()
-    return out
-
-
-def _from_timestamps(frame: pd.DataFrame, rounds: np.ndarray, user_col: str | None) -> np.ndarray:
-    keep = np.ones(len(rounds), dtype=bool)
-    if user_col is not None:  # each user's first post only
-        order = np.argsort(rounds, kind="stable")
-        users = frame[user_col].astype(str).to_numpy()[order]
-        _, first = np.unique(users, return_index=True)
-        keep = np.zeros(len(rounds), dtype=bool)
-        keep[order[first]] = True
-    return np.bincount(rounds[keep], minlength=int(rounds.max()) + 1)
-
-
-def _from_counts(
-    values: pd.Series,
-    rounds: np.ndarray,
-    times: np.ndarray,
-    time_col: str,
-    count_col: str,
-    source: str,
-) -> tuple[np.ndarray, int]:
-    """New posters per round from one row per interval; gaps are interpolated, not zeroed."""
-    new = np.empty(len(values))
-    for i, value in enumerate(values):
-        text = str(value).strip()
-        try:
-            number = float(text)
-        except ValueError:
-            number = math.nan
-        if not math.isfinite(number) or number < 0 or number != round(number):
-            raise DataFormatError(
-                f"{source}, row {i + 2}, column {count_col}: {text[:40]!r} is not a count of "
-                "new posters (a whole number >= 0)"
-            )
-        new[i] = number
-        if i and times[i] < times[i - 1]:
-            raise DataFormatError(
-                f"{source}, row {i + 2}, column {time_col}: time goes backwards; sort the rows"
-            )
-        if i and rounds[i] == rounds[i - 1]:
-            raise DataFormatError(
-                f"{source}, row {i + 2}, column {time_col}: a second row for the interval "
-                "starting at the row above; give one row per interval"
-            )
-    present = np.zeros(int(rounds.max()) + 1, dtype=bool)
-    present[rounds] = True
-    cumulative = np.full(present.size, np.nan)
-    cumulative[rounds] = np.cumsum(new)
-    missing = np.flatnonzero(~present)
-    if missing.size:  # a missing row is unknown, not zero: interpolate the cumulative count
-        cumulative[missing] = np.interp(missing, rounds, cumulative[rounds])
-    return np.diff(np.floor(cumulative).astype(np.int64), prepend=0), int(missing.size)
 
 
 def series_frame(series: ObservedSeries) -> pd.DataFrame:

@@ -16,6 +16,33 @@ if TYPE_CHECKING:
     from spreadlab.analysis.observed import ObservedSeries
 
 
+CLI_COMMAND = "spreadlab observe FILE --time-col ... --interval 1h --n ... --db ..."
+
+
+def upload_limit_mb() -> int:
+    """The largest upload the server takes, in MB (Streamlit's ``server.maxUploadSize``)."""
+    return int(st.get_option("server.maxUploadSize"))
+
+
+def upload_note() -> str:
+    """The upload limit and the command for larger files."""
+    return (
+        f"Files up to {upload_limit_mb()} MB. For larger ones use the command line, which reads "
+        f"files of any size in a stream and stores the result for these pages: {CLI_COMMAND}"
+    )
+
+
+def over_limit(name: str, size: int) -> str:
+    """Why an upload of ``size`` bytes is refused (naming the limit and the command), or ''."""
+    limit = upload_limit_mb()
+    if size <= limit * 2**20:
+        return ""
+    return (
+        f"{name} is {size / 2**20:,.0f} MB, over this page's {limit} MB upload limit: read it "
+        f"with the command line instead, which streams it: {CLI_COMMAND}"
+    )
+
+
 def save(series: ObservedSeries) -> str:
     """Keep ``series`` in the dashboard's database; returns its dataset id."""
     with ui.open_store() as store:

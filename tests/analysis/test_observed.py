@@ -108,14 +108,8 @@ def test_bad_series_name_the_row_and_column(tmp_path, text, options, message):
     assert "\n" not in str(caught.value)
 
 
-def test_files_over_the_limit_are_refused_before_reading(tmp_path, monkeypatch):
-    path = tmp_path / "big.csv"
-    path.write_text("time,posts\n2026-05-01T00:00Z,3\n", encoding="utf-8")
-    monkeypatch.setattr("spreadlab.analysis.observed.MAX_FILE_BYTES", 10)
-    with pytest.raises(DataFormatError, match="over the 0 GB limit; aggregate it"):
-        read_series(path, time_col="time", count_col="posts", interval="1h", n=100)
+def test_text_that_is_not_utf8_is_refused(tmp_path):
     (tmp_path / "latin.csv").write_bytes("time,posts\n2026-05-01T00:00Z,3\xe9\n".encode("latin-1"))
-    monkeypatch.setattr("spreadlab.analysis.observed.MAX_FILE_BYTES", 2**30)
     with pytest.raises(DataFormatError, match="not UTF-8"):
         read_series(tmp_path / "latin.csv", time_col="time", count_col="posts", interval="1h", n=9)
 

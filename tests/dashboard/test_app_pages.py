@@ -520,6 +520,20 @@ def test_observed_data_page_fits_the_example_and_overlays_a_scenario(db):
     assert len(stored_observed(db[0])) == 1  # the bad N stored nothing
 
 
+def test_observed_data_page_refuses_a_file_over_its_upload_limit(db, monkeypatch):
+    from spreadlab.dashboard import observed_data
+
+    at = app("pages/6_Observed_data.py")
+    assert "Files up to 200 MB" in texts(at.caption) and "spreadlab observe" in texts(at.caption)
+    monkeypatch.setattr(observed_data, "upload_limit_mb", lambda: 0)
+    at.file_uploader[0].set_value(("posts.csv", b"time\n2026-05-01T00:00Z\n", "text/csv"))
+    at.run()
+    assert not at.exception
+    shown = texts(at.error)
+    assert "over this page's 0 MB upload limit" in shown and "spreadlab observe FILE" in shown
+    assert len(stored_observed(db[0])) == 0 and not at.dataframe
+
+
 def stored_observed(path: Path):
     from spreadlab.store.observed import list_series
 
