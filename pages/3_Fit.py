@@ -5,13 +5,19 @@ import streamlit as st
 
 from spreadlab.analysis.methods import FIT_METHODS, RUN_CI_METHODS
 from spreadlab.analysis.models import MODELS
-from spreadlab.dashboard import labels, tables, ui, verdict_text, viz
+from spreadlab.dashboard import labels, observed_data, observed_view, tables, ui, verdict_text, viz
 from spreadlab.errors import SpreadLabError
 
 st.set_page_config(page_title="Fit · SpreadLab", layout="wide")
 ui.sidebar()
 st.title("Which model explains the spread?")
 
+if not observed_data.datasets().empty and (
+    st.radio("Data", ["Simulated scenarios", "Observed datasets"], horizontal=True)
+    == "Observed datasets"
+):
+    observed_view.fit_page()
+    st.stop()
 runs = ui.runs_or_stop()
 chosen = ui.pick_scenarios(runs, "Scenario (its replicate runs are fitted together)")
 if chosen.empty:

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from spreadlab.analysis.models import MODELS
-from spreadlab.dashboard import labels, tables, ui, verdict_text, viz
+from spreadlab.dashboard import labels, observed_data, observed_view, tables, ui, verdict_text, viz
 from spreadlab.errors import SpreadLabError
 
 st.set_page_config(page_title="Compare · SpreadLab", layout="wide")
@@ -25,6 +25,10 @@ model = st.selectbox(
     format_func=lambda m: MODELS[m].title,
 )
 
+observed = [
+    observed_data.series(d)
+    for d in observed_view.pick_datasets("Observed datasets beside them", multiple=True)
+]
 names = labels.short_labels(chosen)
 curves = ui.curves([rid for ids in chosen["run_ids"] for rid in ids])
 scenario_of = {
@@ -32,7 +36,10 @@ scenario_of = {
 }
 curves["label"] = curves["run_id"].map(scenario_of).map(names)
 mean_curves = curves.groupby(["label", "round"], sort=False)["fraction"].mean().reset_index()
+mean_curves = pd.concat([mean_curves, *map(observed_view.observed_curve, observed)])
 st.plotly_chart(viz.informed_figure(mean_curves, "Mean informed fraction per scenario"))
+if observed:
+    observed_view.closeness(observed, mean_curves)
 
 rows, failures = [], []
 for scenario_id, run_ids in zip(chosen["scenario_id"], chosen["run_ids"], strict=True):
@@ -47,10 +54,11 @@ for scenario_id, run_ids in zip(chosen["scenario_id"], chosen["run_ids"], strict
     )
 for failure in failures:
     st.warning(labels.md_escape(f"Not fitted. {failure}"))
+simulated = len(rows)
+rows += observed_view.rate_rows(observed, model)
 if rows:
     rates = pd.concat(rows, ignore_index=True)
-    for parameter, part in rates.groupby("parameter", sort=False):
-        unit = part["unit"].iloc[0]
+    for (parameter, unit), part in rates.groupby(["parameter", "unit"], sort=False):
         st.plotly_chart(
             viz.rates_figure(
                 part.assign(group=part["scenario"], series=f"{parameter} ({unit})"),
@@ -61,13 +69,21 @@ if rows:
     st.table(tables.rates_display(rates, "scenario"), border="horizontal")
     if rates["note"].astype(bool).any():
         st.caption(tables.BOUND_NOTE)
-    differences, uncalibrated = verdict_text.clear_differences(rates)
+    if len(rows) > simulated:
+        st.caption(
+            "Observed datasets' rates are per their own interval and per unit informed fraction "
+            "(their network is unknown), so they are shown beside the scenarios' but not tested "
+            "against them; their curves' closeness is above."
+        )
+    differences, uncalibrated = verdict_text.clear_differences(
+        pd.concat(rows[:simulated]) if simulated else rates.iloc[:0]
+    )
     if differences:
         st.markdown(
             "**Differences larger than replicate noise** (their calibrated intervals do not "
             "overlap):\n" + "\n".join(f"- {labels.md_escape(d)}" for d in differences)
         )
-    elif len(rows) > 1:
+    elif simulated > 1:
         st.info(
             "No difference between these scenarios is larger than the replicate-to-replicate "
             "noise: every pair of calibrated intervals overlaps."

@@ -4,7 +4,7 @@ Every file carries the runs' provenance (backend, synthetic)."""
 import streamlit as st
 
 from spreadlab.analysis.models import MODELS
-from spreadlab.dashboard import labels, tables, ui
+from spreadlab.dashboard import labels, observed_data, observed_view, tables, ui
 from spreadlab.errors import SpreadLabError
 from spreadlab.store import fits as fit_store
 
@@ -12,6 +12,9 @@ st.set_page_config(page_title="Export · SpreadLab", layout="wide")
 ui.sidebar()
 st.title("Export")
 
+if not observed_data.datasets().empty:
+    st.subheader("Observed datasets")
+    observed_view.export_section()
 runs = ui.runs_or_stop()
 chosen = ui.pick_scenarios(runs, "Scenarios to export", multiple=True, default=1)
 if chosen.empty:

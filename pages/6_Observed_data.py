@@ -6,21 +6,16 @@ import io
 import pandas as pd
 import streamlit as st
 
-from spreadlab import glossary
-from spreadlab.analysis.models import get_model
 from spreadlab.analysis.observed import (
     EXAMPLE_PATH,
     closest_scenarios,
-    fit_series,
-    fits_frame,
-    observed_unit,
     overlay_frame,
     read_series,
     read_upload,
     series_frame,
-    series_verdict,
+    with_n_range,
 )
-from spreadlab.dashboard import labels, observed_data, ui, verdict_text, viz
+from spreadlab.dashboard import labels, observed_data, observed_view, ui, viz
 from spreadlab.errors import SpreadLabError
 
 st.set_page_config(page_title="Observed data · SpreadLab", layout="wide")
@@ -65,6 +60,13 @@ interval = c3.text_input("One round is", "1h", help="e.g. 30min, 1h, 1d")
 n_agents = c4.number_input(
     "Population N", min_value=2, value=50_000 if example else 10_000, step=1000
 )
+estimate = st.toggle(
+    "N is an estimate", help="Give its plausible range: the rates are refitted at both ends."
+)
+if estimate:
+    r1, r2 = st.columns(2)
+    n_low = r1.number_input("N at least", min_value=2, value=int(n_agents), step=1000)
+    n_high = r2.number_input("N at most", min_value=2, value=2 * int(n_agents), step=1000)
 options = {
     "time_col": time_col,
     "interval": interval,
@@ -77,13 +79,12 @@ try:
         if example
         else read_upload(data, name, **options)
     )
+    if estimate:
+        series = with_n_range(series, int(n_low), int(n_high))
 except SpreadLabError as exc:
     ui.show_error(exc)
     st.stop()
-if series.example:
-    st.warning(labels.md_escape(series.provenance), icon=":material/science:")
-else:
-    st.info(labels.md_escape(series.provenance + " (not simulated, not LLM agents)"))
+observed_view.provenance(series)
 if st.button(
     "Save to database",
     help="Keep this dataset so the Fit, Compare and Export pages can use it like a scenario.",
@@ -100,33 +101,7 @@ if st.button(
             icon=":material/inventory_2:",
         )
 
-fits, failures = fit_series(series)
-for model, reason in failures.items():
-    st.warning(labels.md_escape(f"{get_model(model).title} was not fitted: {reason}"))
-verdict = series_verdict(series, fits)
-st.info(labels.md_escape(verdict_text.verdict_text(verdict)), icon=":material/lightbulb:")
-with st.expander("The evidence behind this answer"):
-    st.markdown("\n".join(f"- {labels.md_escape(line)}" for line in verdict.evidence))
-    st.caption(
-        "A time series has no decision log, so the answer rests on the curve alone: its onset "
-        "first, then models that bend the curve without any offline channel. 'Cannot tell' is "
-        "an honest answer here."
-    )
-rows = [
-    {
-        "model": get_model(m).title,
-        "parameter": glossary.label(p),
-        "estimate": v,
-        "lower 95%": f.ci[p][0],
-        "upper 95%": f.ci[p][1],
-        "unit": observed_unit(f.units[p], series.interval),
-    }
-    for m, f in fits.items()
-    for p, v in f.params.items()
-]
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-if fits:
-    st.caption(labels.md_escape(f"Intervals: {next(iter(fits.values())).interval_label()}."))
+fits, verdict, table = observed_view.show_fits(series)
 
 st.subheader("Against the simulations")
 scenarios = ui.scenario_mean_curves()
@@ -159,7 +134,7 @@ else:
     )
 st.download_button(
     "Download the fits (CSV)",
-    fits_frame(series, fits, verdict).to_csv(index=False),
+    table.to_csv(index=False),
     file_name="observed_fits.csv",
     mime="text/csv",
 )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -262,17 +262,62 @@ def closest_scenarios(series: ObservedSeries, scenarios: dict[str, np.ndarray]) 
 
 def observed_unit(unit: str, interval: str) -> str:
     """A model unit restated for observed data: per round -> per interval; the network is unknown
-    (k = 1), so an informed neighbour becomes a unit of informed fraction."""
-    return unit.replace("per informed neighbour", "per unit informed fraction").replace(
-        "per round", f"per {interval}"
-    )
+    (k = 1), so an informed (or posting) neighbour becomes a unit of informed fraction."""
+    for neighbour in ("per informed neighbour", "per posting neighbour"):
+        unit = unit.replace(neighbour, "per unit informed fraction")
+    return unit.replace("per round", f"per {interval}")
+
+
+def with_n_range(series: ObservedSeries, low: int, high: int) -> ObservedSeries:
+    """``series`` with N given as an estimate in ``low``..``high``; N cannot be below the number
+    who posted."""
+    if not 2 <= low <= series.n <= high <= 10**10:
+        raise DataFormatError(
+            f"N range {low:,}:{high:,}: give LOW:HIGH around N = {series.n:,} (LOW <= N <= HIGH)"
+        )
+    posted = int(series.counts[-1])
+    if low < posted:
+        raise DataFormatError(
+            f"N range {low:,}:{high:,} starts below the {posted:,} who posted in "
+            f"{series.source}; N is at least {posted:,}"
+        )
+    return replace(series, n_range=(low, high))
+
+
+def n_range_from_sd(series: ObservedSeries, sd: float) -> tuple[int, int]:
+    """N ± 1.96 standard deviations (a 95% range), the low end no lower than those who posted."""
+    if not (math.isfinite(sd) and sd > 0):
+        raise DataFormatError(f"--n-sd {sd}: give the standard deviation of N, a number > 0")
+    low = max(round(series.n - 1.96 * sd), int(series.counts[-1]), 2)
+    return low, round(series.n + 1.96 * sd)
+
+
+def n_sensitivity(
+    series: ObservedSeries, models: tuple[str, ...] = OBSERVED_MODELS
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per model and parameter, the estimate refitted with N at the low and at the high end of
+    the series' N range (empty without one): how much the rates owe to the choice of N."""
+    if series.n_range is None:
+        return {}
+    low, high = (fit_series(replace(series, n=n, n_range=None), models)[0] for n in series.n_range)
+    return {
+        m: {p: (low[m].params[p], high[m].params[p]) for p in low[m].params}
+        for m in models
+        if m in low and m in high
+    }
 
 
 def fits_frame(
-    series: ObservedSeries, fits: dict[str, FitResult], verdict: Verdict
+    series: ObservedSeries,
+    fits: dict[str, FitResult],
+    verdict: Verdict,
+    at_n_ends: dict[str, dict[str, tuple[float, float]]] | None = None,
 ) -> pd.DataFrame:
-    """One row per (model, parameter) with interval, unit, interval method, the verdict and the
+    """One row per (model, parameter) with interval, unit, interval method, the estimate refitted
+    at each end of the N range (:func:`n_sensitivity`; empty without one), the verdict and the
     observed provenance: the CSV of ``spreadlab observe --out``."""
+    low, high = series.n_range or (None, None)
+    ends = at_n_ends or {}
     rows = [
         {
             "dataset": series.source,
@@ -285,11 +330,15 @@ def fits_frame(
             "unit": observed_unit(f.units[p], series.interval),
             "interval_method": f.interval_label(),
             "interval_at_bound": p in f.at_bound,
+            "n_low": low,
+            "n_high": high,
+            "estimate_at_n_low": ends.get(name, {}).get(p, (None, None))[0],
+            "estimate_at_n_high": ends.get(name, {}).get(p, (None, None))[1],
             "fit_method": f.method,
             "verdict": verdict.code,
             "n_agents": series.n,
             "backend": "observed",
-            "synthetic": False,
+            "synthetic": series.example,
             "data_source": series.provenance,
         }
         for name, f in fits.items()

@@ -108,6 +108,13 @@ def traits(run_ids: tuple[str, ...], out_csv: str | None, db_path: str) -> None:
 @click.option("--time-col", required=True, help="Column with the time of a post or interval.")
 @click.option("--interval", required=True, help="Length of one round, e.g. 1h, 30min, 1d.")
 @click.option("--n", "n_agents", type=int, required=True, help="Population size N.")
+@click.option(
+    "--n-range",
+    help="N as an estimate: its plausible range LOW:HIGH; the rates are refitted at both ends.",
+)
+@click.option(
+    "--n-sd", type=float, help="N as an estimate: its standard deviation (range N ± 1.96 SD)."
+)
 @click.option("--count-col", help="Column of new posters per interval (else: one row per post).")
 @click.option("--user-col", help="Column of user ids: only each user's first post counts.")
 @click.option("--start", help="Start of interval 0 (ISO 8601); default: the first time.")
@@ -123,6 +130,8 @@ def observe(
     time_col: str,
     interval: str,
     n_agents: int,
+    n_range: str | None,
+    n_sd: float | None,
     count_col: str | None,
     user_col: str | None,
     start: str | None,
@@ -130,7 +139,13 @@ def observe(
     db_path: str | None,
 ) -> None:
     """Fit an observed time series of posts (real data) and hold it against simulated ones."""
-    from spreadlab.analysis.observed import fit_series, fits_frame, read_series, series_verdict
+    from spreadlab.analysis.observed import (
+        fit_series,
+        fits_frame,
+        n_sensitivity,
+        read_series,
+        series_verdict,
+    )
 
     series = read_series(
         data_file,
@@ -141,9 +156,11 @@ def observe(
         user_col=user_col,
         start=start,
     )
+    series = _with_range(series, n_range, n_sd)
     click.echo(series.provenance)
     fits, failures = fit_series(series)
-    _echo_fits(series, fits, failures)
+    at_ends = n_sensitivity(series, tuple(fits))
+    _echo_fits(series, fits, failures, at_ends)
     verdict = series_verdict(series, fits)
     click.echo(verdict.line())
     for line in verdict.evidence:
@@ -151,23 +168,51 @@ def observe(
     if db_path:
         _store_and_compare(series, db_path)
     if out_csv:
-        frame = fits_frame(series, fits, verdict)
+        frame = fits_frame(series, fits, verdict, at_ends)
         frame.to_csv(out_csv, index=False)
         click.echo(f"wrote {len(frame)} rows to {out_csv}")
 
 
+def _with_range(series: ObservedSeries, n_range: str | None, n_sd: float | None) -> ObservedSeries:
+    """The series with N's range from ``--n-range LOW:HIGH`` or ``--n-sd``, if either is given."""
+    from spreadlab.analysis.observed import n_range_from_sd, with_n_range
+    from spreadlab.errors import ConfigError
+
+    if n_range is not None and n_sd is not None:
+        raise ConfigError("give --n-range or --n-sd, not both")
+    if n_sd is not None:
+        return with_n_range(series, *n_range_from_sd(series, n_sd))
+    if n_range is None:
+        return series
+    low, sep, high = n_range.partition(":")
+    if not (sep and low.strip().isdigit() and high.strip().isdigit()):
+        raise ConfigError(f"--n-range {n_range!r}: give LOW:HIGH, e.g. 30000:80000")
+    return with_n_range(series, int(low), int(high))
+
+
 def _echo_fits(
-    series: ObservedSeries, fits: dict[str, FitResult], failures: dict[str, str]
+    series: ObservedSeries,
+    fits: dict[str, FitResult],
+    failures: dict[str, str],
+    at_ends: dict[str, dict[str, tuple[float, float]]],
 ) -> None:
-    """Each fitted model's rates with their intervals, in units per the chosen interval."""
+    """Each fitted model's rates with their intervals, in units per the chosen interval, and
+    the estimates refitted at the ends of N's range."""
     from spreadlab.analysis.observed import observed_unit
 
+    low, high = series.n_range or (0, 0)
     for name, f in fits.items():
         click.echo(f"  {name} ({f.method} fit): BIC {f.bic:.1f}, RMSE {f.rmse:.4f}")
         for p, value in f.params.items():
             lo, hi = f.ci[p]
             unit = observed_unit(f.units[p], series.interval)
-            click.echo(f"    {p} = {value:.4g} [{lo:.4g}, {hi:.4g}] {unit}")
+            ends = at_ends.get(name, {}).get(p)
+            over_n = (
+                f"; refitted at N = {low:,} / {high:,}: {ends[0]:.4g} / {ends[1]:.4g}"
+                if ends
+                else ""
+            )
+            click.echo(f"    {p} = {value:.4g} [{lo:.4g}, {hi:.4g}] {unit}{over_n}")
         click.echo(f"    intervals: {f.interval_label()}")
     for name, reason in failures.items():
         click.echo(f"  {name}: not fitted: {reason}")

@@ -9,11 +9,17 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
+from spreadlab.analysis import observed
 from spreadlab.dashboard import ui
 from spreadlab.store import observed as observed_store
 
 if TYPE_CHECKING:
+    from spreadlab.analysis.fit import FitResult
     from spreadlab.analysis.observed import ObservedSeries
+
+Fitted = tuple[
+    "dict[str, FitResult]", "dict[str, str]", "dict[str, dict[str, tuple[float, float]]]"
+]
 
 
 CLI_COMMAND = "spreadlab observe FILE --time-col ... --interval 1h --n ... --db ..."
@@ -74,3 +80,15 @@ def _series(path: str, dataset_id: str, rev: str) -> ObservedSeries:
 def series(dataset_id: str) -> ObservedSeries:
     """The stored dataset ``dataset_id`` (cached)."""
     return _series(ui.database_path(), dataset_id, _revision())
+
+
+@st.cache_data(max_entries=32, show_spinner="Fitting the models...")
+def _fitted(key: str, models: tuple[str, ...], _series: ObservedSeries) -> Fitted:
+    fits, failures = observed.fit_series(_series, models)
+    return fits, failures, observed.n_sensitivity(_series, tuple(fits))
+
+
+def fitted(series: ObservedSeries, models: tuple[str, ...]) -> Fitted:
+    """The models fitted to ``series``, the reason for each that could not be, and the estimates
+    refitted at the ends of N's range (cached by the series' content)."""
+    return _fitted(observed_store.dataset_id(series), tuple(models), series)

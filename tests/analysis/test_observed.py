@@ -231,3 +231,50 @@ def test_a_stored_dataset_reads_back_as_it_was_and_saving_again_replaces_it(tmp_
     assert list(back.counts) == list(got.counts) and back.provenance == got.provenance
     assert (back.n, back.interval, back.start, back.filled) == (1000, "1h", got.start, 1)
     assert back.provenance.startswith("observed, user-supplied: hourly.csv, 5 rows")
+
+
+def test_n_as_an_estimate_refits_the_rates_at_both_ends(tmp_path):
+    from spreadlab.analysis.observed import n_range_from_sd, n_sensitivity, with_n_range
+
+    rng = np.random.default_rng(11)
+    path = tmp_path / "hourly.csv"
+    write_counts(path, chain("si2", {"alpha": 0.005, "beta": 0.3}, rng, rounds=10))
+    got = read_series(path, time_col="hour", count_col="posts", interval="1h", n=N)
+    posted = int(got.counts[-1])
+    with pytest.raises(DataFormatError, match=f"starts below the {posted:,} who posted"):
+        with_n_range(got, posted - 1, 2 * N)
+    with pytest.raises(DataFormatError, match="LOW <= N <= HIGH"):
+        with_n_range(got, N + 1, 2 * N)
+    assert n_range_from_sd(got, 10 * N)[0] == posted  # never below those who posted
+    assert posted < N // 2  # the spread is under way, not over
+    ranged = with_n_range(got, N // 2, 2 * N)
+    fits, _ = fit_series(got, ("si1", "si2"))
+    ends = n_sensitivity(ranged, ("si1", "si2"))
+    assert set(ends) == {"si1", "si2"} and set(ends["si2"]) == {"alpha", "beta"}
+    low, high = ends["si2"]["beta"]
+    assert low != high and fits["si2"].params["beta"] not in (low, high)
+    same = n_sensitivity(with_n_range(got, N, N), ("si2",))["si2"]["alpha"]
+    assert same == pytest.approx((fits["si2"].params["alpha"],) * 2)
+    assert n_sensitivity(got) == {}
+
+
+def test_observe_command_reports_rates_across_the_n_range(tmp_path):
+    from cli_runner import spreadlab
+
+    from spreadlab.analysis.observed import EXAMPLE_PATH
+
+    out = tmp_path / "fits.csv"
+    args = ["--time-col", "hour", "--count-col", "new_posters", "--interval", "1h", "--n", "50000"]
+    done = spreadlab(
+        "observe", str(EXAMPLE_PATH), *args, "--n-range", "50000:60000", "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "refitted at N = 50,000 / 60,000:" in done.stdout
+    table = pd.read_csv(out)
+    assert (table["n_low"] == 50_000).all() and (table["n_high"] == 60_000).all()
+    assert table[["estimate_at_n_low", "estimate_at_n_high"]].notna().all().all()
+    assert table["synthetic"].all()  # the bundled example says it is synthetic
+    both = spreadlab("observe", str(EXAMPLE_PATH), *args, "--n-range", "1:2", "--n-sd", "5")
+    assert both.returncode == 2 and "not both" in both.stderr
+    bad = spreadlab("observe", str(EXAMPLE_PATH), *args, "--n-range", "lots")
+    assert bad.returncode == 2 and "give LOW:HIGH" in bad.stderr

@@ -539,3 +539,70 @@ def stored_observed(path: Path):
 
     with RunStore(path) as store:
         return list_series(store.con)
+
+
+def saved_dataset(path: Path, tmp_path: Path) -> str:
+    """The bundled example under a user's file name, N given as 50,000 to 60,000, stored."""
+    from spreadlab.analysis.observed import EXAMPLE_PATH, read_series, with_n_range
+    from spreadlab.store.observed import save_series
+
+    copy = tmp_path / "posts.csv"
+    copy.write_bytes(EXAMPLE_PATH.read_bytes())
+    series = read_series(copy, time_col="hour", count_col="new_posters", interval="1h", n=50_000)
+    with RunStore(path) as store:
+        return save_series(store.con, with_n_range(series, 50_000, 60_000))
+
+
+def no_rounds(units) -> bool:
+    """Units of observed rates: per the dataset's interval, never per round or neighbour."""
+    return not units.str.contains("round|neighbour").any()
+
+
+def test_an_observed_dataset_is_fitted_on_the_fit_page(db, tmp_path):
+    from spreadlab.analysis.models import get_model
+    from spreadlab.analysis.observed import OBSERVED_MODELS
+
+    saved_dataset(db[0], tmp_path)
+    at = app("pages/3_Fit.py")
+    by_label(at.radio, "Data").set_value("Observed datasets")
+    at.run()
+    assert not at.exception, at.exception
+    shown = texts(at.info)
+    assert "observed, user-supplied: posts.csv, 48 rows" in shown
+    assert "not simulated, not LLM agents" in shown and "One rate or two?" in shown
+    models = by_label(at.multiselect, "Models (those that need no network)")
+    assert list(models.options) == [get_model(m).title for m in OBSERVED_MODELS]
+    table = at.dataframe[0].value
+    assert table["unit"].str.contains("per 1h").any() and no_rounds(table["unit"])
+    assert {"lower 95%", "upper 95%", "at N = 50,000", "at N = 60,000"} <= set(table.columns)
+    assert len(at.get("plotly_chart")) == 1 and "per 1h" in texts(at.caption)
+
+
+def test_an_observed_dataset_beside_scenarios_on_compare(db, tmp_path):
+    dataset = saved_dataset(db[0], tmp_path)
+    at = app("pages/4_Compare.py")
+    by_label(at.multiselect, "Observed datasets").set_value([dataset])
+    at.run()
+    assert not at.exception, at.exception
+    ranked = at.dataframe[0].value
+    assert (ranked["observed"] == "posts.csv (observed)").all()
+    assert ranked["RMSE (informed fraction)"].is_monotonic_increasing
+    assert "not evidence of mechanism" in texts(at.caption)
+    rates = at.table[0].value
+    observed = rates[rates["scenario"] == "posts.csv (observed)"]
+    assert len(observed) == 2 and observed["unit"].str.contains("per 1h").all()
+    assert len(rates) > len(observed)  # beside the simulated scenarios
+    assert "not tested against them" in texts(at.caption)
+
+
+def test_an_observed_dataset_is_exported_with_its_provenance(db, tmp_path):
+    dataset = saved_dataset(db[0], tmp_path)
+    at = app("pages/5_Export.py")
+    by_label(at.multiselect, "Observed datasets to export").set_value([dataset])
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert table["data_source"].str.startswith("observed, user-supplied: posts.csv").all()
+    assert (table["backend"] == "observed").all() and not table["synthetic"].any()
+    assert no_rounds(table["unit"]) and (table["n_high"] == 60_000).all()
+    assert set(table["model"]) == {"si1", "si2", "si1g", "si2g", "mf_map"}
