@@ -453,6 +453,22 @@ def test_observed_series_upload_fit_overlay_and_export(page, server, tmp_path):
     assert {r["verdict"] for r in rows} == {"offline"}
     assert {r["n_agents"] for r in rows} == {"50000"}  # the page's final state, N as typed
     assert any("per 1h" in r["unit"] for r in rows)
+    page.get_by_role("button", name="Save to database").click()
+    page.get_by_text("Saved as observed dataset").wait_for(timeout=60_000)
+    open_page(page, server, "Export")  # the saved dataset is exported like a scenario
+    page.get_by_label("Observed datasets to export").click()
+    page.get_by_role("option", name=re.compile("my_posts.csv")).click()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Download observed fits (CSV)").wait_for(timeout=60_000)
+    wait_idle(page)
+    no_exceptions(page)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download observed fits (CSV)").click()
+    info.value.save_as(tmp_path / "exported.csv")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "exported.csv").read_text())))
+    assert {r["model"] for r in rows} == {"si1", "si2", "si1g", "si2g", "mf_map"}
+    assert all(r["data_source"].startswith("observed, user-supplied: my_posts.csv") for r in rows)
+    assert all(r["backend"] == "observed" and "round" not in r["unit"] for r in rows)
 
 
 TABLE_FITS_JS = """(table) => {
