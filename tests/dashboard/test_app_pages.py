@@ -513,6 +513,12 @@ def test_observed_data_page_fits_the_example_and_overlays_a_scenario(db):
     by_label(at.button, "Save to database").click()
     at.run()
     assert "Saved as observed dataset obs-" in texts(at.success)
+    by_label(at.toggle, "N is an estimate").set_value(True)
+    at.run()
+    ranged = at.dataframe[0].value  # refitted at N = 50,000 and at twice that
+    assert ranged[["at N = 50,000", "at N = 100,000"]].notna().all().all()
+    assert "N is an estimate" in texts(at.caption)
+    by_label(at.toggle, "N is an estimate").set_value(False)
     by_label(at.number_input, "Population N").set_value(10)
     at.run()
     assert "more than N = 10" in texts(at.error)  # bad input: a message, no traceback
