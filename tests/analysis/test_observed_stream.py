@@ -138,3 +138,22 @@ def test_millions_of_posts_are_read_in_bounded_memory(tmp_path):
     assert measured["intervals"] == 48
     assert measured["growth"] < size / 2, measured  # 17 MB measured: a chunk, not the file
     print(f"{size / 2**20:.0f} MB file: {measured}")
+
+
+def test_observe_command_streams_and_stores(tmp_path, monkeypatch):
+    from cli_runner import spreadlab
+
+    from spreadlab.store.observed import list_series, load_series
+    from spreadlab.store.runs import RunStore
+
+    path, db = tmp_path / "posts.csv", tmp_path / "s.duckdb"
+    posts(tmp_path, rows=60).to_csv(path, index=False)
+    whole = read_series(path, time_col="time", interval="1h", n=1000, user_col="user")
+    monkeypatch.setattr(observed_read, "CHUNK_ROWS", 7)
+    args = ["--time-col", "time", "--user-col", "user", "--interval", "1h", "--n", "1000"]
+    done = spreadlab("observe", str(path), *args, "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    with RunStore(db) as store:
+        (dataset,) = list_series(store.con)["dataset_id"]
+        stored = load_series(store.con, dataset)
+    assert same(stored, whole) and stored.rows == 60
