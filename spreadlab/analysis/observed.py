@@ -287,7 +287,7 @@ def with_n_range(series: ObservedSeries, low: int, high: int) -> ObservedSeries:
 def n_range_from_sd(series: ObservedSeries, sd: float) -> tuple[int, int]:
     """N ± 1.96 standard deviations (a 95% range), the low end no lower than those who posted."""
     if not (math.isfinite(sd) and sd > 0):
-        raise DataFormatError(f"--n-sd {sd}: give the standard deviation of N, a number > 0")
+        raise DataFormatError(f"standard deviation of N {sd}: give a number > 0")
     low = max(round(series.n - 1.96 * sd), int(series.counts[-1]), 2)
     return low, round(series.n + 1.96 * sd)
 
