@@ -174,7 +174,65 @@ def data_source(backend: str, synthetic: bool, parameters: str = "") -> str:
     return f"synthetic ({backend} model, not LLM agents)" if synthetic else f"{backend} agents"
 
 
+PROVENANCE_MEANINGS: dict[str, str] = {
+    "llm": "LLM agents made the decisions",
+    "illustrative": "the stochastic agent model with the hand-set illustrative table",
+    "user table": "the stochastic agent model with any other parameter table (edited, hand-made "
+    "or of unknown origin)",
+    "surrogate": "the stochastic agent model with a table whose numbers match a calibration "
+    "stored in the database (a stochastic surrogate of that model)",
+    "observed": "real data a user supplied (the bundled example is marked synthetic in its "
+    "data_source)",
+}
+"""What each provenance code means."""
+
+PROVENANCES = tuple(PROVENANCE_MEANINGS)
+"""Where a row's numbers come from: one code each in every run, fit, CSV (the ``provenance``
+column, beside the ``data_source`` words) and banner."""
+
+
+def provenance(backend: str, parameters: str = "") -> str:
+    """The :data:`PROVENANCES` code of a row made by ``backend`` with parameter table
+    ``parameters`` (the runs' parameter-table provenance, or a table's source label).
+
+    Anything not recognised is a ``user table``: the code never claims LLM agents or a
+    calibrated surrogate without the backend or the stored label saying so.
+
+    Examples
+    --------
+    >>> provenance("llm")
+    'llm'
+    >>> provenance("stochastic", "illustrative: hand-set values for demonstration")
+    'illustrative'
+    >>> provenance("stochastic", "stochastic surrogate of gpt-4o-mini (calibration c1: ...)")
+    'surrogate'
+    >>> provenance("stochastic", "user table my.csv")
+    'user table'
+    """
+    if backend in ("llm", "observed"):
+        return backend
+    text = parameters.strip()
+    if text.startswith("illustrative"):
+        return "illustrative"
+    if surrogate_name(text) or text == "surrogate":
+        return "surrogate"
+    return "user table"
+
+
 def markdown_table() -> str:
     """The glossary as a Markdown table (the body of docs/glossary.md)."""
     rows = [f"| {t.symbol} | {t.words} | {t.unit} | {t.meaning} |" for t in TERMS.values()]
-    return "\n".join(["| symbol | in words | unit | meaning |", "|---|---|---|---|", *rows])
+    kinds = [f"| `{code}` | {meaning} |" for code, meaning in PROVENANCE_MEANINGS.items()]
+    return "\n".join(
+        [
+            "| symbol | in words | unit | meaning |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+            "Provenance: the `provenance` column of every CSV and the kind every banner names.",
+            "",
+            "| provenance | where the numbers come from |",
+            "|---|---|",
+            *kinds,
+        ]
+    )

@@ -186,6 +186,7 @@ def series_frame(series: ObservedSeries) -> pd.DataFrame:
             "informed": series.counts,
             "fraction": series.counts / series.n,
             "data_source": series.provenance,
+            "provenance": "observed",
         }
     )
 
@@ -340,6 +341,7 @@ def fits_frame(
             "backend": "observed",
             "synthetic": series.example,
             "data_source": series.provenance,
+            "provenance": "observed",
         }
         for name, f in fits.items()
         for p, value in f.params.items()

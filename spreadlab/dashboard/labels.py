@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from spreadlab.errors import SpreadLabError
+from spreadlab.glossary import provenance
 
 
 def _describe(row: Mapping[str, Any]) -> str:
@@ -125,7 +126,8 @@ def provenance_note(runs: pd.DataFrame, provenances: list[dict[str, Any]] | None
     """The banner text when any run in ``runs`` is synthetic, else an empty string.
 
     ``provenances`` (parsed provenance JSON of those runs) adds the parameter table's own words,
-    e.g. "illustrative: hand-set values ... not measured from LLM agents".
+    led by its provenance code where they do not start with it, e.g. "illustrative: hand-set
+    values ... not measured from LLM agents" or "surrogate: stochastic surrogate of ...".
     """
     if runs.empty or not runs["synthetic"].astype(bool).any():
         return ""
@@ -137,8 +139,19 @@ def provenance_note(runs: pd.DataFrame, provenances: list[dict[str, Any]] | None
         )
     )
     tables = sorted(
-        {str(p.get("parameter_table")) for p in provenances or [] if p.get("parameter_table")}
+        {
+            _table_words(str(p["parameter_table"]))
+            for p in provenances or []
+            if p.get("parameter_table")
+        }
     )
     if tables:
         makers += f" (parameters: {'; '.join(tables)})"
     return SYNTHETIC_NOTE.format(count=len(synthetic), total=len(runs), makers=makers)
+
+
+def _table_words(table: str) -> str:
+    """A parameter table's provenance line, led by its provenance code (illustrative, user table,
+    surrogate) unless it already starts with it."""
+    code = provenance("stochastic", table)
+    return table if table.startswith(code) else f"{code}: {table}"

@@ -18,7 +18,7 @@ from spreadlab.analysis.differences import (
     difference_p_values,
     standard_errors,
 )
-from spreadlab.glossary import data_source, p_text
+from spreadlab.glossary import data_source, p_text, provenance
 
 SUMMARIES: dict[str, str] = {
     "reach": "final reach (share of agents informed, 0–1)",
@@ -151,10 +151,14 @@ def comparison_display(
 
 
 def csv_table(cells: pd.DataFrame, sweep: pd.Series) -> pd.DataFrame:
-    """Per-cell summaries with the sweep's provenance on every row: grid, seeds and source."""
+    """Per-cell summaries with the sweep's provenance on every row: grid, seeds and source; the
+    cell's parameter-table label as a provenance code (its stored JSON becomes
+    ``sweep_provenance``)."""
     out = cells.copy()
     out.insert(0, "sweep_name", sweep["name"])
     out.insert(1, "grid_file", sweep["source"])
     out.insert(2, "grid_seed", sweep["seed"])
     out.insert(3, "data_source", data_source("stochastic", True))
+    out = out.rename(columns={"provenance": "sweep_provenance"})
+    out.insert(4, "provenance", [provenance("stochastic", str(t)) for t in out["table_source"]])
     return out

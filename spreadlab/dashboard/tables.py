@@ -183,7 +183,7 @@ def stored_text(rows: pd.DataFrame) -> str:
 
 def curves_csv_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Informed curves (one row per run and round) with each run's scenario and provenance (a
-    calibrated model's surrogate named in data_source)."""
+    calibrated model's surrogate named in data_source) and its provenance code."""
     info = runs.set_index("run_id")[
         ["scenario_id", "event_id", "event_type", "mix_name", "q", "backend", "synthetic"]
     ]
@@ -193,9 +193,12 @@ def curves_csv_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         glossary.data_source(b, bool(s), p)
         for s, b, p in zip(table["synthetic"], table["backend"], parameters, strict=True)
     ]
+    table["provenance"] = [
+        glossary.provenance(b, p) for b, p in zip(table["backend"], parameters, strict=True)
+    ]
     columns = ["run_id", "scenario_id", "event_id", "event_type", "mix_name", "q", "round"]
     rest = ["informed", "new_posters", "n_agents", "fraction", "backend", "synthetic"]
-    return table[[*columns, *rest, "data_source"]]
+    return table[[*columns, *rest, "data_source", "provenance"]]
 
 
 def forest_rows(effects: TraitEffects) -> pd.DataFrame:

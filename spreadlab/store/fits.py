@@ -28,7 +28,7 @@ from spreadlab.analysis.intervals import interval_label
 from spreadlab.analysis.models import MODELS, NESTED, get_model
 from spreadlab.analysis.verdict import OfflineEvidence, Verdict, decide, susceptible_rounds
 from spreadlab.errors import FitError, StoreError
-from spreadlab.glossary import data_source, p_text
+from spreadlab.glossary import data_source, p_text, provenance
 from spreadlab.store.runs import RunStore
 from spreadlab.store.schema import FIT_COLUMNS
 
@@ -124,18 +124,20 @@ def load_group(store: RunStore, ids: Sequence[str]) -> RunGroup:
 
 def with_provenance(store: RunStore, run_ids: Sequence[str], table: pd.DataFrame) -> pd.DataFrame:
     """``table`` (computed from ``run_ids``) with the provenance columns every exported CSV
-    carries: runs, backend, synthetic, data_source (naming a calibrated model's surrogate) and
-    package version."""
+    carries: runs, backend, synthetic, data_source (naming a calibrated model's surrogate), its
+    provenance code (:data:`spreadlab.glossary.PROVENANCES`) and package version."""
     runs = store.list_runs().set_index("run_id").loc[list(run_ids)]
     backends = set(runs["backend"])
     backend = backends.pop() if len(backends) == 1 else "mixed"
     synthetic = bool(runs["synthetic"].any())
+    tables = shared_parameters(runs["parameters"])
     return table.assign(
         runs=";".join(run_ids),
         n_runs=len(run_ids),
         backend=backend,
         synthetic=synthetic,
-        data_source=data_source(backend, synthetic, shared_parameters(runs["parameters"])),
+        data_source=data_source(backend, synthetic, tables),
+        provenance=provenance(backend, tables),
         package_version=__version__,
     )
 
@@ -318,7 +320,8 @@ def load_fits(store: RunStore) -> pd.DataFrame:
 def fits_table(raw: pd.DataFrame, parameters: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Expand the JSON parameter column into ``<p>``, ``<p>_lo``, ``<p>_hi`` for every parameter
     name of every model (empty where a model lacks it) plus a ``units`` column; ``parameters``
-    (run id → parameter-table provenance) lets data_source name a calibrated model's surrogate."""
+    (run id → parameter-table provenance) lets data_source name a calibrated model's surrogate and
+    sets the provenance code."""
     parameters = parameters or {}
     columns = [c for c in FIT_COLUMNS if c != "params"]
     wide = []
@@ -336,6 +339,7 @@ def fits_table(raw: pd.DataFrame, parameters: Mapping[str, str] | None = None) -
         out["interval_at_bound"] = ";".join(_at_bound(row["model"], params))
         tables = shared_parameters(parameters.get(r, "") for r in str(row["runs"]).split(";"))
         out["data_source"] = data_source(row["backend"], bool(row["synthetic"]), tables)
+        out["provenance"] = provenance(row["backend"], tables)
         wide.append(out)
     order = [
         *columns[: columns.index("model") + 1],
@@ -352,6 +356,7 @@ def fits_table(raw: pd.DataFrame, parameters: Mapping[str, str] | None = None) -
         "interval_at_bound",
         *order[insert_at:],
         "data_source",
+        "provenance",
     ]
     return pd.DataFrame(wide, columns=order)
 

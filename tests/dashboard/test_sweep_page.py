@@ -79,7 +79,8 @@ def test_csv_has_one_row_per_cell_with_provenance(sweep_db, cells):
     assert set(table["data_source"]) == {"synthetic (stochastic model, not LLM agents)"}
     assert set(table["grid_seed"]) == {5} and table["seed"].nunique() == 6
     assert {"reach_lo", "reach_hi", "si2_alpha", "verdict", "table_provenance"} <= set(table)
-    assert all(json.loads(p)["sweep_id"] == sweep_id for p in table["provenance"])
+    assert all(json.loads(p)["sweep_id"] == sweep_id for p in table["sweep_provenance"])
+    assert set(table["provenance"]) == {"illustrative"}
 
 
 def test_sweep_page_renders_heatmap_table_and_csv(sweep_db, monkeypatch):

@@ -203,6 +203,8 @@ def assert_surrogate_in_exports(db, tmp_path, run_ids: dict[str, str]) -> None:
     fits = pd.read_csv(fits_csv).set_index("group_id")["data_source"]
     assert set(fits[surrogate_run]) == {named}
     assert set(fits[user_run]) == {"synthetic (stochastic model, not LLM agents)"}
+    codes = pd.read_csv(fits_csv).set_index("group_id")["provenance"]
+    assert set(codes[surrogate_run]) == {"surrogate"} and set(codes[user_run]) == {"user table"}
     with RunStore(db) as store:
         runs = store.list_runs()
         chosen = runs[runs["run_id"].isin([surrogate_run, user_run])]
@@ -213,7 +215,9 @@ def assert_surrogate_in_exports(db, tmp_path, run_ids: dict[str, str]) -> None:
         )
     by_run = curves.groupby("run_id")["data_source"].agg(set)
     assert by_run[surrogate_run] == {named} and named not in by_run[user_run]
-    assert "stochastic surrogate of sim-1 (calibration cal-" in note
+    kinds = curves.groupby("run_id")["provenance"].agg(set)
+    assert kinds[surrogate_run] == {"surrogate"} and kinds[user_run] == {"user table"}
+    assert "surrogate: stochastic surrogate of sim-1 (calibration cal-" in note
 
 
 def stored_id(db) -> str:
