@@ -195,11 +195,20 @@ def wait_idle(pg) -> None:
 
 
 def shoot(pg, name: str) -> None:
-    """Save a screenshot once every plotly chart on the page has drawn."""
+    """Save a screenshot once every plotly chart on the page has drawn, and after giving each
+    data frame up to 5 s to lay out its grid (a table captured earlier shows as an empty box)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     pg.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
         ".every(c => c.querySelector('.main-svg'))"
     )
+    with contextlib.suppress(PlaywrightTimeout):
+        pg.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=\"stDataFrame\"]')]"
+            ".every(d => d.getBoundingClientRect().width > 120)",
+            timeout=5_000,
+        )
     SHOTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
