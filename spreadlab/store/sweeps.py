@@ -22,7 +22,6 @@ import pandas as pd
 import pyarrow as pa
 
 from spreadlab import __version__
-from spreadlab.store import schema
 from spreadlab.store.run_rows import run_row
 from spreadlab.store.runs import RunMeta, RunStore, decision_columns
 from spreadlab.store.schema import CELL_COLUMNS
@@ -47,19 +46,12 @@ def scenario_id_of(cell_id: str) -> str:
     return f"sw-{cell_id}"
 
 
-def ensure_tables(store: RunStore) -> None:
-    """Make sure the sweep tables exist (every table of :mod:`spreadlab.store.schema` does once a
-    :class:`RunStore` is open; this holds for a connection it shares too)."""
-    schema.create(store.con)
-
-
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
 def record_sweep(store: RunStore, sweep: Mapping[str, Any], cell_ids: Sequence[str]) -> None:
     """Record a grid and its cells (once: re-running the same grid changes nothing)."""
-    ensure_tables(store)
     with store.transaction():
         store.con.execute(
             "INSERT OR IGNORE INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -90,7 +82,6 @@ def record_sweep(store: RunStore, sweep: Mapping[str, Any], cell_ids: Sequence[s
 
 def finished_cells(store: RunStore, cell_ids: Sequence[str]) -> set[str]:
     """Those of ``cell_ids`` already done (a failed cell is tried again)."""
-    ensure_tables(store)
     rows = store.con.execute(
         "SELECT cell_id FROM sweep_cells WHERE status = 'done' "
         "AND cell_id IN (SELECT unnest(?::VARCHAR[]))",
@@ -148,7 +139,6 @@ def _write_run(store: RunStore, run: StoredRunData) -> None:
 
 def list_sweeps(store: RunStore) -> pd.DataFrame:
     """Every stored sweep with how many of its cells are done and failed."""
-    ensure_tables(store)
     return store.con.execute(
         """
         SELECT s.sweep_id, s.name, s.source, s.seed, s.cells, s.created_at,
@@ -165,7 +155,6 @@ def list_sweeps(store: RunStore) -> pd.DataFrame:
 
 def sweep_cells(store: RunStore, sweep_id: str) -> pd.DataFrame:
     """The stored cells of one sweep (done or failed), in the grid's order, with the sweep id."""
-    ensure_tables(store)
     return store.con.execute(
         "SELECT m.sweep_id, c.* FROM sweep_members m JOIN sweep_cells c USING (cell_id) "
         "WHERE m.sweep_id = ? ORDER BY m.position",
@@ -175,7 +164,6 @@ def sweep_cells(store: RunStore, sweep_id: str) -> pd.DataFrame:
 
 def revision(store: RunStore) -> str:
     """Fingerprint of the sweep tables; it changes with every sweep or cell stored."""
-    ensure_tables(store)
     row = store.con.execute(
         "SELECT (SELECT count(*) FROM sweeps), count(*), coalesce(max(created_at)::VARCHAR, '') "
         "FROM sweep_cells"
