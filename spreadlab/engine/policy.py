@@ -54,13 +54,16 @@ class Decisions:
 
     ``valid[i]`` is False when the policy could not obtain a usable decision (an LLM reply that
     stayed unparseable); such an agent does not post, and ``reasons[i]`` says why. Leaving
-    ``valid`` out makes every decision valid.
+    ``valid`` out makes every decision valid. ``p_post`` is the probability of posting the policy
+    reported with each decision (NaN where it has none; None for a policy that never does), e.g.
+    an LLM's token log-probabilities.
     """
 
     post: np.ndarray
     texts: list[str | None] | None
     valid: np.ndarray
     reasons: list[str | None] | None
+    p_post: np.ndarray | None
 
     def __init__(
         self,
@@ -68,6 +71,7 @@ class Decisions:
         texts: list[str | None] | None = None,
         valid: np.ndarray | None = None,
         reasons: list[str | None] | None = None,
+        p_post: np.ndarray | None = None,
     ) -> None:
         self.post = np.asarray(post, dtype=bool)
         self.texts = texts
@@ -75,6 +79,7 @@ class Decisions:
             np.ones(self.post.size, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
         )
         self.reasons = reasons
+        self.p_post = None if p_post is None else np.asarray(p_post, dtype=float)
         if self.valid.size != self.post.size:
             raise ConfigError(
                 f"Decisions: 'valid' has {self.valid.size} entries for {self.post.size} in 'post'; "

@@ -35,7 +35,8 @@ class CallTag:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One chat completion to make. ``messages`` are (role, content) pairs."""
+    """One chat completion to make. ``messages`` are (role, content) pairs; ``top_logprobs``
+    (when set) asks for token log-probabilities with that many alternatives per token."""
 
     messages: tuple[tuple[str, str], ...]
     model: str
@@ -45,6 +46,7 @@ class ChatRequest:
     schema: dict[str, Any] | None = field(default=None, compare=False)
     seed: int | None = None
     tag: CallTag | None = None
+    top_logprobs: int | None = None
 
     def message_dicts(self) -> list[dict[str, str]]:
         return [{"role": role, "content": content} for role, content in self.messages]
@@ -56,6 +58,8 @@ class ChatReply:
 
     ``rejected`` says why the endpoint refused this one request for good (content filter, a 4xx
     for its input, a refusal, no choices): the agent's decision is then recorded invalid.
+    ``p_post`` is the probability of posting read from the token log-probabilities of the reply
+    (:mod:`spreadlab.llm.logprobs`); None when none were asked for, returned or usable.
     """
 
     text: str
@@ -66,6 +70,7 @@ class ChatReply:
     http_attempts: int = 1
     response_format: str = "text"
     rejected: str | None = None
+    p_post: float | None = None
 
 
 class ChatModel(Protocol):
@@ -133,6 +138,10 @@ class PromptRejected(RequestRejected):
 
 class FormatRejected(LLMError):
     """The endpoint refused the requested response format (negotiation falls back)."""
+
+
+class LogprobsRejected(LLMError):
+    """The endpoint refused to return token log-probabilities (negotiation asks without)."""
 
 
 class TooManyInvalid(FatalLLMError):

@@ -4,7 +4,9 @@ The table ``llm_calls`` (on the run store's database, reached through
 :mod:`spreadlab.store.calls`) is both the replay cache and
 the per-call usage ledger: one row per answered call, keyed by a SHA-256 of the endpoint URL
 (never the key), model, messages, temperature, token limit, response format, sampling seed, and
-the call's tag (run seed, the replicate's stream, round, agent, attempt). Identical requests of an
+the call's tag (run seed, the replicate's stream, round, agent, attempt) and, when asked for, the
+number of token log-probabilities; the probability of posting read from them is kept too
+(``p_post``), so a replay yields the same estimate. Identical requests of an
 identical run hit it and make no HTTP request; two agents, rounds or replicates never share a key.
 
 Rows are buffered and written in batches (at the end of every round, and every ``flush_every``
@@ -26,9 +28,10 @@ from spreadlab.validate import MAX_REPLY_CHARS, clean_text
 
 
 def request_key(endpoint: str, request: ChatRequest) -> str:
-    """The cache key of ``request`` sent to ``endpoint`` (hex SHA-256)."""
+    """The cache key of ``request`` sent to ``endpoint`` (hex SHA-256). A request for token
+    log-probabilities has a key of its own; others keep the key they always had."""
     tag = request.tag
-    payload = {
+    payload: dict[str, Any] = {
         "endpoint": endpoint,
         "model": request.model,
         "messages": request.messages,
@@ -40,6 +43,8 @@ def request_key(endpoint: str, request: ChatRequest) -> str:
         if tag is None
         else [tag.run_seed, tag.stream, tag.round, tag.agent, tag.attempt],
     }
+    if request.top_logprobs:
+        payload["top_logprobs"] = request.top_logprobs
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -63,7 +68,7 @@ class ReplayCache:
             row = self._partitions[part].get(key)
         if row is None:
             return None
-        reply, prompt_tokens, completion_tokens, fmt, rejected = row
+        reply, prompt_tokens, completion_tokens, fmt, rejected, p_post = row
         return ChatReply(
             clean_text(reply, MAX_REPLY_CHARS),
             prompt_tokens,
@@ -72,6 +77,7 @@ class ReplayCache:
             http_attempts=0,
             response_format=fmt,
             rejected=rejected,
+            p_post=p_post,
         )
 
     def put(self, key: str, endpoint: str, request: ChatRequest, reply: ChatReply) -> None:
@@ -94,6 +100,7 @@ class ReplayCache:
             "http_attempts": reply.http_attempts,
             "created_at": datetime.now(UTC).replace(tzinfo=None),
             "rejected": reply.rejected,
+            "p_post": reply.p_post,
         }
         self._pending.append(row)
         if tag is not None and (part := (tag.run_seed, tag.stream, tag.round)) in self._partitions:
@@ -103,6 +110,7 @@ class ReplayCache:
                 reply.completion_tokens,
                 reply.response_format,
                 reply.rejected,
+                reply.p_post,
             )
         if len(self._pending) >= self.flush_every:
             self.flush()

@@ -7,6 +7,11 @@ finally ``text`` with the JSON instructions of the prompt alone. A refusal of a 
 (endpoint, model) for the rest of the run and, in the ``llm_formats`` table
 (:mod:`spreadlab.store.calls`), for later runs, so a replayed run asks for the same format and
 finds its answers in the cache.
+
+Token log-probabilities are negotiated the same way: a request that asks for them
+(``top_logprobs``) and is refused (:class:`LogprobsRejected`) is asked once more without, and the
+refusal is remembered beside the format (``llm_formats.logprobs``), so later requests to that
+endpoint and model never ask again and a replay asks exactly what was asked before.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from spreadlab.llm.base import (
     ChatReply,
     ChatRequest,
     FormatRejected,
+    LogprobsRejected,
     RequestRejected,
 )
 from spreadlab.store import calls
@@ -30,11 +36,23 @@ log = logging.getLogger("spreadlab.llm")
 
 
 class FormatMemory:
-    """The format each (endpoint, model) accepted; in DuckDB when given a connection."""
+    """The format each (endpoint, model) accepted, and those that refused token
+    log-probabilities; in DuckDB when given a connection."""
 
     def __init__(self, con: Connection | None = None) -> None:
         self._con = calls.cursor(con) if con is not None else None
         self._known = calls.known_formats(self._con) if self._con is not None else {}
+        self._no_logprobs = calls.logprobs_refused(self._con) if self._con is not None else set()
+
+    def logprobs_refused(self, endpoint: str, model: str) -> bool:
+        return (endpoint, model) in self._no_logprobs
+
+    def refuse_logprobs(self, endpoint: str, model: str, fmt: str) -> None:
+        """Remember that (endpoint, model) refused token log-probabilities (``fmt``: the format
+        asked for meanwhile)."""
+        self._no_logprobs.add((endpoint, model))
+        if self._con is not None:
+            calls.refuse_logprobs(self._con, endpoint, model, fmt)
 
     def get(self, endpoint: str, model: str) -> str | None:
         return self._known.get((endpoint, model))
@@ -52,7 +70,8 @@ class FormatMemory:
 
 
 class NegotiatedFormat:
-    """Sets each request's response format, falling back on refusal (unless one is forced)."""
+    """Sets each request's response format, falling back on refusal (unless one is forced), and
+    drops the request for token log-probabilities where the endpoint refused it."""
 
     def __init__(
         self, inner: ChatModel, memory: FormatMemory | None = None, forced: str | None = None
@@ -68,7 +87,8 @@ class NegotiatedFormat:
         self.fallbacks: list[str] = []
 
     def stats(self) -> dict[str, object]:
-        """This layer's record: every response-format refusal it fell back from."""
+        """This layer's record: every response-format or log-probability refusal it fell back
+        from."""
         return {"format_fallbacks": list(self.fallbacks)}
 
     def current(self, model: str) -> str:
@@ -77,9 +97,18 @@ class NegotiatedFormat:
 
     async def complete(self, request: ChatRequest) -> ChatReply:
         fmt = self.current(request.model)
+        if request.top_logprobs and self.memory.logprobs_refused(self.endpoint, request.model):
+            request = replace(request, top_logprobs=None)
         while True:
             try:
                 reply = await self.inner.complete(replace(request, response_format=fmt))
+            except LogprobsRejected as exc:
+                if not self.memory.logprobs_refused(self.endpoint, request.model):
+                    log.warning("%s; asking without them (sampled answers only)", exc)
+                    self.fallbacks.append(str(exc))
+                    self.memory.refuse_logprobs(self.endpoint, request.model, fmt)
+                request = replace(request, top_logprobs=None)
+                continue
             except FormatRejected as exc:
                 if self.forced or fmt == RESPONSE_FORMATS[-1]:
                     raise RequestRejected(

@@ -22,10 +22,12 @@ from spreadlab.llm.base import (
     ChatRequest,
     EndpointError,
     FormatRejected,
+    LogprobsRejected,
     PromptRejected,
     RequestRejected,
     TransientError,
 )
+from spreadlab.llm.logprobs import post_probability
 from spreadlab.validate import clean_text
 
 if TYPE_CHECKING:
@@ -122,6 +124,9 @@ class OpenAIChat:
         fmt = response_format_param(request.response_format, request.schema)
         if fmt is not None:
             body["response_format"] = fmt
+        if request.top_logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = request.top_logprobs
         started = time.perf_counter()
         try:
             data = await self._send(body, request)
@@ -142,6 +147,7 @@ class OpenAIChat:
             # servers that report no usage are charged a generous estimate, so budgets hold
             prompt_tokens = int(usage.get("prompt_tokens") or prompt_token_bound(request))
             completion_tokens = int(usage.get("completion_tokens") or len(text) // 3 + 1)
+            logprobs = choices[0].get("logprobs") if request.top_logprobs else None
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             raise TransientError(
                 f"{self.endpoint}: reply without a message", kind="malformed"
@@ -152,6 +158,7 @@ class OpenAIChat:
             completion_tokens=completion_tokens,
             latency_s=time.perf_counter() - started,
             response_format=request.response_format,
+            p_post=post_probability(logprobs, request.temperature),
         )
 
     async def _send(self, body: dict[str, Any], request: ChatRequest) -> Any:
@@ -240,16 +247,9 @@ class OpenAIChat:
                 + (f", and check that it may use model {request.model!r}" if request else ""),
                 setting="api_key",
             )
-        if (
-            request is not None
-            and request.response_format != "text"
-            and status in (400, 415, 422, 500, 501)
-            and any(w in said.lower() for w in _FORMAT_WORDS)
-        ):
-            return FormatRejected(
-                f"{where} refused response format "
-                f"{request.response_format!r} (HTTP {status}: {said})"
-            )
+        refused = _refused_option(request, status, said, where)
+        if refused is not None:
+            return refused
         if request is not None and status == 500 and "does not match the expected" in said:
             # llama.cpp: this reply broke its response-format parser; the same request (same
             # seed) fails the same way, so it is this request's failure, not the server's
@@ -270,6 +270,23 @@ class OpenAIChat:
         if request is None:
             return RequestRejected(f"{where}: HTTP {status} ({said})")
         return PromptRejected(f"HTTP {status} ({said})")
+
+
+def _refused_option(
+    request: ChatRequest | None, status: int, said: str, where: str
+) -> Exception | None:
+    """The refusal of an option the endpoint does not support — a response format or token
+    log-probabilities — that negotiation falls back from; None for any other error."""
+    if request is None or status not in (400, 415, 422, 500, 501):
+        return None
+    words = said.lower()
+    if request.top_logprobs and status != 415 and "logprob" in words:
+        return LogprobsRejected(f"{where} refused token log-probabilities (HTTP {status}: {said})")
+    if request.response_format != "text" and any(w in words for w in _FORMAT_WORDS):
+        return FormatRejected(
+            f"{where} refused response format {request.response_format!r} (HTTP {status}: {said})"
+        )
+    return None
 
 
 def _server_message(exc: openai.APIStatusError) -> str:

@@ -54,12 +54,14 @@ MIN_CONSULTATIONS_FOR_RATE = 50  # fewer say too little about the invalid rate t
 
 @dataclass(frozen=True)
 class Answer:
-    """One agent's decision (``post`` is False when invalid)."""
+    """One agent's decision (``post`` is False when invalid); ``p_post`` is the probability of
+    posting read from the reply's token log-probabilities, where there is one."""
 
     post: bool
     text: str | None
     valid: bool
     reason: str | None
+    p_post: float | None = None
 
 
 class LoopRunner:
@@ -149,7 +151,9 @@ def build_stack(config: LLMConfig, con: Connection | None, core: ChatModel | Non
 
 
 class LLMPolicy:
-    """The :class:`spreadlab.engine.policy.Policy` of LLM agents."""
+    """The :class:`spreadlab.engine.policy.Policy` of LLM agents. With ``top_logprobs`` each
+    consultation also asks for token log-probabilities (as calibration does), and decisions carry
+    the probability of posting read from them where the endpoint returns them."""
 
     backend = "llm"
 
@@ -159,8 +163,10 @@ class LLMPolicy:
         con: Connection | None = None,
         *,
         core: ChatModel | None = None,
+        top_logprobs: int | None = None,
     ) -> None:
         self.config = config
+        self.top_logprobs = top_logprobs
         self.stack = build_stack(config, con, core)
         self._runner = LoopRunner()
         self._halt: FatalLLMError | None = None
@@ -188,6 +194,9 @@ class LLMPolicy:
             texts=[a.text for a in answers],
             valid=np.array([a.valid for a in answers], dtype=bool),
             reasons=[a.reason for a in answers],
+            p_post=np.array([np.nan if a.p_post is None else a.p_post for a in answers])
+            if self.top_logprobs
+            else None,
         )
 
     def _check_invalid_rate(self) -> None:
@@ -247,6 +256,7 @@ class LLMPolicy:
                 schema=DECISION_SCHEMA,
                 seed=sampling_seed(attempt_tag),
                 tag=attempt_tag,
+                top_logprobs=self.top_logprobs,
             )
             if self._halt is not None:
                 raise self._halt
@@ -261,7 +271,8 @@ class LLMPolicy:
                 return Answer(False, None, False, f"request refused: {reply.rejected}")
             parsed = parse_reply(clean_text(reply.text, MAX_REPLY_CHARS))
             if parsed.ok:
-                return Answer(bool(parsed.post), parsed.text if parsed.post else None, True, None)
+                text = parsed.text if parsed.post else None
+                return Answer(bool(parsed.post), text, True, None, reply.p_post)
             error = parsed.error or "unusable reply"
             self.reasked += attempt + 1 < config.parse_attempts
         reason = f"unparseable reply after {config.parse_attempts} attempt(s): {error}"

@@ -1,5 +1,6 @@
 """The LLM tables: ``llm_calls`` (the reply cache and per-call usage ledger) and ``llm_formats``
-(the response format each endpoint and model accepted).
+(the response format each endpoint and model accepted, and whether it refused token
+log-probabilities).
 
 The LLM layers (:mod:`spreadlab.llm.cache`, :mod:`spreadlab.llm.negotiate`) keep their logic and
 reach these tables only through the functions here; the columns are in
@@ -20,7 +21,14 @@ from spreadlab.store.schema import CALL_COLUMNS
 
 CALLS = "llm_calls"
 FORMATS = "llm_formats"
-REPLY_COLUMNS = ("reply", "prompt_tokens", "completion_tokens", "response_format", "rejected")
+REPLY_COLUMNS = (
+    "reply",
+    "prompt_tokens",
+    "completion_tokens",
+    "response_format",
+    "rejected",
+    "p_post",
+)
 """What a cached reply is read back as, in this order."""
 
 _ARROW_TYPES = {
@@ -77,9 +85,28 @@ def known_formats(con: Any) -> dict[tuple[str, str], str]:
     return {(e, m): f for e, m, f in rows}
 
 
+def logprobs_refused(con: Any) -> set[tuple[str, str]]:
+    """Every (endpoint, model) that refused to return token log-probabilities."""
+    rows = con.execute(f"SELECT endpoint, model FROM {FORMATS} WHERE NOT logprobs").fetchall()
+    return {(e, m) for e, m in rows}
+
+
 def remember_format(con: Any, endpoint: str, model: str, fmt: str) -> None:
     """Store (or replace) the format ``endpoint`` accepted for ``model``."""
     con.execute(
-        f"INSERT OR REPLACE INTO {FORMATS} VALUES (?, ?, ?, ?)",
+        f"INSERT INTO {FORMATS} (endpoint, model, response_format, updated_at) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (endpoint, model) DO UPDATE SET "
+        "response_format = excluded.response_format, updated_at = excluded.updated_at",
+        [endpoint, model, fmt, datetime.now(UTC).replace(tzinfo=None)],
+    )
+
+
+def refuse_logprobs(con: Any, endpoint: str, model: str, fmt: str) -> None:
+    """Store that ``endpoint`` refused token log-probabilities for ``model`` (``fmt``: the format
+    asked for, stored when the pair has no row yet)."""
+    con.execute(
+        f"INSERT INTO {FORMATS} (endpoint, model, response_format, updated_at, logprobs) "
+        "VALUES (?, ?, ?, ?, FALSE) ON CONFLICT (endpoint, model) DO UPDATE SET "
+        "logprobs = FALSE, updated_at = excluded.updated_at",
         [endpoint, model, fmt, datetime.now(UTC).replace(tzinfo=None)],
     )

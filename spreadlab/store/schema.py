@@ -19,6 +19,9 @@ Versions:
    runs. Migrating from 2 creates the table; no row changes.
 4. ``persona_checks``: a calibration's Mini-IPIP persona check, one row per trait. Migrating from 3
    creates the table; no row changes.
+5. ``llm_calls.p_post``: the probability of posting read from a reply's token log-probabilities
+   (NULL when none), and ``llm_formats.logprobs``: FALSE once an endpoint refused to return them
+   (NULL: not refused). Migrating from 4 adds both columns; no row changes.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import duckdb
 
 from spreadlab.errors import StoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 RUN_COLUMNS: dict[str, str] = {
     "run_id": "VARCHAR PRIMARY KEY",
@@ -137,6 +140,7 @@ CALL_COLUMNS: dict[str, str] = {
     "http_attempts": "INTEGER NOT NULL",
     "created_at": "TIMESTAMP NOT NULL",
     "rejected": "VARCHAR",
+    "p_post": "DOUBLE",
 }
 CALIBRATION_COLUMNS: dict[str, str] = {
     "calibration_id": "VARCHAR PRIMARY KEY",
@@ -264,6 +268,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "model": "VARCHAR NOT NULL",
         "response_format": "VARCHAR NOT NULL",
         "updated_at": "TIMESTAMP NOT NULL",
+        "logprobs": "BOOLEAN",
     },
     "calibrations": CALIBRATION_COLUMNS,
     "persona_checks": PERSONA_CHECK_COLUMNS,
@@ -288,6 +293,10 @@ KEYS: dict[str, str] = {
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE llm_calls ADD COLUMN IF NOT EXISTS rejected VARCHAR",),
+    4: (
+        "ALTER TABLE llm_calls ADD COLUMN IF NOT EXISTS p_post DOUBLE",
+        "ALTER TABLE llm_formats ADD COLUMN IF NOT EXISTS logprobs BOOLEAN",
+    ),
 }
 """Statements that take a database from version ``v`` to ``v + 1``, run after every missing
 table has been created with its current columns."""

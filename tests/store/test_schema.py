@@ -42,6 +42,10 @@ def _v1_path(tmp_path) -> Path:
     return path
 
 
+V5_COLUMNS = {"llm_calls": "p_post", "llm_formats": "logprobs"}
+"""The columns schema version 5 added (each the last of its table)."""
+
+
 def columns(con, table: str) -> dict[str, str]:
     rows = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
@@ -75,6 +79,9 @@ def test_the_previous_release_database_is_migrated_in_place(v1_path):
         fits = load_fits(store)
     after = contents(v1_path)
     assert after.pop("meta") == [("schema_version", str(schema.SCHEMA_VERSION))]
+    for table in V5_COLUMNS:  # version 5 appended one column, NULL in every row
+        assert all(row[-1] is None for row in after[table])
+        after[table] = [row[:-1] for row in after[table]]
     assert {t: after.pop(t) for t in V1_TABLES if t != "meta"} == {
         t: rows for t, rows in before.items() if t != "meta"
     }
@@ -117,7 +124,7 @@ def test_a_cache_without_the_rejected_column_gains_it(v1_path):
         rows = con.execute("SELECT * FROM llm_calls ORDER BY ALL").fetchall()
     with RunStore(v1_path) as store:
         assert list(columns(store.con, "llm_calls")) == list(schema.CALL_COLUMNS)
-        again = store.con.execute("SELECT * EXCLUDE (rejected) FROM llm_calls ORDER BY ALL")
+        again = store.con.execute("SELECT * EXCLUDE (rejected, p_post) FROM llm_calls ORDER BY ALL")
         assert again.fetchall() == rows
         assert store.con.execute("SELECT count(rejected) FROM llm_calls").fetchone() == (0,)
 
@@ -153,10 +160,31 @@ def test_a_version_3_database_gains_the_persona_check_table_and_keeps_its_rows(v
         con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     before = contents(v1_path)
     with RunStore(v1_path) as store:
-        assert schema.stored_version(store.con) == schema.SCHEMA_VERSION == 4
+        assert schema.stored_version(store.con) == schema.SCHEMA_VERSION
         assert list(columns(store.con, "persona_checks")) == list(schema.PERSONA_CHECK_COLUMNS)
     after = contents(v1_path)
-    assert after.pop("persona_checks") == [] and after.pop("meta") == [("schema_version", "4")]
+    assert after.pop("persona_checks") == []
+    assert after.pop("meta") == [("schema_version", str(schema.SCHEMA_VERSION))]
+    assert after == {t: rows for t, rows in before.items() if t != "meta"}
+
+
+def test_a_version_4_database_gains_the_log_probability_columns_and_keeps_its_rows(v1_path):
+    with RunStore(v1_path):
+        pass
+    with duckdb.connect(str(v1_path)) as con:  # as the release before token log-probabilities
+        for table, column in V5_COLUMNS.items():
+            con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    before = contents(v1_path)
+    assert before["llm_calls"] and before["llm_formats"]
+    with RunStore(v1_path) as store:
+        assert schema.stored_version(store.con) == schema.SCHEMA_VERSION == 5
+        assert list(columns(store.con, "llm_calls")) == list(schema.CALL_COLUMNS)
+        assert list(columns(store.con, "llm_formats")) == list(schema.COLUMNS["llm_formats"])
+    after = contents(v1_path)
+    assert after.pop("meta") == [("schema_version", "5")]
+    for table in V5_COLUMNS:
+        assert after.pop(table) == [(*row, None) for row in before.pop(table)]
     assert after == {t: rows for t, rows in before.items() if t != "meta"}
 
 
