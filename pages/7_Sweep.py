@@ -34,8 +34,7 @@ def _cells(path: str, sweep_id: str, rev: str) -> pd.DataFrame:
 
 
 def _revision() -> str:
-    with ui.open_store() as store:
-        return sweep_store.revision(store)
+    return ui.table_revision("sweeps")
 
 
 try:

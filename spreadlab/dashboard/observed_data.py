@@ -56,8 +56,7 @@ def save(series: ObservedSeries) -> str:
 
 
 def _revision() -> str:
-    with ui.open_store() as store:
-        return observed_store.observed_revision(store.con)
+    return ui.table_revision("observed")
 
 
 @st.cache_data(show_spinner=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,9 @@ import streamlit as st
 from spreadlab.dashboard import actions, labels, tables
 from spreadlab.errors import SpreadLabError
 from spreadlab.lazy import lazy_import
+from spreadlab.store import observed as observed_store
 from spreadlab.store import queries
+from spreadlab.store import sweeps as sweep_store
 from spreadlab.store.liveness import with_liveness
 from spreadlab.store.runs import RunStore, StoredRun
 
@@ -146,10 +148,32 @@ def open_store(release_when_idle: bool = False) -> Iterator[RunStore]:
         yield store
 
 
+REVISIONS: dict[str, Callable[[RunStore], str]] = {
+    "runs": queries.runs_revision,
+    "fits": queries.fits_revision,
+    "observed": lambda store: observed_store.observed_revision(store.con),
+    "sweeps": sweep_store.revision,
+}
+"""The fingerprint of each table the pages cache reads of."""
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _revision_at(path: str, state: queries.FileState, table: str) -> str:
+    with open_store() as store:
+        return REVISIONS[table](store)
+
+
+def table_revision(table: str) -> str:
+    """Fingerprint of ``table`` (a key of :data:`REVISIONS`); the database is opened for it only
+    when its files changed since the last look, so a page's many cached reads cost one stat each
+    instead of one open each."""
+    path = database_path()
+    return _revision_at(path, queries.file_state(path), table)
+
+
 def revision() -> str:
     """Fingerprint of the run table; it changes with every run added, advanced or deleted."""
-    with open_store() as store:
-        return queries.runs_revision(store)
+    return table_revision("runs")
 
 
 @st.cache_data(show_spinner=False)
@@ -336,9 +360,7 @@ def _stored_fits(path: str, rev: str) -> pd.DataFrame:
 
 def stored_fits() -> pd.DataFrame:
     """Every fit kept in the database's fits table, one wide row each (cached)."""
-    with open_store() as store:
-        rev = queries.fits_revision(store)
-    return _stored_fits(database_path(), rev)
+    return _stored_fits(database_path(), table_revision("fits"))
 
 
 def store_fits(run_ids: list[str], fitted: dict[str, FitResult]) -> None:

@@ -77,7 +77,7 @@ def load_group(store: RunStore, ids: Sequence[str]) -> RunGroup:
     The runs must share N; their (mean) degrees must agree within 10% and the mean is used.
     """
     run_ids = resolve_runs(store, ids)
-    metas = [store.run_meta(r) for r in run_ids]
+    metas = store.run_metas(run_ids)
     sizes = {int(m["n_agents"]) for m in metas}
     if len(sizes) > 1:
         raise FitError(f"the runs have different numbers of agents {sorted(sizes)}; fit apart")
@@ -86,12 +86,10 @@ def load_group(store: RunStore, ids: Sequence[str]) -> RunGroup:
         raise FitError(
             f"the runs' mean degrees differ ({degrees.min():g} to {degrees.max():g}); fit apart"
         )
-    curves = []
-    for run_id in run_ids:
-        curve = store.curve(run_id)
-        if curve.empty:
+    curves = list(store.informed_counts(run_ids).values())
+    for run_id, curve in zip(run_ids, curves, strict=True):
+        if not len(curve):
             raise FitError(f"run {run_id} has no completed round to fit")
-        curves.append(curve["informed"].to_numpy(np.int64))
     data = Curves.from_runs(
         curves, sizes.pop(), float(degrees.mean()), store.degree_histogram(run_ids)
     )

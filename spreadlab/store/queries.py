@@ -5,6 +5,7 @@ the cheap fingerprints the dashboard keys its caches on."""
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from spreadlab.store.calls import CALLS
@@ -79,6 +80,24 @@ def runs_revision(store: RunStore) -> str:
         "coalesce(sum(rounds_done), 0) FROM runs"
     ).fetchone()
     return "/".join(str(x) for x in row or ())
+
+
+FileState = tuple[tuple[int, int, int, int] | None, ...]
+
+
+def file_state(path: str) -> FileState:
+    """Inode, size, modification and change times of the database file and of its write-ahead
+    log. Every commit changes one of them, so a cache keyed on this reads the database again only
+    after a write; a stat costs microseconds, opening the database milliseconds."""
+    out: list[tuple[int, int, int, int] | None] = []
+    for name in (path, f"{path}.wal"):
+        try:
+            st = os.stat(name)
+        except OSError:
+            out.append(None)
+        else:
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(out)
 
 
 def fits_revision(store: RunStore) -> str:

@@ -308,6 +308,29 @@ class RunStore:
         frame = self.con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).df()
         return frame.iloc[0].to_dict()
 
+    def run_metas(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The run rows of ``run_ids``, in that order, in one query."""
+        frame = self.con.execute(
+            "SELECT * FROM runs WHERE list_contains(?, run_id)", [list(run_ids)]
+        ).df()
+        rows = {row["run_id"]: row for row in frame.to_dict("records")}
+        for run_id in run_ids:
+            if run_id not in rows:
+                self._require(run_id)
+        return [rows[r] for r in run_ids]
+
+    def informed_counts(self, run_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each run's informed count per completed round (empty for a run with none), one query."""
+        frame = self.con.execute(
+            "SELECT run_id, informed FROM curves WHERE list_contains(?, run_id) "
+            "ORDER BY run_id, round",
+            [list(run_ids)],
+        ).df()
+        grouped = {
+            str(k): g["informed"].to_numpy(np.int64) for k, g in frame.groupby("run_id", sort=False)
+        }
+        return {r: grouped.get(r, np.zeros(0, np.int64)) for r in run_ids}
+
     def load_run(self, run_id: str) -> StoredRun:
         """Everything stored about one run."""
         meta = self.run_meta(run_id)
