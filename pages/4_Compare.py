@@ -38,8 +38,8 @@ curves["label"] = curves["run_id"].map(scenario_of).map(names)
 mean_curves = curves.groupby(["label", "round"], sort=False)["fraction"].mean().reset_index()
 mean_curves = pd.concat([mean_curves, *map(observed_view.observed_curve, observed)])
 st.plotly_chart(viz.informed_figure(mean_curves, "Mean informed fraction per scenario"))
-if observed:
-    observed_view.closeness(observed, mean_curves)
+for i, series in enumerate(observed):
+    observed_view.closeness(series, tuple(chosen["scenario_id"]), key=f"compare-{i}")
 
 rows, failures = [], []
 for scenario_id, run_ids in zip(chosen["scenario_id"], chosen["run_ids"], strict=True):

@@ -8,14 +8,12 @@ import streamlit as st
 
 from spreadlab.analysis.observed import (
     EXAMPLE_PATH,
-    closest_scenarios,
-    overlay_frame,
     read_series,
     read_upload,
     series_frame,
     with_n_range,
 )
-from spreadlab.dashboard import labels, observed_data, observed_view, ui, viz
+from spreadlab.dashboard import labels, observed_data, observed_view, ui
 from spreadlab.errors import SpreadLabError
 
 st.set_page_config(page_title="Observed data · SpreadLab", layout="wide")
@@ -26,6 +24,7 @@ st.markdown(
     "per interval with the number of new posters. SpreadLab bins them into rounds of the "
     "interval you choose and fits the models that need no network."
 )
+observed_view.manage_datasets()
 upload = st.file_uploader("Time series (.csv or .parquet)", type=["csv", "parquet"])
 st.caption(labels.md_escape(observed_data.upload_note()))
 too_large = observed_data.over_limit(upload.name, upload.size) if upload is not None else ""
@@ -104,34 +103,7 @@ if st.button(
 fits, verdict, table = observed_view.show_fits(series)
 
 st.subheader("Against the simulations")
-scenarios = ui.scenario_mean_curves()
-if not scenarios:
-    st.info("No stored scenario to compare with.")
-else:
-    ranked = closest_scenarios(series, scenarios)
-    st.dataframe(
-        pd.DataFrame(
-            {
-                "scenario": [c.label for c in ranked],
-                f"simulated rounds per {series.interval}": [c.rounds_per_interval for c in ranked],
-                "RMSE (informed fraction)": [c.rmse for c in ranked],
-            }
-        ),
-        hide_index=True,
-        width="stretch",
-    )
-    chosen = st.selectbox("Overlay", [c.label for c in ranked])
-    match = next(c for c in ranked if c.label == chosen)
-    st.plotly_chart(
-        viz.informed_figure(
-            overlay_frame(series, chosen, scenarios[chosen], match.rounds_per_interval),
-            f"Observed and simulated, simulated time rescaled ({series.interval} per step)",
-        )
-    )
-    st.caption(
-        "Closeness of curves is not evidence of mechanism: very different processes can draw "
-        "the same curve (see the verdict above)."
-    )
+observed_view.closeness(series, key="page")
 st.download_button(
     "Download the fits (CSV)",
     table.to_csv(index=False),

@@ -234,33 +234,6 @@ def series_verdict(series: ObservedSeries, fits: dict[str, FitResult] | None = N
     return decide(series.curves(), fits)
 
 
-@dataclass(frozen=True)
-class Closeness:
-    """How near a simulated scenario's mean curve comes to the observed one."""
-
-    label: str
-    rounds_per_interval: float
-    rmse: float
-
-
-def closest_scenarios(series: ObservedSeries, scenarios: dict[str, np.ndarray]) -> list[Closeness]:
-    """Each scenario's mean informed fraction (per round) against the observed fraction, with
-    time rescaled: observed interval t is matched to simulated round s·t, s chosen on a grid to
-    minimise the RMSE. Closest first. A close curve is not evidence of the same mechanism."""
-    observed = series.counts / series.n
-    t = np.arange(observed.size, dtype=float)
-    out = []
-    for label, mean in scenarios.items():
-        rounds = np.arange(len(mean), dtype=float)
-        best = (math.inf, 1.0)
-        for scale in np.geomspace(0.05, 20, 241):
-            simulated = np.interp(t * scale, rounds, mean)  # past the end: its final level
-            error = float(np.sqrt(np.mean((simulated - observed) ** 2)))
-            best = min(best, (error, float(scale)))
-        out.append(Closeness(label, best[1], best[0]))
-    return sorted(out, key=lambda c: c.rmse)
-
-
 def observed_unit(unit: str, interval: str) -> str:
     """A model unit restated for observed data: per round -> per interval; the network is unknown
     (k = 1), so an informed (or posting) neighbour becomes a unit of informed fraction."""
@@ -376,19 +349,3 @@ def read_upload(data: bytes, name: str, **options: object) -> ObservedSeries:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(data)
         return read_series(path, name=name, **options)  # type: ignore[arg-type]
-
-
-def overlay_frame(
-    series: ObservedSeries, label: str, mean: np.ndarray, rounds_per_interval: float
-) -> pd.DataFrame:
-    """The observed fraction and a scenario's mean curve on the observed intervals (columns
-    label, round, fraction), the scenario's time rescaled."""
-    t = np.arange(series.counts.size, dtype=float)
-    simulated = np.interp(t * rounds_per_interval, np.arange(len(mean), dtype=float), mean)
-    return pd.concat(
-        [
-            pd.DataFrame({"label": "observed", "round": t, "fraction": series.counts / series.n}),
-            pd.DataFrame({"label": label, "round": t, "fraction": simulated}),
-        ],
-        ignore_index=True,
-    )

@@ -23,14 +23,17 @@ def simulate_counts(
     rng: np.random.Generator,
     replicates: int = 1,
     closed_loop: bool = False,
+    nb_size: float | None = None,
 ) -> np.ndarray:
-    """Curves drawn from a model: binomial noise per round.
+    """Curves drawn from a model: binomial noise per round, or overdispersed.
 
     Each round, every still-susceptible agent posts with the model's per-round probability
     ``1 - s(t)/s(t-1)``: along the deterministic trajectory from round 0 (the data-generating
     process assumed by the ``binomial`` fit), or, with ``closed_loop``, one round ahead from the
-    fraction reached so far (a chain binomial, assumed by the ``conditional`` fit). Returns
-    informed counts, shape (replicates, rounds + 1).
+    fraction reached so far (a chain binomial, assumed by the ``conditional`` fit). With
+    ``nb_size`` the new posters are negative-binomial instead, with the same mean and variance
+    ``mean + mean**2 / nb_size`` (capped at those left): overdispersed counts, as real series
+    have. Returns informed counts, shape (replicates, rounds + 1).
     """
     mdl = get_model(model)
     theta = mdl.theta(params)
@@ -44,5 +47,10 @@ def simulate_counts(
             now = np.minimum(counts[:, t] / n, 1 - 0.5 / n)
             step = mdl.log_susceptible(theta, 1, now, float(k))
             p[:, t] = -np.expm1(np.minimum(step[:, 1] - step[:, 0], 0.0))
-        counts[:, t + 1] = counts[:, t] + rng.binomial(n - counts[:, t], p[:, t])
+        left = n - counts[:, t]
+        if nb_size is None:
+            new = rng.binomial(left, p[:, t])
+        else:
+            new = rng.negative_binomial(nb_size, nb_size / (nb_size + left * p[:, t]))
+        counts[:, t + 1] = counts[:, t] + np.minimum(new, left)
     return counts

@@ -34,11 +34,12 @@ COMMANDS: dict[str, str] = {
     "calibrate": "Calibrate the agent model from an LLM: a and b per profile and event type.",
     "observe": "Fit an observed time series of posts (real data) and hold it against simulated "
     "ones.",
+    "observed": "The stored observed datasets: list, compare with the scenarios, delete.",
     "samples": "The bundled sample runs (synthetic: stochastic model, illustrative parameters).",
     "sweep": "Run a grid of stochastic scenarios (docs/sweeps.md); re-running resumes it.",
 }
 """Every command and the first line of its help, shown by ``spreadlab --help``."""
-MODULES: dict[str, str] = {"sweep": "spreadlab.cli.sweep"}
+MODULES: dict[str, str] = {"sweep": "spreadlab.cli.sweep", "observed": "spreadlab.cli.observed"}
 """Commands defined in a module of their own (the rest are in :mod:`spreadlab.cli.commands`)."""
 HOMES: dict[str, str] = {
     "run": "run_commands:run",

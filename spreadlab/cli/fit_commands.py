@@ -8,6 +8,7 @@ import click
 
 from spreadlab.analysis.methods import RUN_CI_METHODS
 from spreadlab.analysis.models import MODELS
+from spreadlab.cli.observed import compare_and_echo, mapping_option
 from spreadlab.cli.options import DB_OPTION
 from spreadlab.store.runs import RunStore
 
@@ -125,6 +126,12 @@ def traits(run_ids: tuple[str, ...], out_csv: str | None, db_path: str) -> None:
     type=click.Path(dir_okay=False),
     help="Store the dataset in this database and compare it with its scenarios.",
 )
+@mapping_option("--compare")
+@click.option(
+    "--compare-out",
+    type=click.Path(dir_okay=False),
+    help="With --db: write the ranking of the stored scenarios as CSV.",
+)
 def observe(
     data_file: str,
     time_col: str,
@@ -137,6 +144,8 @@ def observe(
     start: str | None,
     out_csv: str | None,
     db_path: str | None,
+    mapping: str,
+    compare_out: str | None,
 ) -> None:
     """Fit an observed time series of posts (real data) and hold it against simulated ones."""
     from spreadlab.analysis.observed import (
@@ -166,7 +175,7 @@ def observe(
     for line in verdict.evidence:
         click.echo(f"  evidence: {line}")
     if db_path:
-        _store_and_compare(series, db_path)
+        _store_and_compare(series, db_path, mapping, compare_out)
     if out_csv:
         frame = fits_frame(series, fits, verdict, at_ends)
         frame.to_csv(out_csv, index=False)
@@ -218,22 +227,14 @@ def _echo_fits(
         click.echo(f"  {name}: not fitted: {reason}")
 
 
-def _store_and_compare(series: ObservedSeries, db_path: str) -> None:
+def _store_and_compare(
+    series: ObservedSeries, db_path: str, mapping: str, compare_out: str | None
+) -> None:
     """Keep the dataset in the database (one statement: whole or absent) and name the stored
     scenarios whose curves come closest."""
-    from spreadlab.analysis.observed import closest_scenarios
-    from spreadlab.store.fits import scenario_mean_curves
     from spreadlab.store.observed import save_series
 
     with RunStore(db_path) as store:
         dataset = save_series(store.con, series)
-        scenarios = scenario_mean_curves(store)
     click.echo(f"stored as observed dataset {dataset} in {db_path}")
-    if not scenarios:
-        return
-    click.echo("closest simulated scenarios (curve shape only, not evidence of mechanism):")
-    for c in closest_scenarios(series, scenarios)[:3]:
-        click.echo(
-            f"  {c.label}: RMSE {c.rmse:.3f} with {c.rounds_per_interval:.2f} simulated "
-            f"rounds per {series.interval}"
-        )
+    compare_and_echo(series, db_path, mapping, compare_out, top=3)

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
-from spreadlab.analysis import observed
+from spreadlab.analysis import observed, observed_compare
 from spreadlab.dashboard import ui
 from spreadlab.store import observed as observed_store
 
 if TYPE_CHECKING:
     from spreadlab.analysis.fit import FitResult
     from spreadlab.analysis.observed import ObservedSeries
+    from spreadlab.analysis.observed_compare import Candidate, Comparison
 
 Fitted = tuple[
     "dict[str, FitResult]", "dict[str, str]", "dict[str, dict[str, tuple[float, float]]]"
@@ -55,6 +56,12 @@ def save(series: ObservedSeries) -> str:
         return observed_store.save_series(store.con, series)
 
 
+def delete(dataset_ids: list[str]) -> None:
+    """Delete the stored datasets ``dataset_ids`` (all or none)."""
+    with ui.open_store() as store:
+        observed_store.delete_series(store, dataset_ids)
+
+
 def _revision() -> str:
     return ui.table_revision("observed")
 
@@ -91,3 +98,29 @@ def fitted(series: ObservedSeries, models: tuple[str, ...]) -> Fitted:
     """The models fitted to ``series``, the reason for each that could not be, and the estimates
     refitted at the ends of N's range (cached by the series' content)."""
     return _fitted(observed_store.dataset_id(series), tuple(models), series)
+
+
+@st.cache_data(max_entries=4, show_spinner="Averaging the stored scenarios...")
+def _candidates(path: str, rev: str) -> list[Candidate]:
+    with ui.open_store() as store:
+        return observed_store.scenario_candidates(store)
+
+
+def candidates() -> list[Candidate]:
+    """Every stored scenario's mean curve with its provenance, to compare with (cached)."""
+    return _candidates(ui.database_path(), ui.revision())
+
+
+@st.cache_data(max_entries=32, show_spinner="Comparing with the stored scenarios...")
+def _comparison(
+    key: str, mapping: str, ids: tuple[str, ...], path: str, rev: str, _series: ObservedSeries
+) -> Comparison:
+    chosen = [c for c in candidates() if not ids or c.scenario_id in ids]
+    return observed_compare.compare_scenarios(_series, chosen, mapping)
+
+
+def comparison(series: ObservedSeries, mapping: str, ids: tuple[str, ...] = ()) -> Comparison:
+    """The stored scenarios (those in ``ids``, if given) ranked by closeness to ``series``
+    (cached by the series' content and the runs' fingerprint)."""
+    key = observed_store.dataset_id(series)
+    return _comparison(key, mapping, ids, ui.database_path(), ui.revision(), series)

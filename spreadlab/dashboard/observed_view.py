@@ -14,13 +14,14 @@ from spreadlab import glossary
 from spreadlab.analysis.models import get_model
 from spreadlab.analysis.observed import (
     OBSERVED_MODELS,
-    closest_scenarios,
     fits_frame,
     observed_unit,
     series_frame,
     series_verdict,
 )
-from spreadlab.dashboard import labels, observed_data, tables, verdict_text, viz
+from spreadlab.analysis.observed_compare import MAPPINGS, comparison_frame, overlay_frame
+from spreadlab.dashboard import labels, observed_data, tables, ui, verdict_text, viz
+from spreadlab.errors import SpreadLabError
 
 if TYPE_CHECKING:
     from spreadlab.analysis.fit import FitResult
@@ -171,34 +172,93 @@ def rate_rows(chosen: list[ObservedSeries], model: str) -> list[pd.DataFrame]:
     return out
 
 
-def closeness(chosen: list[ObservedSeries], mean_curves: pd.DataFrame) -> None:
-    """Per dataset, the chosen scenarios ranked by how near their mean curve comes, simulated
-    time rescaled, with the caveat that a close curve is not the same mechanism."""
-    scenarios = {
-        str(label): part["fraction"].to_numpy(float)
-        for label, part in mean_curves.groupby("label", sort=False)
-        if not str(label).endswith(OBSERVED_SUFFIX)
-    }
-    for series in chosen:
-        ranked = closest_scenarios(series, scenarios)
-        st.dataframe(
-            pd.DataFrame(
-                {
-                    "observed": f"{series.source} (observed)",
-                    "scenario": [c.label for c in ranked],
-                    f"simulated rounds per {series.interval}": [
-                        c.rounds_per_interval for c in ranked
-                    ],
-                    "RMSE (informed fraction)": [c.rmse for c in ranked],
-                }
-            ),
-            hide_index=True,
-            width="stretch",
-        )
-    st.caption(
-        "Closest first, the simulated time rescaled to fit. Closeness of curves is not evidence "
-        "of mechanism: very different processes can draw the same curve."
+MAPPING_NAMES = {
+    "rate": "rescaled by the fitted rates",
+    "rounds": "one simulated round = one interval",
+}
+
+
+def closeness(series: ObservedSeries, ids: tuple[str, ...] = (), key: str = "") -> None:
+    """Which stored scenario (those in ``ids``, if given) comes closest to ``series`` under the
+    chosen time mapping and by how much, with the caveat, an overlay and the ranking as CSV."""
+    mapping = st.radio(
+        f"Simulated time, against {series.source}",
+        list(MAPPINGS),
+        format_func=MAPPING_NAMES.__getitem__,
+        horizontal=True,
+        key=f"mapping-{key}",
+        help="; ".join(f"{MAPPING_NAMES[m]}: {MAPPINGS[m]}" for m in MAPPINGS),
     )
+    found = observed_data.comparison(series, mapping, ids)
+    if not found.ranked:
+        st.info("No stored scenario to compare with.")
+        return
+    table = comparison_frame(series, found)
+    per = f"simulated_rounds_per_{series.interval}"
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "observed": f"{series.source} (observed)",
+                "scenario": table["scenario"],
+                "simulated with": table["scenario_kind"],
+                f"simulated rounds per {series.interval}": table[per],
+                "RMSE (informed fraction)": table["rmse_informed_fraction"],
+                "above the closest": table["rmse_above_closest"],
+                "intervals compared": table["intervals_compared"],
+                "note": table["note"],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.info(labels.md_escape(found.summary(series.interval)), icon=":material/straighten:")
+    if found.compared:
+        shown = {c.candidate.label: c for c in found.compared}
+        chosen = st.selectbox(f"Overlay on {series.source}", list(shown), key=f"overlay-{key}")
+        st.plotly_chart(
+            viz.informed_figure(
+                overlay_frame(series, shown[chosen]),
+                f"Observed and simulated ({MAPPING_NAMES[mapping]}), one step = {series.interval}",
+            ),
+            key=f"overlay-chart-{key}",
+        )
+    st.download_button(
+        "Download the comparison (CSV)",
+        table.to_csv(index=False),
+        file_name=f"{series.source}_closest_scenarios.csv",
+        mime="text/csv",
+        key=f"comparison-csv-{key}",
+    )
+
+
+def manage_datasets() -> None:
+    """The stored observed datasets, each deletable after a confirmation (all or nothing)."""
+    gone = st.session_state.pop("observed-deleted", None)
+    if gone:
+        st.success(labels.md_escape(f"Deleted observed dataset(s) {', '.join(gone)}."))
+    table = observed_data.datasets()
+    if table.empty:
+        return
+    with st.expander(f"Stored observed datasets ({len(table)})"):
+        shown = {r["dataset_id"]: dataset_label(r) for r in table.to_dict("records")}
+        doomed = st.multiselect("Datasets to delete", list(shown), format_func=shown.__getitem__)
+        if not doomed:
+            return
+        st.warning(
+            labels.md_escape(
+                f"Delete {len(doomed)} observed dataset(s) for good? Their fits are recomputed "
+                "from the data, so nothing else refers to them."
+            )
+        )
+        confirmed = st.checkbox("Yes, delete them", key=f"confirm-delete-{'-'.join(doomed)}")
+        if st.button("Delete", type="primary", disabled=not confirmed):
+            try:
+                observed_data.delete(doomed)
+            except SpreadLabError as exc:
+                ui.show_error(exc)
+                return
+            st.session_state["observed-deleted"] = doomed
+            st.rerun()
 
 
 def observed_curve(series: ObservedSeries) -> pd.DataFrame:

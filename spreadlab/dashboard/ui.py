@@ -393,14 +393,3 @@ def _learned_equation(path: str, run_ids: tuple[str, ...], rev: str) -> LearnedE
 def learned_equation(run_ids: list[str]) -> LearnedEquation:
     """The sparse equation the runs' curves ask for, next to SI-1 and SI-2 (cached)."""
     return _learned_equation(database_path(), tuple(run_ids), revision())
-
-
-@st.cache_data(max_entries=4, show_spinner="Averaging the stored scenarios...")
-def _scenario_mean_curves(path: str, rev: str) -> dict:
-    with open_store() as store:
-        return fit_store.scenario_mean_curves(store)
-
-
-def scenario_mean_curves() -> dict:
-    """Every stored scenario's mean informed fraction per round, by label (cached)."""
-    return _scenario_mean_curves(database_path(), revision())

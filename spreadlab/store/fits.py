@@ -164,24 +164,6 @@ def stored_decision_log(store: RunStore, ids: Sequence[str]) -> pd.DataFrame:
     ).df()
 
 
-def scenario_mean_curves(store: RunStore) -> dict[str, np.ndarray]:
-    """Each stored scenario's mean informed fraction per round (replicates that ended early
-    held at their last value), keyed by a readable label with the scenario id."""
-    runs = store.list_runs()
-    out: dict[str, np.ndarray] = {}
-    for scenario_id, part in runs.groupby("scenario_id", sort=False):
-        curves = [store.curve(r)["informed"].to_numpy(float) for r in part["run_id"]]
-        curves = [c for c in curves if c.size]
-        if not curves:
-            continue
-        width = max(c.size for c in curves)
-        stacked = np.vstack([np.pad(c, (0, width - c.size), mode="edge") for c in curves])
-        first = part.iloc[0]
-        label = f"{first['event_id']} × {first['mix_name']} (q = {first['q']:g}; {scenario_id})"
-        out[label] = stacked.mean(axis=0) / float(first["n_agents"])
-    return out
-
-
 def offline_evidence(store: RunStore, group: RunGroup) -> OfflineEvidence | None:
     """What the group's decision logs say about the offline channel; None without decisions."""
     alone, alone_posts, posts, offline, total = store.offline_tally(list(group.run_ids))

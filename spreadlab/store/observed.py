@@ -16,7 +16,10 @@ import pandas as pd
 
 from spreadlab import __version__
 from spreadlab.analysis.observed import ObservedSeries
+from spreadlab.analysis.observed_compare import Candidate
 from spreadlab.errors import StoreError
+from spreadlab.glossary import provenance
+from spreadlab.store.runs import RunStore
 from spreadlab.store.schema import OBSERVED_COLUMNS, replace_sql
 
 OBSERVED = "observed"
@@ -99,9 +102,52 @@ def load_series(con: Any, wanted: str) -> ObservedSeries:
     )
 
 
+def delete_series(store: RunStore, wanted: list[str]) -> None:
+    """Delete the stored datasets ``wanted``: every one of them or, if any is unknown, none (one
+    transaction)."""
+    with store.transaction() as con:
+        found = {
+            row[0]
+            for row in con.execute(
+                f"SELECT dataset_id FROM {OBSERVED} WHERE dataset_id IN (SELECT unnest(?))",
+                [list(wanted)],
+            ).fetchall()
+        }
+        missing = [w for w in wanted if w not in found]
+        if missing:
+            raise StoreError(
+                f"no observed dataset {missing[0]!r}, so nothing was deleted; list them with "
+                "'spreadlab observed list'"
+            )
+        con.execute(
+            f"DELETE FROM {OBSERVED} WHERE dataset_id IN (SELECT unnest(?))", [list(wanted)]
+        )
+
+
 def observed_revision(con: Any) -> str:
     """Fingerprint of the table (count, newest dataset): it changes with every dataset saved."""
     row = con.execute(
         f"SELECT count(*), coalesce(max(created_at)::VARCHAR, '') FROM {OBSERVED}"
     ).fetchone()
     return "/".join(str(x) for x in row or ())
+
+
+def scenario_candidates(store: RunStore) -> list[Candidate]:
+    """Every stored scenario as a candidate for an observed series: its mean informed fraction
+    per round (replicates that ended early held at their last value), a readable label with the
+    scenario id, and its provenance code (``surrogate``: run with a calibrated table)."""
+    runs = store.list_runs()
+    out = []
+    for scenario_id, part in runs.groupby("scenario_id", sort=False):
+        curves = [store.curve(r)["informed"].to_numpy(float) for r in part["run_id"]]
+        curves = [c for c in curves if c.size]
+        if not curves:
+            continue
+        width = max(c.size for c in curves)
+        stacked = np.vstack([np.pad(c, (0, width - c.size), mode="edge") for c in curves])
+        first = part.iloc[0]
+        n = int(first["n_agents"])
+        label = f"{first['event_id']} × {first['mix_name']} (q = {first['q']:g}; {scenario_id})"
+        code = provenance(str(first["backend"]), str(first["parameters"]))
+        out.append(Candidate(label, str(scenario_id), stacked.mean(axis=0) / n, n, code))
+    return out

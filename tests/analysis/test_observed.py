@@ -1,16 +1,12 @@
 """Observed time series: read and checked at the boundary, fitted from the curve alone."""
 
-import math
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from spreadlab.analysis.fit import fit
-from spreadlab.analysis.models import get_model
 from spreadlab.analysis.observed import (
     ObservedSeries,
-    closest_scenarios,
     fit_series,
     read_series,
     series_verdict,
@@ -27,18 +23,9 @@ def series(counts) -> ObservedSeries:
 
 def chain(model, params, rng, rounds=40, n0=20, nb_size=None):
     """A closed-loop series: binomial, or negative-binomial (overdispersed) new posters."""
-    if nb_size is None:
-        return simulate_counts(model, params, rounds, N, 1.0, n0, rng, 1, closed_loop=True)[0]
-    mdl = get_model(model)
-    theta = mdl.theta(params)
-    counts = [n0]
-    for _ in range(rounds):
-        now = np.array([min(counts[-1] / N, 1 - 0.5 / N)])
-        step = mdl.log_susceptible(theta, 1, now, 1.0)
-        mean = (N - counts[-1]) * -math.expm1(min(step[0, 1] - step[0, 0], 0.0))
-        new = rng.negative_binomial(nb_size, nb_size / (nb_size + mean)) if mean > 0 else 0
-        counts.append(min(counts[-1] + int(new), N))
-    return np.array(counts)
+    return simulate_counts(
+        model, params, rounds, N, 1.0, n0, rng, 1, closed_loop=True, nb_size=nb_size
+    )[0]
 
 
 def write_counts(path, counts, drop=()):
@@ -149,17 +136,6 @@ def test_intervals_cover_on_binomial_series_and_widen_with_dispersion():
     for name in truth:
         assert np.diff(quasi.ci[name]) > 1.5 * np.diff(binomial.ci[name]), name
     assert "dispersion" in fits_one.message and fits_one.ci_method == "quasi"
-
-
-def test_closest_scenario_with_time_rescaled():
-    observed = series(chain("si1", {"beta": 0.5}, np.random.default_rng(2)))
-    rounds = np.arange(80)
-    near = 1 / (1 + (N / 20 - 1) * np.exp(-0.25 * rounds))  # the same logistic, half as fast
-    far = np.minimum(rounds / 400, 1.0)
-    ranked = closest_scenarios(observed, {"far": far, "near": near})
-    assert [c.label for c in ranked] == ["near", "far"]
-    assert ranked[0].rounds_per_interval == pytest.approx(2.0, rel=0.1)
-    assert ranked[0].rmse < 0.05 < ranked[1].rmse
 
 
 def test_bundled_example_is_synthetic_and_reproducible(tmp_path):

@@ -507,9 +507,12 @@ def test_observed_data_page_fits_the_example_and_overlays_a_scenario(db):
     assert {"estimate", "lower 95%", "upper 95%", "unit"} <= set(params.columns)
     assert params["unit"].str.contains("per 1h").any()
     ranked = at.dataframe[1].value
-    assert ranked["RMSE (informed fraction)"].is_monotonic_increasing
+    assert ranked["RMSE (informed fraction)"].dropna().is_monotonic_increasing
     assert len(at.get("plotly_chart")) == 1
-    assert "not evidence of mechanism" in texts(at.caption)
+    assert "Closest: " in texts(at.info) and "not evidence of mechanism" in texts(at.info)
+    by_label(at.radio, "Simulated time, against").set_value("rounds")
+    at.run()
+    assert "(rounds mapping)" in texts(at.info)
     by_label(at.button, "Save to database").click()
     at.run()
     assert "Saved as observed dataset obs-" in texts(at.success)
@@ -592,13 +595,29 @@ def test_an_observed_dataset_beside_scenarios_on_compare(db, tmp_path):
     assert not at.exception, at.exception
     ranked = at.dataframe[0].value
     assert (ranked["observed"] == "posts.csv (observed)").all()
-    assert ranked["RMSE (informed fraction)"].is_monotonic_increasing
-    assert "not evidence of mechanism" in texts(at.caption)
+    assert ranked["RMSE (informed fraction)"].dropna().is_monotonic_increasing
+    assert "not evidence of mechanism" in texts(at.info)
     rates = at.table[0].value
     observed = rates[rates["scenario"] == "posts.csv (observed)"]
     assert len(observed) == 2 and observed["unit"].str.contains("per 1h").all()
     assert len(rates) > len(observed)  # beside the simulated scenarios
     assert "not tested against them" in texts(at.caption)
+
+
+def test_a_stored_observed_dataset_is_deleted_after_a_confirmation(db, tmp_path):
+    dataset = saved_dataset(db[0], tmp_path)
+    at = app("pages/6_Observed_data.py")
+    by_label(at.multiselect, "Datasets to delete").set_value([dataset])
+    at.run()
+    assert "for good?" in texts(at.warning)
+    assert by_label(at.button, "Delete").disabled  # not before the box is ticked
+    by_label(at.checkbox, "Yes, delete them").check()
+    at.run()
+    by_label(at.button, "Delete").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert f"Deleted observed dataset(s) {dataset}." in texts(at.success)
+    assert len(stored_observed(db[0])) == 0
 
 
 def test_an_observed_dataset_is_exported_with_its_provenance(db, tmp_path):

@@ -462,6 +462,14 @@ def test_observed_series_upload_fit_overlay_and_export(page, server, tmp_path):
     assert {r["verdict"] for r in rows} == {"offline"}
     assert {r["n_agents"] for r in rows} == {"50000"}  # the page's final state, N as typed
     assert any("per 1h" in r["unit"] for r in rows)
+    with page.expect_download() as info:  # the overlay's ranking, with both sides' provenance
+        page.get_by_role("button", name="Download the comparison (CSV)").click()
+    info.value.save_as(tmp_path / "closest.csv")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "closest.csv").read_text())))
+    assert rows and rows[0]["rank"] == "1" and all(r["provenance"] == "observed" for r in rows)
+    assert all(r["data_source"].startswith("observed, user-supplied: my_posts.csv") for r in rows)
+    assert all(r["scenario_kind"].startswith("simulated") for r in rows)
+    assert all("not evidence of mechanism" in r["caveat"] for r in rows)
     page.get_by_role("button", name="Save to database").click()
     page.get_by_text("Saved as observed dataset").wait_for(timeout=60_000)
     open_page(page, server, "Export")  # the saved dataset is exported like a scenario
