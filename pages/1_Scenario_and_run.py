@@ -7,12 +7,11 @@ from contextlib import ExitStack
 import streamlit as st
 
 from spreadlab import glossary
-from spreadlab.dashboard import actions, forms, labels, ui
+from spreadlab.dashboard import actions, forms, labels, llm_form, ui
 from spreadlab.engine.stochastic import ILLUSTRATIVE, StochasticPolicy
 from spreadlab.errors import SpreadLabError
 from spreadlab.jobs.policies import resume_policy, stored_endpoint, usage_report
 from spreadlab.jobs.runner import Progress, resume_run, run_scenario
-from spreadlab.settings import current as current_settings
 from spreadlab.store.runs import new_scenario_id
 from spreadlab.world.events import EVENT_TYPE_LABELS, EVENT_TYPES, MAX_REPORT_CHARS, catalog
 from spreadlab.world.personas import PRESETS, TRAIT_NAMES, TRAITS
@@ -159,38 +158,7 @@ with new_tab:
             )
         )
     else:
-        b1, b2 = st.columns(2)
-        base_url = b1.text_input(
-            "Endpoint base URL",
-            value=os.environ.get("OPENAI_BASE_URL", ""),
-            placeholder="empty: OpenAI; Ollama: http://localhost:11434/v1",
-        )
-        model = b2.text_input("Model", value=current_settings().model)
-        api_key = b1.text_input(
-            "API key (not needed for local servers)",
-            type="password",
-            help="Used for this run only and never stored. Leave empty to use OPENAI_API_KEY "
-            "from the environment.",
-        )
-        if os.environ.get("OPENAI_API_KEY"):
-            b1.caption(
-                "OPENAI_API_KEY is set in the environment; it is used if the field is empty."
-            )
-        temperature = b2.slider("Temperature", 0.0, 2.0, 0.7, 0.1)
-        max_calls = b2.number_input(
-            "Budget: at most this many calls (0 = no limit)", min_value=0, value=0, step=1000
-        )
-        timeout = b1.number_input(
-            "Seconds to wait for each reply", min_value=1.0, max_value=600.0, value=60.0
-        )
-        settings = forms.llm_settings(
-            base_url=base_url,
-            model=model,
-            api_key=api_key,
-            temperature=temperature,
-            max_calls=max_calls,
-            timeout=timeout,
-        )
+        settings = llm_form.endpoint_fields()
         if scenario is not None:
             try:
                 estimate = actions.llm_estimate(scenario, settings)

@@ -73,6 +73,20 @@ class TraitEffects:
             raise KeyError(f"no estimable term {term!r} for channel {channel!r}")
         return float(row["estimate"].iloc[0]), float(row["se"].iloc[0])
 
+    def records(self) -> list[dict[str, object]]:
+        """The estimates as plain rows (channel, term, estimate, se, ci_lo, ci_hi, estimable;
+        None for a number not estimated), ready for JSON: kept with a stored calibration."""
+        numbers = ("estimate", "se", "ci_lo", "ci_hi")
+        return [
+            {
+                "channel": str(row["channel"]),
+                "term": str(row["term"]),
+                **{k: None if pd.isna(row[k]) else float(row[k]) for k in numbers},
+                "estimable": bool(row["estimable"]),
+            }
+            for row in self.table.to_dict("records")
+        ]
+
 
 def decision_log(result: RunResult, event_type: str) -> pd.DataFrame:
     """The decision log of an in-memory run, in the columns :func:`fit_trait_effects` reads."""

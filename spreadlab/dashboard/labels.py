@@ -49,6 +49,8 @@ FIELDS = {
     "max_calls": "the budget field",
     "temperature": "the Temperature slider",
     "new_id": "the 'Another run id' field",
+    "events": "the Events field",
+    "repeats": "the Repeats field",
 }
 
 

@@ -204,7 +204,13 @@ def curves_csv_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 def forest_rows(effects: TraitEffects) -> pd.DataFrame:
     """The estimable trait and event-type effects as forest-plot rows (columns term, series,
     estimate, low, high), intercepts left out."""
-    table = effects.table[effects.table["estimable"] & (effects.table["term"] != "intercept")]
+    return effect_rows(effects.table)
+
+
+def effect_rows(effects: pd.DataFrame) -> pd.DataFrame:
+    """:func:`forest_rows` of an effects table (channel, term, estimate, ci_lo, ci_hi,
+    estimable), such as the one kept with a stored calibration."""
+    table = effects[effects["estimable"].astype(bool) & (effects["term"] != "intercept")]
     names = {t: f"{t}: {TRAIT_NAMES[t]}" for t in TRAITS}
     return pd.DataFrame(
         {

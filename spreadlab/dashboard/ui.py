@@ -101,6 +101,12 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
         ":material/grid_on:",
         "a grid of events, mixes and settings as heatmaps, with real differences flagged",
     ),
+    (
+        "pages/8_Calibrate.py",
+        "Calibrate",
+        ":material/tune:",
+        "measure a and b from an LLM, then run its surrogate at any N",
+    ),
 )
 """(script, label, icon, what it is for) of every page, in menu order."""
 

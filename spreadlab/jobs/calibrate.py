@@ -463,9 +463,16 @@ def measured_cost(usage: dict[str, Any], model: str, prices: list[Price]) -> str
 
 
 def save_calibration(con: Connection, calibration: Calibration, use: str = "cells") -> str:
-    """Store the calibration and its table (with its content hash); returns its id."""
+    """Store the calibration, its table (with its content hash) and its trait and event effects
+    (for the dashboard's forest plot); returns its id."""
     csv_text = calibration.to_csv(use)
     digest = table_hash(calibration.table(use))
     calibration_id = f"cal-{digest[:12]}"
-    save_calibration_row(con, calibration_id, digest, calibration.meta, use, csv_text)
+    effects = calibration.effects
+    meta = {
+        **calibration.meta,
+        "effects": effects.records(),
+        "baseline_event": effects.baseline_event,
+    }
+    save_calibration_row(con, calibration_id, digest, meta, use, csv_text)
     return calibration_id

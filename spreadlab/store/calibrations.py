@@ -33,6 +33,26 @@ def stored_calibration(con: Any, digest: str) -> dict[str, Any] | None:
     return None if row is None else dict(zip(_FOUND, row, strict=True))
 
 
+def list_calibrations(con: Any) -> pd.DataFrame:
+    """Every stored calibration, newest first: id, model, endpoint host, prompt version,
+    decisions, invalid, which values its table uses and when it was stored."""
+    return con.execute(
+        f"SELECT calibration_id, model, endpoint_host, prompt_version, decisions, invalid, uses, "
+        f"created_at FROM {CALIBRATIONS} ORDER BY created_at DESC, calibration_id"
+    ).df()
+
+
+def calibration_record(con: Any, calibration_id: str) -> dict[str, Any] | None:
+    """Stored calibration ``calibration_id`` (every column, ``meta`` parsed), or None."""
+    cursor = con.execute(f"SELECT * FROM {CALIBRATIONS} WHERE calibration_id = ?", [calibration_id])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    record = dict(zip([d[0] for d in cursor.description], row, strict=True))
+    record["meta"] = json.loads(record["meta"])
+    return record
+
+
 def label_table(con: Any, table: ParameterTable, name: str) -> ParameterTable:
     """``table`` (read from file ``name``) with the provenance its numbers earn: illustrative,
     the surrogate of a calibration stored on ``con``, or a user table."""

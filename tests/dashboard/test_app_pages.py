@@ -56,7 +56,7 @@ def test_home_lists_runs_with_banner(db):
     table = at.dataframe[0].value
     assert set(table["mix_name"]) == {"uniform", "extraverted"}
     assert len(table) == 5  # scenarios: uniform, extraverted, xss, cut, large
-    assert len(at.get("page_link")) == 8 + 7  # the menu, then "where to go"
+    assert len(at.get("page_link")) == 9 + 8  # the menu, then "where to go"
 
 
 def test_home_on_empty_database(tmp_path, monkeypatch):

@@ -1,0 +1,179 @@
+"""The Calibrate page (pages/8_Calibrate.py) with Streamlit's AppTest. Its calibrations are made by
+the real job against the local calibration test server (loopback only): no row is written by hand
+as if an LLM had answered."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from apptest_support import app, by_label, texts
+from calibration_server import calibration_server
+from streamlit.testing.v1 import AppTest
+
+from spreadlab.jobs.calibrate import Design, calibrate, default_events, save_calibration
+from spreadlab.jobs.persona_check import ask_inventory, fidelity, save_check
+from spreadlab.jobs.post_bank import stored_bank
+from spreadlab.llm.config import LLMConfig
+from spreadlab.llm.policy import LLMPolicy
+from spreadlab.store.runs import RunStore
+
+PAGE = "pages/8_Calibrate.py"
+SMALL = {"Repeats R": 1}  # with m = 1 only: 576 probes, a few seconds on the local server
+
+
+def config(url: str) -> LLMConfig:
+    return LLMConfig.from_env({}, base_url=url, model="sim-1", max_concurrency=32, timeout=5)
+
+
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory) -> tuple[Path, str]:
+    """A database with one calibration (and its persona check) made as 'spreadlab calibrate'
+    makes it, one repeat, m = 1."""
+    path = tmp_path_factory.mktemp("calibrate") / "template.duckdb"
+    design = Design(tuple(default_events()), repeats=1, ms=(1,), seed=3)
+    with (
+        calibration_server() as server,
+        RunStore(path) as store,
+        LLMPolicy(config(server.base_url), store.con) as policy,
+    ):
+        result = calibrate(policy, design, stored_bank(store.con, design.events))
+        calibration_id = save_calibration(store.con, result)
+        answers = ask_inventory(policy, 1, design.seed)
+        save_check(store.con, calibration_id, answers, fidelity(answers))
+    return path, calibration_id
+
+
+@pytest.fixture
+def db(template_db, tmp_path, monkeypatch) -> tuple[Path, str]:
+    """A private copy of the template, set as the dashboard's, with empty caches."""
+    source, calibration_id = template_db
+    path = tmp_path / "dash.duckdb"
+    shutil.copy(source, path)
+    monkeypatch.setenv("SPREADLAB_DB", str(path))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return path, calibration_id
+
+
+def calibration_count(path: Path) -> int:
+    with RunStore(path) as store:
+        return store.con.execute("SELECT count(*) FROM calibrations").fetchone()[0]
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def start(at: AppTest, url: str, key: str = "", repeats: int = 1) -> AppTest:
+    """Fill the new-calibration form (m = 1 only) and press Start."""
+    by_label(at.text_input, "Endpoint base URL").set_value(url)
+    by_label(at.text_input, "Model").set_value("sim-1")
+    by_label(at.text_input, "API key").set_value(key)
+    by_label(at.number_input, "Repeats R").set_value(repeats)
+    by_label(at.multiselect, "Posting neighbours m").set_value([1])
+    at.run()
+    by_label(at.button, "Start calibration").click()
+    return at.run()
+
+
+def test_a_stored_calibration_shows_heatmaps_forest_persona_check_and_provenance(db):
+    _, calibration_id = db
+    at = app(PAGE)
+    assert not at.exception
+    assert calibration_id in at.selectbox[0].value
+    heat_a, heat_b, forest = charts(at)
+    for chart, channel in ((heat_a, "a"), (heat_b, "b")):
+        trace = chart["data"][0]
+        assert trace["type"] == "heatmap"
+        assert len(trace["y"]) == 32 and len(trace["x"]) == 6
+        assert chart["layout"]["title"]["text"].startswith(f"{channel}: ")
+        hover = trace["customdata"][0][0]
+        assert "exact 95% interval" in hover and "trait-effect model" in hover
+    assert {t["type"] for t in forest["data"]} == {"scatter"}
+    assert any("E: extraversion" in t["y"] for t in forest["data"])
+    persona, provenance = (d.value for d in at.dataframe)
+    assert len(persona) == 5 and set(persona["verdict"]) == {"taken on"}
+    fields = dict(zip(provenance["field"], provenance["value"], strict=True))
+    assert fields["model"] == "sim-1" and fields["endpoint host"].startswith("127.0.0.1:")
+    assert fields["decisions"] == "576 (0 invalid)"
+    assert fields["runs with this table"] == "stochastic surrogate of sim-1"
+    assert len(at.download_button) == 1
+
+
+def test_the_estimate_is_shown_before_anything_is_asked(db):
+    path, _ = db
+    at = app(PAGE)
+    by_label(at.text_input, "Endpoint base URL").set_value("http://127.0.0.1:9/v1")
+    at.run()
+    shown = texts(at.info)
+    # 6 events × 32 profiles × 7 conditions (offline; m = 1, 2, 4; both) × 10 repeats
+    assert "= 13,440 consultations" in shown
+    assert "upper bound: 13440 consultations" in shown
+    assert "persona check adds 6,400 questions" in shown
+    by_label(at.multiselect, "Events").set_value(["battle-marren-ridge"])
+    at.run()
+    assert "No estimate yet: no event of type" in texts(at.warning)
+    by_label(at.button, "Start calibration").click()
+    at.run()
+    assert not at.exception and "the Events field" in texts(at.error)
+    assert calibration_count(path) == 1
+
+
+def test_a_calibration_from_the_page_is_stored_and_shown(tmp_path, monkeypatch):
+    path = tmp_path / "fresh.duckdb"
+    monkeypatch.setenv("SPREADLAB_DB", str(path))
+    st.cache_data.clear()
+    secret = "sk-calibrate-secret-5"
+    with calibration_server() as server:
+        at = start(app(PAGE), server.base_url, secret)
+        assert not at.exception and not at.error, texts(at.error)
+        assert "Stored calibration cal-" in texts(at.success)
+        assert "Persona check: the model takes every trait on" in texts(at.caption)
+        asked = server.requests
+        assert asked == 32 * 6 * 3 + 32 * 20 + 1  # every probe and item once, the preflight
+        at = start(app(PAGE), server.base_url, secret)
+        assert "Stored calibration cal-" in texts(at.success)
+        assert server.requests == asked  # the same calibration again replays from the cache
+    assert len(charts(at)) == 3
+    with RunStore(path) as store:
+        dump = "".join(
+            store.con.execute(f"SELECT * FROM {t}").df().to_csv()
+            for (t,) in store.con.execute("SHOW TABLES").fetchall()
+        )
+    assert calibration_count(path) == 1
+    assert secret not in dump
+
+
+def test_a_bad_endpoint_is_a_message_and_stores_nothing(db):
+    path, _ = db
+    at = start(app(PAGE), "http://127.0.0.1:9/v1", "sk-bad-endpoint-1")
+    assert not at.exception
+    assert "cannot reach http://127.0.0.1:9/v1" in texts(at.error)
+    assert "Traceback" not in texts(at.error)
+    assert calibration_count(path) == 1
+    shown = "\n".join(texts(getattr(at, kind)) for kind in ("error", "info", "markdown", "text"))
+    assert "sk-bad-endpoint-1" not in shown
+
+
+def test_the_large_run_button_stores_a_surrogate_run(db):
+    path, _ = db
+    at = app(PAGE)
+    by_label(at.number_input, "Agents N").set_value(3000)
+    by_label(at.number_input, "Rounds").set_value(10)
+    by_label(at.button, "Run with the calibrated table").click()
+    at.run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert "stochastic surrogate of sim-1 (calibration cal-" in texts(at.success)
+    with RunStore(path) as store:
+        runs = store.list_runs()
+        assert len(runs) == 1 and runs["n_agents"].iloc[0] == 3000
+        run_id = str(runs["run_id"].iloc[0])
+        provenance = json.loads(store.run_meta(run_id)["provenance"])
+    assert provenance["backend"] == "stochastic"
+    assert provenance["parameter_table"].startswith("stochastic surrogate of sim-1")
+    banner = texts(app("pages/2_Spread.py", run=run_id).warning)
+    assert "surrogate: stochastic surrogate of sim-1" in banner
