@@ -37,7 +37,11 @@ with new_tab:
     c1, c2, c3 = st.columns(3)
     repeats = c1.number_input("Repeats R (answers per probe)", 1, 1000, 10)
     ms = c2.multiselect(
-        "Posting neighbours m probed", calib.M_CHOICES, default=[1, 2, 4], help="Exposure design."
+        "Posting neighbours m probed",
+        calib.M_CHOICES,
+        default=[1, 2, 4],
+        help="Exposure design: each m is asked without the report and with it; the report "
+        "alone (m = 0) is always asked.",
     )
     seed = c3.number_input("Seed (feeds and cache tags)", 0, 2**31 - 1, 0)
     c4, c5, c6 = st.columns(3)
@@ -187,7 +191,7 @@ with results_tab:
         st.info("No persona check is stored with this calibration.")
 
     st.subheader("Where these numbers come from")
-    st.dataframe(cf.provenance_rows(shown), hide_index=True, width="stretch")
+    st.dataframe(cf.provenance_rows(shown), hide_index=True, width="stretch", height="content")
     st.download_button(
         "Download the table (CSV, the format 'spreadlab run --params' reads)",
         shown.table_csv,

@@ -129,7 +129,7 @@ def persona_rows(report: list[TraitFidelity]) -> pd.DataFrame:
             "low personas (1–5)": [round(r.mean_low, 2) for r in report],
             "difference": [round(r.mean_high - r.mean_low, 2) for r in report],
             "Cohen's d": [round(r.cohens_d, 2) for r in report],
-            "Welch p": [float(f"{r.p_value:.2g}") for r in report],
+            "Welch p": [f"{r.p_value:.2g}" for r in report],
             "verdict": ["taken on" if r.taken_on else "NOT taken on" for r in report],
         }
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from calibration_support import store_calibration
 from dashboard_support import build_db
 from sweep_support import build_sweep_db
 
@@ -175,6 +176,7 @@ MARKERS = {
     "Export": "Whole run",
     "Observed_data": "For larger ones use the command line",
     "Sweep": "Take the numbers away",
+    "Calibrate": "Run a large scenario with this table",
 }
 
 
@@ -563,3 +565,30 @@ def test_sweep_heatmap_hover_and_csv(page, server, tmp_path):
     assert all(
         0 <= float(r["reach_lo"]) <= float(r["reach"]) <= float(r["reach_hi"]) <= 1 for r in rows
     )
+
+
+def test_calibrate_page_draws_both_heatmaps_with_intervals_on_hover(page, server):
+    calibration_id = store_calibration(server["db"])  # the real job, local server
+    open_page(page, server, "Calibrate")
+    no_exceptions(page)
+    chosen = page.locator("[data-testid='stSelectbox']").first.locator("input").input_value()
+    assert chosen.startswith("sim-1 at 127.0.0.1:") and chosen.endswith(calibration_id)
+    charts = page.locator("[data-testid='stPlotlyChart']")
+    charts.nth(2).wait_for()
+    assert charts.count() == 3  # a, b and the forest plot
+    for i, channel in enumerate("ab"):
+        chart = charts.nth(i)
+        chart.locator(".heatmaplayer image").first.wait_for()
+        assert (chart.locator(".gtitle").text_content() or "").startswith(f"{channel}: ")
+        assert chart.locator(".ytick").count() == 32 and chart.locator(".xtick").count() == 6
+    box = charts.first.locator(".nsewdrag").first.bounding_box()
+    # the top-left cell: profile O-C-E-A-N- (code 0) in battles
+    page.mouse.move(box["x"] + box["width"] / 12, box["y"] + box["height"] / 64)
+    hover = charts.first.locator(".hovertext").first
+    hover.wait_for()
+    text = hover.text_content() or ""
+    assert "O-C-E-A-N- × Battles" in text and "exact 95% interval" in text
+    assert "the model takes every trait on" in page.inner_text("body")
+    shoot(page, "page_Calibrate")
+    page.get_by_text("Run a large scenario with this table").scroll_into_view_if_needed()
+    shoot(page, "page_Calibrate_provenance")

@@ -1,6 +1,5 @@
 """The Calibrate page (pages/8_Calibrate.py) with Streamlit's AppTest. Its calibrations are made by
-the real job against the local calibration test server (loopback only): no row is written by hand
-as if an LLM had answered."""
+the real job (or the page) against the local calibration test server, loopback only."""
 
 from __future__ import annotations
 
@@ -12,39 +11,19 @@ import pytest
 import streamlit as st
 from apptest_support import app, by_label, texts
 from calibration_server import calibration_server
+from calibration_support import store_calibration
 from streamlit.testing.v1 import AppTest
 
-from spreadlab.jobs.calibrate import Design, calibrate, default_events, save_calibration
-from spreadlab.jobs.persona_check import ask_inventory, fidelity, save_check
-from spreadlab.jobs.post_bank import stored_bank
-from spreadlab.llm.config import LLMConfig
-from spreadlab.llm.policy import LLMPolicy
 from spreadlab.store.runs import RunStore
 
 PAGE = "pages/8_Calibrate.py"
-SMALL = {"Repeats R": 1}  # with m = 1 only: 576 probes, a few seconds on the local server
-
-
-def config(url: str) -> LLMConfig:
-    return LLMConfig.from_env({}, base_url=url, model="sim-1", max_concurrency=32, timeout=5)
 
 
 @pytest.fixture(scope="module")
 def template_db(tmp_path_factory) -> tuple[Path, str]:
-    """A database with one calibration (and its persona check) made as 'spreadlab calibrate'
-    makes it, one repeat, m = 1."""
+    """A database with one calibration and its persona check, made by the real job."""
     path = tmp_path_factory.mktemp("calibrate") / "template.duckdb"
-    design = Design(tuple(default_events()), repeats=1, ms=(1,), seed=3)
-    with (
-        calibration_server() as server,
-        RunStore(path) as store,
-        LLMPolicy(config(server.base_url), store.con) as policy,
-    ):
-        result = calibrate(policy, design, stored_bank(store.con, design.events))
-        calibration_id = save_calibration(store.con, result)
-        answers = ask_inventory(policy, 1, design.seed)
-        save_check(store.con, calibration_id, answers, fidelity(answers))
-    return path, calibration_id
+    return path, store_calibration(path)
 
 
 @pytest.fixture
