@@ -100,7 +100,6 @@ def rate_heatmap(calibration: StoredCalibration, channel: str) -> go.Figure:
     fig.update_yaxes(autorange="reversed", tickfont={"family": "monospace"})
     fig.update_layout(
         title=CHANNELS[channel],
-        template="plotly_white",
         height=820,
         margin={"l": 110, "r": 20, "t": 60, "b": 120},
     )
