@@ -14,7 +14,8 @@ ui.sidebar()
 st.title("Sweep: a grid of scenarios")
 st.markdown(
     "A sweep runs every combination of events, personality mixes, offline reach and network "
-    "settings, several replicates each, with the stochastic agent model. Each square of the "
+    "settings, several replicates each, with the stochastic agent model or LLM agents. Each "
+    "square of the "
     "heatmap is one combination (or the mean over the ones not shown); the table below tests "
     "each cell against a reference, and flags a difference only when it survives a "
     "false-discovery-rate correction over all the cells compared."
@@ -57,15 +58,32 @@ names = {
 sweep_id = st.selectbox("Sweep", list(names), format_func=names.get)
 sweep = sweeps.set_index("sweep_id").loc[sweep_id]
 cells = _cells(ui.database_path(), sweep_id, rev)
-st.warning(
-    "Synthetic: every cell was simulated with the stochastic agent model "
-    f"({', '.join(sorted(set(cells['table_source'])))} parameter table), not with LLM agents.",
-    icon=":material/science:",
-)
-failed = cells[cells["status"] == "failed"]
-if not failed.empty:
-    with st.expander(f"{len(failed)} cell(s) failed; running the sweep again retries them"):
-        st.dataframe(failed[["cell_id", *sf.varying_axes(cells), "error"]], hide_index=True)
+tables = sorted(set(cells.loc[cells["params"] != sf.LLM, "table_source"]))
+if tables:
+    st.warning(
+        "Synthetic: cells with a parameter table were simulated with the stochastic agent model "
+        f"({', '.join(tables)}), not with LLM agents.",
+        icon=":material/science:",
+    )
+if (cells["params"] == sf.LLM).any():
+    st.info(
+        "Cells whose parameter table is 'llm' were decided by LLM agents ("
+        + labels.md_escape(
+            "; ".join(sorted(set(cells.loc[cells["params"] == sf.LLM, "table_provenance"])))
+        )
+        + ")."
+    )
+for status, what in (
+    ("failed", "failed; running the sweep again retries them"),
+    (
+        "not_run",
+        "not run (the LLM budget ran out); running the sweep again with a larger budget runs them",
+    ),
+):
+    skipped = cells[cells["status"] == status]
+    if not skipped.empty:
+        with st.expander(f"{len(skipped)} cell(s) {what}"):
+            st.dataframe(skipped[["cell_id", *sf.varying_axes(cells), "error"]], hide_index=True)
 if (cells["status"] == "done").sum() == 0:
     st.info("No cell of this sweep has finished yet.")
     st.stop()

@@ -36,7 +36,7 @@ COMMANDS: dict[str, str] = {
     "ones.",
     "observed": "The stored observed datasets: list, compare with the scenarios, delete.",
     "samples": "The bundled sample runs (synthetic: stochastic model, illustrative parameters).",
-    "sweep": "Run a grid of stochastic scenarios (docs/sweeps.md); re-running resumes it.",
+    "sweep": "Run a grid of scenarios, stochastic or LLM (docs/sweeps.md); re-running resumes it.",
 }
 """Every command and the first line of its help, shown by ``spreadlab --help``."""
 MODULES: dict[str, str] = {"sweep": "spreadlab.cli.sweep", "observed": "spreadlab.cli.observed"}

@@ -103,7 +103,7 @@ def calibrate(
 
     user_events = load_events(events_file) if events_file else {}
     design = _design(event_ids, user_events, repeats, ms_text, seed)
-    config = LLMConfig.from_env(**{k: v for k, v in llm_opts.items() if k != "prices"})
+    config = LLMConfig.from_env(**llm_opts)
     prices = load_prices(llm_opts.get("prices"))
     click.echo(
         f"design: {len(design.events)} event(s) × 32 profiles × {len(design.conditions)} exposure "

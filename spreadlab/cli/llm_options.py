@@ -36,6 +36,11 @@ _OPTIONS = [
         help="Budget: stop (resumably) before this many prompt + completion tokens.",
     ),
     click.option(
+        "--max-cost",
+        type=float,
+        help="Budget: stop (resumably) before this cost, priced by the price table (--prices).",
+    ),
+    click.option(
         "--max-reply-tokens", type=int, help="Completion tokens per reply [default: 200]."
     ),
     click.option("--feed-size", type=int, help="Posts shown per feed, newest first [default: 10]."),
@@ -67,6 +72,7 @@ _OPTION_NAMES = (
     "max_concurrency",
     "max_calls",
     "max_tokens",
+    "max_cost",
     "max_reply_tokens",
     "feed_size",
     "post_chars",

@@ -1,4 +1,5 @@
-"""``spreadlab sweep GRID.toml``: run a grid of stochastic scenarios into the database.
+"""``spreadlab sweep GRID.toml``: run a grid of scenarios (stochastic or LLM cells) into the
+database.
 
 The grid format, the engines and what is stored per cell are in docs/sweeps.md.
 """
@@ -9,6 +10,7 @@ import sys
 
 import click
 
+from spreadlab.cli.llm_options import echo_note, llm_log_to_stderr, llm_options
 from spreadlab.cli.options import DB_OPTION
 from spreadlab.jobs.sweep import ENGINES, SweepProgress, run_sweep
 from spreadlab.jobs.sweep_grid import load_grid
@@ -28,8 +30,10 @@ def _duration(seconds: float | None) -> str:
 
 def progress_line(p: SweepProgress) -> str:
     """``cells 120/1,000 (3 failed, 40 done before) · 4.2 cells/s · 3m29s left``."""
-    stored = p.skipped + p.done + p.failed
+    stored = p.skipped + p.done + p.failed + p.not_run
     notes = [f"{p.failed} failed"] if p.failed else []
+    if p.not_run:
+        notes.append(f"{p.not_run} not run")
     if p.skipped:
         notes.append(f"{p.skipped:,} done before")
     extra = f" ({', '.join(notes)})" if notes else ""
@@ -48,6 +52,7 @@ def progress_line(p: SweepProgress) -> str:
 @click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True)
 @click.option("--address", help="Dask scheduler address (e.g. tcp://10.0.0.5:8786).")
 @click.option("--summaries-only", is_flag=True, help="Store each cell's summary but not its runs.")
+@llm_options
 def sweep(
     grid_file: str,
     db_path: str,
@@ -55,12 +60,21 @@ def sweep(
     engine: str,
     address: str | None,
     summaries_only: bool,
+    llm_opts: dict,
 ) -> None:
-    """Run a grid of stochastic scenarios (docs/sweeps.md); re-running resumes it."""
+    """Run a grid of scenarios, stochastic or LLM (docs/sweeps.md); re-running resumes it.
+
+    The LLM options apply to the grid's LLM cells (params = 'llm'), with one budget for the
+    whole sweep."""
     grid = load_grid(grid_file)
+    kind = (
+        "stochastic cells on the engine, LLM cells (LLM agents) in this process"
+        if grid.has_llm
+        else "synthetic runs of the stochastic model"
+    )
     click.echo(
         f"sweep {grid.sweep_id} ({grid.name}): {grid.size():,} cells; engine {engine}, "
-        f"{workers} worker(s); synthetic runs of the stochastic model",
+        f"{workers} worker(s); {kind}",
         err=True,
     )
     live = sys.stderr.isatty()
@@ -74,7 +88,7 @@ def sweep(
             shown[0] = p.elapsed
             click.echo(progress_line(p), err=True)
 
-    with RunStore(db_path) as store:
+    with RunStore(db_path) as store, llm_log_to_stderr():
         final = run_sweep(
             store,
             grid,
@@ -83,15 +97,29 @@ def sweep(
             address=address,
             summaries_only=summaries_only,
             on_progress=show,
+            llm_opts=llm_opts,
+            note=echo_note,
         )
     if live:
         click.echo("", err=True)
+    _report(grid.sweep_id, final)
+
+
+def _report(sweep_id: str, final: SweepProgress) -> None:
+    """The closing line, and what to do about cells that failed or were not run."""
     click.echo(
-        f"sweep {grid.sweep_id}: {final.skipped + final.done:,} of {final.total:,} cells done "
-        f"({final.done:,} now, {final.skipped:,} before), {final.failed:,} failed"
+        f"sweep {sweep_id}: {final.skipped + final.done:,} of {final.total:,} cells done "
+        f"({final.done:,} now, {final.skipped:,} before), {final.failed:,} failed, "
+        f"{final.not_run:,} not run"
     )
     if final.failed:
         click.echo(
             "failed cells are stored with their error; run the same command to try them again",
+            err=True,
+        )
+    if final.not_run:
+        click.echo(
+            "LLM cells not run are stored with the reason (the budget ran out); run the same "
+            "command with a larger budget to run them: answers already received are replayed",
             err=True,
         )

@@ -20,6 +20,9 @@ from spreadlab.analysis.differences import (
 )
 from spreadlab.glossary import data_source, p_text, provenance
 
+LLM = "llm"
+"""The ``params`` value of LLM cells (:data:`spreadlab.jobs.sweep_grid.LLM`)."""
+
 SUMMARIES: dict[str, str] = {
     "reach": "final reach (share of agents informed, 0–1)",
     "rounds10": "rounds to 10% informed",
@@ -151,14 +154,24 @@ def comparison_display(
 
 
 def csv_table(cells: pd.DataFrame, sweep: pd.Series) -> pd.DataFrame:
-    """Per-cell summaries with the sweep's provenance on every row: grid, seeds and source; the
-    cell's parameter-table label as a provenance code (its stored JSON becomes
-    ``sweep_provenance``)."""
+    """Per-cell summaries with the sweep's provenance on every row: grid, seeds and source (LLM
+    agents for LLM cells, else the stochastic model); the cell's parameter-table label as a
+    provenance code (its stored JSON becomes ``sweep_provenance``)."""
     out = cells.copy()
     out.insert(0, "sweep_name", sweep["name"])
     out.insert(1, "grid_file", sweep["source"])
     out.insert(2, "grid_seed", sweep["seed"])
-    out.insert(3, "data_source", data_source("stochastic", True))
+    llm = out["params"] == LLM
+    out.insert(
+        3, "data_source", np.where(llm, data_source(LLM, False), data_source("stochastic", True))
+    )
     out = out.rename(columns={"provenance": "sweep_provenance"})
-    out.insert(4, "provenance", [provenance("stochastic", str(t)) for t in out["table_source"]])
+    out.insert(
+        4,
+        "provenance",
+        [
+            provenance(LLM if is_llm else "stochastic", str(t))
+            for is_llm, t in zip(llm, out["table_source"], strict=True)
+        ],
+    )
     return out

@@ -81,12 +81,12 @@ def open_policy(
         yield StochasticPolicy(table)
         return
     prices = llm_opts.get("prices")
-    config = LLMConfig.from_env(**{k: v for k, v in llm_opts.items() if k != "prices"})
+    config = LLMConfig.from_env(**llm_opts)
     table_of_prices = load_prices(prices)
     for scenario in scenarios:
         estimate = scenario_estimate(config, scenario, table_of_prices)
         note(f"{scenario.event.id}: {estimate.summary()}")
-    with _llm_session(store, config, prices, note) as policy:
+    with llm_session(store, config, prices, note) as policy:
         seeds = {s.seed for s in scenarios}
         if not cache_has_answers(store, policy.endpoint, config.model, seeds):
             policy.check_endpoint()
@@ -130,13 +130,13 @@ def resume_policy(
     )
     if provenance.get("response_format_setting", "auto") != "auto":
         settings["response_format"] = provenance["response_format_setting"]
-    given = {k: v for k, v in llm_opts.items() if k not in _SCIENCE and k != "prices"}
+    given = {k: v for k, v in llm_opts.items() if k not in _SCIENCE}
     with _stored_settings(run_id):
         config = LLMConfig.from_env(
             **{**given, **{k: v for k, v in settings.items() if given.get(k) is None}}
         )
     _record_endpoint(store, run_id, provenance, endpoint_url(config.base_url), note)
-    with _llm_session(store, config, llm_opts.get("prices"), note, run_id) as policy:
+    with llm_session(store, config, llm_opts.get("prices"), note, run_id) as policy:
         note(f"backend: llm — {policy.describe()}")
         yield policy
 
@@ -226,7 +226,7 @@ def stored_endpoint(store: RunStore, run_id: str) -> str:
 
 
 @contextmanager
-def _llm_session(
+def llm_session(
     store: RunStore, config: LLMConfig, prices: str | None, note: Note, run_id: str | None = None
 ) -> Iterator[LLMPolicy]:
     """An LLM policy on ``store``: where to resume is noted when it stops, the usage report when

@@ -9,24 +9,31 @@ flight, so memory stays bounded however large the grid.
 
 Re-running a grid skips its finished cells, so a killed sweep resumes where it stopped and no
 cell is stored twice; a failed cell is stored with its error and tried again on the next run.
+LLM cells run in this process after the others, with one policy and one budget for the sweep
+(:mod:`spreadlab.jobs.sweep_llm`); those the budget does not reach are stored as not run, and
+tried again on the next run too.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from spreadlab.engine.policy import Policy
 from spreadlab.engine.stochastic import StochasticPolicy
 from spreadlab.errors import ConfigError
+from spreadlab.jobs.policies import Note, silent
 from spreadlab.jobs.runner import replicate_meta
 from spreadlab.jobs.sweep_cell import CellResult, CellTask, run_cell
-from spreadlab.jobs.sweep_grid import SEED_DERIVATION, Grid
+from spreadlab.jobs.sweep_grid import LLM, SEED_DERIVATION, Grid
+from spreadlab.jobs.sweep_llm import llm_results, resolve_llm
 from spreadlab.store.calibrations import label_table
 from spreadlab.store.runs import RunStore
 from spreadlab.store.sweeps import (
@@ -46,13 +53,15 @@ MAX_BATCH = 256
 
 @dataclass(frozen=True)
 class SweepProgress:
-    """Reported after each stored cell: counts, rate of this session and time left."""
+    """Reported after each stored cell: counts, rate of this session and time left
+    (``not_run``: LLM cells the sweep's budget did not reach)."""
 
     done: int
     failed: int
     skipped: int
     total: int
     elapsed: float
+    not_run: int = 0
 
     @property
     def rate(self) -> float:
@@ -61,7 +70,7 @@ class SweepProgress:
 
     @property
     def remaining(self) -> int:
-        return self.total - self.skipped - self.done - self.failed
+        return self.total - self.skipped - self.done - self.failed - self.not_run
 
     @property
     def seconds_left(self) -> float | None:
@@ -77,8 +86,14 @@ def run_sweep(
     address: str | None = None,
     summaries_only: bool = False,
     on_progress: Callable[[SweepProgress], None] | None = None,
+    llm_opts: Mapping[str, Any] | None = None,
+    note: Note = silent,
 ) -> SweepProgress:
-    """Compute and store every unfinished cell of ``grid``; return the final tally."""
+    """Compute and store every unfinished cell of ``grid``; return the final tally.
+
+    ``llm_opts`` (the options of ``spreadlab run --backend llm``: endpoint, key, budget,
+    concurrency, prices) override the grid's ``[llm]`` section for its LLM cells; ``note``
+    receives their cost estimate before any request, the backend line and the usage report."""
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
     if workers < 1:
@@ -88,6 +103,7 @@ def run_sweep(
             f"address names a Dask scheduler: use it with engine 'dask', not {engine!r}",
             setting="engine",
         )
+    grid, config = resolve_llm(grid, llm_opts or {})
     cells = grid.cells()
     record_sweep(store, _sweep_row(grid), [c.cell_id for c in cells])
     done_before = finished_cells(store, [c.cell_id for c in cells])
@@ -96,7 +112,7 @@ def run_sweep(
         CellTask(
             cell,
             grid.scenario(cell),
-            tables[cell.params["params"]],
+            tables.get(cell.params["params"]),
             fits=grid.record_fits,
             verdict=grid.record_verdict,
             keep_runs=not summaries_only,
@@ -104,34 +120,39 @@ def run_sweep(
         for cell in cells
         if cell.cell_id not in done_before
     ]
-    tally = SweepProgress(0, 0, len(done_before), len(cells), 0.0)
-    return _ingest(
-        store, grid, tasks, _results(tasks, engine, workers, address), tally, on_progress
+    stochastic = [t for t in tasks if t.table is not None]
+    llm = [t for t in tasks if t.table is None]
+    results = itertools.chain(
+        ((result, None) for result in _results(stochastic, engine, workers, address)),
+        llm_results(store, llm, config, (llm_opts or {}).get("prices"), note) if config else (),
     )
+    tally = SweepProgress(0, 0, len(done_before), len(cells), 0.0)
+    return _ingest(store, grid, tasks, results, tally, on_progress)
 
 
 def _ingest(
     store: RunStore,
     grid: Grid,
     tasks: list[CellTask],
-    results: Iterator[CellResult],
+    results: Iterator[tuple[CellResult, Policy | None]],
     tally: SweepProgress,
     on_progress: Callable[[SweepProgress], None] | None,
 ) -> SweepProgress:
-    """Store results as they arrive, in group commits: a cell with runs alone, summaries together
-    for up to :data:`FLUSH_SECONDS` (a commit costs milliseconds, a summary row microseconds).
-    Progress counts committed cells only."""
+    """Store results (each with its LLM policy; None: the stochastic model) as they arrive, in
+    group commits: a cell with runs alone, summaries together for up to :data:`FLUSH_SECONDS` (a
+    commit costs milliseconds, a summary row microseconds). Progress counts committed cells."""
     by_id = {task.cell.cell_id: task for task in tasks}
     start = last = time.perf_counter()
-    batch: list[CellResult] = []
+    batch: list[tuple[CellResult, Policy | None]] = []
 
     def flush(tally: SweepProgress) -> SweepProgress:
-        save_cells(store, [_stored(grid, by_id[r.cell_id], r) for r in batch])
-        failed = sum(r.error is not None for r in batch)
+        save_cells(store, [_stored(grid, by_id[r.cell_id], r, p) for r, p in batch])
+        status = [r.status for r, _ in batch]
         tally = replace(
             tally,
-            done=tally.done + len(batch) - failed,
-            failed=tally.failed + failed,
+            done=tally.done + status.count("done"),
+            failed=tally.failed + status.count("failed"),
+            not_run=tally.not_run + status.count("not_run"),
             elapsed=time.perf_counter() - start,
         )
         batch.clear()
@@ -139,8 +160,8 @@ def _ingest(
             on_progress(tally)
         return tally
 
-    for result in results:
-        batch.append(result)
+    for result, policy in results:
+        batch.append((result, policy))
         if result.runs or len(batch) >= MAX_BATCH or time.perf_counter() - last >= FLUSH_SECONDS:
             tally, last = flush(tally), time.perf_counter()
     return flush(tally) if batch else tally
@@ -158,6 +179,7 @@ def _sweep_row(grid: Grid) -> dict[str, Any]:
             "n0": grid.n0,
             "rewire": grid.rewire,
             "tables": grid.table_hashes,
+            **({"llm": grid.llm} if grid.has_llm else {}),
             "record": {"fits": grid.record_fits, "verdict": grid.record_verdict},
             "seed_derivation": SEED_DERIVATION,
         },
@@ -165,36 +187,41 @@ def _sweep_row(grid: Grid) -> dict[str, Any]:
 
 
 def _stored(
-    grid: Grid, task: CellTask, result: CellResult
+    grid: Grid, task: CellTask, result: CellResult, llm_policy: Policy | None
 ) -> tuple[dict[str, Any], list[StoredRunData]]:
-    """A result as :func:`save_cells` stores it: the cell's row and its runs."""
+    """A result as :func:`save_cells` stores it: the cell's row and its runs (``llm_policy``:
+    the policy of an LLM cell, whose settings its provenance records)."""
     cell, table = task.cell, task.table
     scenario_id = scenario_id_of(cell.cell_id)
-    provenance = {
+    provenance: dict[str, Any] = {
         "sweep_id": grid.sweep_id,
         "grid": grid.source,
         "grid_seed": grid.seed,
         "cell_id": cell.cell_id,
         "seed_derivation": SEED_DERIVATION,
-        "backend": "stochastic",
-        "synthetic": True,
-        "parameter_table": table.provenance,
     }
+    if table is None:
+        source = LLM
+        described = f"LLM agents: model {grid.llm['model']} at {grid.llm['endpoint']}"
+        provenance.update(backend=LLM, synthetic=False, llm=grid.llm)
+    else:
+        source, described = table.source, table.provenance
+        provenance.update(backend="stochastic", synthetic=True, parameter_table=described)
     row = {
         **cell.params,
         **(result.summary or {}),
         "cell_id": cell.cell_id,
-        "status": "done" if result.error is None else "failed",
+        "status": result.status,
         "error": result.error,
         "seed": cell.seed,
         "scenario_id": scenario_id,
         "runs_stored": bool(result.runs),
-        "table_source": table.source,
-        "table_provenance": table.provenance,
+        "table_source": source,
+        "table_provenance": described,
         "provenance": json.dumps(provenance, sort_keys=True),
         "seconds": result.seconds,
     }
-    policy = StochasticPolicy(table)
+    policy = llm_policy or StochasticPolicy(table)
     runs = []
     for replicate, run in enumerate(result.runs):
         meta = replicate_meta(task.scenario, scenario_id, replicate, run.network, policy)

@@ -4,6 +4,8 @@
 database: it returns a :class:`CellResult` (the summary and, unless summaries only, every run's
 network, profiles and decision log), and the one writing process stores it in one transaction.
 A cell that raises is returned as failed with its error, so one bad cell does not stop a sweep.
+LLM cells run here too, in the writing process, with the sweep's one LLM policy: an error that
+stops LLM agents altogether (a spent budget, a refused key) is left to that caller.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from spreadlab.analysis.verdict import (
     evidence_from_rounds,
     susceptible_rounds,
 )
+from spreadlab.engine.policy import Policy
 from spreadlab.engine.simulate import Scenario, simulate
 from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import FitError
 from spreadlab.jobs.sweep_grid import Cell
 from spreadlab.lazy import lazy_import
+from spreadlab.llm.base import FatalLLMError
 from spreadlab.world.records import RunResult
 
 stats = lazy_import("scipy.stats")
@@ -39,11 +43,12 @@ LEVEL = 0.95
 
 @dataclass(frozen=True)
 class CellTask:
-    """Everything a worker needs for one cell (picklable; no database handle)."""
+    """Everything a worker needs for one cell (picklable; no database handle). ``table`` is
+    None for an LLM cell."""
 
     cell: Cell
     scenario: Scenario
-    table: ParameterTable
+    table: ParameterTable | None
     fits: bool = True
     verdict: bool = True
     keep_runs: bool = True
@@ -51,24 +56,35 @@ class CellTask:
 
 @dataclass
 class CellResult:
-    """A cell's summary (None when it failed), its error, its runs when kept, and its cost."""
+    """A cell's summary (None unless done), its error or why it was not run, its runs when
+    kept, its cost, and its status: ``done``, ``failed`` or ``not_run`` (an LLM cell the
+    sweep's budget did not reach)."""
 
     cell_id: str
     summary: dict[str, Any] | None
     error: str | None
     seconds: float
     runs: list[RunResult] = field(default_factory=list)
+    status: str = "done"
 
 
-def run_cell(task: CellTask) -> CellResult:
-    """Simulate every replicate of the cell and summarise them (see :func:`summarise`)."""
+def run_cell(task: CellTask, policy: Policy | None = None) -> CellResult:
+    """Simulate every replicate of the cell with ``policy`` (default: the stochastic model with
+    the cell's table) and summarise them (see :func:`summarise`). A
+    :class:`~spreadlab.llm.base.FatalLLMError` propagates; any other error fails the cell."""
     start = time.perf_counter()
     try:
-        runs = simulate(task.scenario, StochasticPolicy(task.table))
+        runs = simulate(task.scenario, policy or StochasticPolicy(task.table))
         summary = summarise(runs, fits=task.fits, verdict=task.verdict)
+    except FatalLLMError:
+        raise
     except Exception as exc:  # a failed cell is recorded with its error, not fatal to the sweep
         return CellResult(
-            task.cell.cell_id, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - start
+            task.cell.cell_id,
+            None,
+            f"{type(exc).__name__}: {exc}",
+            time.perf_counter() - start,
+            status="failed",
         )
     kept = runs if task.keep_runs else []
     return CellResult(task.cell.cell_id, summary, None, time.perf_counter() - start, kept)

@@ -1,11 +1,13 @@
 """Sweep grids: a TOML file naming the axes, strictly validated and expanded to cells.
 
 A grid is the product of its axes (events or event types × mixes × q × N × k × network kinds ×
-parameter tables × replicates × seed draws); each point is a *cell*, one stochastic scenario of
-``replicates`` runs. A cell's seed is derived from the grid seed and a hash of the cell's
-parameters, so a cell keeps its seed when axes are added, removed or reordered, and its id (a
-hash of its parameters and seed) identifies it across re-runs: that is what makes a sweep
-resumable. The file format is documented in docs/sweeps.md.
+parameter tables × replicates × seed draws); each point is a *cell*, one scenario of
+``replicates`` runs, decided by the stochastic model with a parameter table or, where the table
+is ``llm``, by LLM agents with the settings of the grid's ``[llm]`` section. A cell's seed is
+derived from the grid seed and a hash of the cell's parameters, so a cell keeps its seed when
+axes are added, removed or reordered, and its id (a hash of its parameters and seed) identifies
+it across re-runs: that is what makes a sweep resumable. The file format is documented in
+docs/sweeps.md.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import itertools
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,8 @@ MAX_CELLS = 1_000_000
 """Hard ceiling on a grid's cells; ``[sweep] max_cells`` (default :data:`DEFAULT_MAX_CELLS`)
 guards against a typo multiplying the grid."""
 DEFAULT_MAX_CELLS = 100_000
-LLM_UNSUPPORTED = "LLM cells are not supported in sweeps yet"
+LLM = "llm"
+"""The ``params`` value of LLM cells: LLM agents decide, with the ``[llm]`` settings."""
 SEED_DERIVATION = (
     "cell seed = SeedSequence(grid seed, spawn_key = first four 32-bit words of "
     "sha256(cell parameters)).generate_state(1, uint64) >> 1"
@@ -62,7 +65,18 @@ _AXIS_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "replicates": (int, "whole numbers"),
 }
 _RECORD_KEYS = ("fits", "verdict")
-_SECTIONS = ("sweep", "axes", "record")
+_LLM_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "model": (str, "a model name"),
+    "base_url": (str, "an endpoint URL"),
+    "temperature": ((int, float), "a number"),
+    "max_reply_tokens": (int, "a whole number"),
+    "feed_size": (int, "a whole number"),
+    "post_chars": (int, "a whole number"),
+    "response_format": (str, "a response format"),
+}
+"""``[llm]`` keys: what ``spreadlab run --backend llm`` takes as flags that shape decisions,
+and the endpoint. Budgets, concurrency and the key are given to the command, not the file."""
+_SECTIONS = ("sweep", "axes", "record", "llm")
 AXES = ("event", "mix", "q", "n", "k", "network", "params", "replicates", "seed_index")
 """The cell parameters that vary over a grid, in the order cells are expanded."""
 
@@ -94,6 +108,19 @@ class Grid:
     record_fits: bool
     record_verdict: bool
     source: str
+    llm: dict[str, Any] = field(default_factory=dict)
+    """The ``[llm]`` section: settings of the LLM cells (see :meth:`with_llm`)."""
+
+    @property
+    def has_llm(self) -> bool:
+        """Whether any cell is decided by LLM agents."""
+        return LLM in self.axes["params"]
+
+    def with_llm(self, settings: dict[str, Any]) -> Grid:
+        """This grid with its LLM cells identified by ``settings`` (the resolved endpoint, model
+        and every setting that shapes decisions): another model or endpoint makes other cells."""
+        hashes = {**self.table_hashes, LLM: _digest(settings)[:16]}
+        return replace(self, llm=settings, table_hashes=hashes)
 
     @property
     def sweep_id(self) -> str:
@@ -180,6 +207,7 @@ def parse_grid(raw: dict[str, Any], *, base: Path, source: str = "grid") -> Grid
     sweep = _settings(_section(raw, "sweep", required=True))
     axes_raw = _section(raw, "axes", required=True)
     record = _section(raw, "record")
+    llm = _llm_section(_section(raw, "llm"))
     _only(axes_raw, (*_AXIS_KEYS, "seeds"), "[axes]")
     _only(record, _RECORD_KEYS, "[record]")
     for key in _RECORD_KEYS:
@@ -195,7 +223,14 @@ def parse_grid(raw: dict[str, Any], *, base: Path, source: str = "grid") -> Grid
             f"the grid has {size:,} cells, more than max_cells = {sweep['max_cells']:,}; shrink "
             f"the axes or raise [sweep] max_cells (at most {MAX_CELLS:,})"
         )
-    tables = {label: _table(label, base) for label in axes["params"]}
+    if llm and LLM not in axes["params"]:
+        raise ConfigError(
+            "[llm] settings are given but no cell uses them: add 'llm' to [axes] params"
+        )
+    tables = {label: _table(label, base) for label in axes["params"] if label != LLM}
+    hashes = {label: table_hash(t)[:16] for label, t in tables.items()}
+    if LLM in axes["params"]:
+        hashes[LLM] = _digest(llm)[:16]
     grid = Grid(
         name=sweep.get("name", source),
         seed=sweep["seed"],
@@ -206,10 +241,11 @@ def parse_grid(raw: dict[str, Any], *, base: Path, source: str = "grid") -> Grid
         events=events,
         mixes={spec: _mix(spec, base) for spec in axes["mix"]},
         tables=tables,
-        table_hashes={label: table_hash(t)[:16] for label, t in tables.items()},
+        table_hashes=hashes,
         record_fits=record.get("fits", True),
         record_verdict=record.get("verdict", True),
         source=source,
+        llm=llm,
     )
     _check_scenarios(grid)
     return grid
@@ -222,7 +258,11 @@ def _settings(sweep: dict[str, Any]) -> dict[str, Any]:
         if key in sweep:
             _check_type(sweep[key], kind, f"[sweep] {key}", what)
     if sweep.get("backend", "stochastic") != "stochastic":
-        raise ConfigError(f"{LLM_UNSUPPORTED}: [sweep] backend must be 'stochastic'")
+        raise ConfigError(
+            "[sweep] backend must be 'stochastic'; LLM cells are named on the parameter-table "
+            "axis: [axes] params = ['llm'] (or beside tables, for a mixed grid), with an [llm] "
+            "section"
+        )
     if "seed" not in sweep:
         raise ConfigError(
             "[sweep] needs a seed (a whole number): every cell's seed derives from it"
@@ -328,9 +368,22 @@ def _mix(spec: str, base: Path) -> PersonalityMix:
 def _table(label: str, base: Path) -> ParameterTable:
     if label == "illustrative":
         return ParameterTable.illustrative()
-    if label == "llm":
-        raise ConfigError(f"{LLM_UNSUPPORTED}: [axes] params takes 'illustrative' or CSV tables")
     return ParameterTable.from_csv(base / label)
+
+
+def _llm_section(section: dict[str, Any]) -> dict[str, Any]:
+    """[llm] checked for known keys and types (the values are checked when the LLM backend is
+    configured); an API key is refused: keys never go in files."""
+    if "api_key" in section:
+        raise ConfigError(
+            "[llm] api_key: keys never go in files; set OPENAI_API_KEY (or give an API key to "
+            "the command)"
+        )
+    _only(section, _LLM_KEYS, "[llm]")
+    for key, (kind, what) in _LLM_KEYS.items():
+        if key in section:
+            _check_type(section[key], kind, f"[llm] {key}", what)
+    return dict(section)
 
 
 def _check_scenarios(grid: Grid) -> None:

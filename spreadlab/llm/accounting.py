@@ -1,11 +1,11 @@
 """Accounting layer: tokens and calls used, and the budget that stops a run cleanly.
 
-Every call that reaches ``inner`` is counted with its usage. A budget of calls and/or tokens is
-enforced *before* a call starts: a call is refused (:class:`BudgetExhausted`) when the calls
-already made or in flight reach ``max_calls``, or when the tokens used plus the worst case of the
-calls in flight and of this one (estimated prompt + ``max_tokens`` of completion) would exceed
-``max_tokens``. Refused calls make no request, so the budget is never overrun by more than the
-prompt-size estimate's error.
+Every call that reaches ``inner`` is counted with its usage. A budget of calls, tokens and/or
+money is enforced *before* a call starts: a call is refused (:class:`BudgetExhausted`) when the
+calls already made or in flight reach ``max_calls``, or when the tokens used plus the worst case of
+the calls in flight and of this one (estimated prompt + ``max_tokens`` of completion) would exceed
+``max_tokens`` — or, priced per million prompt and completion tokens, ``max_cost``. Refused calls
+make no request, so the budget is never overrun by more than the prompt-size estimate's error.
 """
 
 from __future__ import annotations
@@ -26,19 +26,38 @@ def prompt_token_bound(request: ChatRequest) -> int:
 
 @dataclass(frozen=True)
 class Budget:
-    """Limits for one run or resume: ``None`` means no limit."""
+    """Limits for one run, resume or sweep: ``None`` means no limit. ``max_cost`` is in the
+    currency of ``price``: (prompt, completion) cost per million tokens, required with it."""
 
     max_calls: int | None = None
     max_tokens: int | None = None
+    max_cost: float | None = None
+    price: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        for setting, value in (("max_calls", self.max_calls), ("max_tokens", self.max_tokens)):
-            if value is not None and value < 1:
+        limits = (
+            ("max_calls", self.max_calls),
+            ("max_tokens", self.max_tokens),
+            ("max_cost", self.max_cost),
+        )
+        for setting, value in limits:
+            if value is not None and value <= 0:
                 raise ConfigError(
                     f"{setting} = {value}: a budget must be a positive number; leave it out for "
                     "no limit",
                     setting=setting,
                 )
+        if self.max_cost is not None and self.price is None:
+            raise ConfigError(
+                "a cost budget needs the model's price: add a row for the model to the price "
+                "table (prices)",
+                setting="max_cost",
+            )
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """What these tokens cost at :attr:`price` (0 without a price)."""
+        prompt, completion = self.price or (0.0, 0.0)
+        return (prompt_tokens * prompt + completion_tokens * completion) / 1e6
 
 
 @dataclass
@@ -66,6 +85,7 @@ class Accounting:
         self.usage = Usage()
         self._calls_in_flight = 0
         self._tokens_reserved = 0
+        self._cost_reserved = 0.0
 
     def stats(self) -> dict[str, object]:
         """This layer's counters: calls answered and failed, HTTP attempts and tokens."""
@@ -78,8 +98,13 @@ class Accounting:
             "completion_tokens": usage.completion_tokens,
         }
 
-    def _admit(self, reserve: int) -> None:
+    def _admit(self, request: ChatRequest) -> tuple[int, float]:
+        """Refuse ``request`` if it could overrun the budget; else its worst-case tokens and
+        cost, to reserve while it is in flight."""
         budget, usage = self.budget, self.usage
+        prompt = prompt_token_bound(request)
+        reserve = prompt + request.max_tokens
+        cost = budget.cost(prompt, request.max_tokens)
         started = usage.calls + usage.failed_calls + self._calls_in_flight
         if budget.max_calls is not None and started >= budget.max_calls:
             raise BudgetExhausted(
@@ -96,12 +121,20 @@ class Accounting:
                 "token budget (max_tokens) and resume the run",
                 setting="max_tokens",
             )
+        spent = budget.cost(usage.prompt_tokens, usage.completion_tokens)
+        if budget.max_cost is not None and spent + self._cost_reserved + cost > budget.max_cost:
+            raise BudgetExhausted(
+                f"budget of {budget.max_cost:g} spent ({spent:.4g} used); raise the cost budget "
+                "(max_cost) and resume the run",
+                setting="max_cost",
+            )
+        return reserve, cost
 
     async def complete(self, request: ChatRequest) -> ChatReply:
-        reserve = prompt_token_bound(request) + request.max_tokens
-        self._admit(reserve)
+        reserve, cost = self._admit(request)
         self._calls_in_flight += 1
         self._tokens_reserved += reserve
+        self._cost_reserved += cost
         try:
             reply = await self.inner.complete(request)
         except BaseException:
@@ -110,6 +143,7 @@ class Accounting:
         finally:
             self._calls_in_flight -= 1
             self._tokens_reserved -= reserve
+            self._cost_reserved -= cost
         usage = self.usage
         usage.calls += 1
         usage.http_attempts += reply.http_attempts

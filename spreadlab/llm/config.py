@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from spreadlab.errors import ConfigError
 from spreadlab.llm.accounting import Budget
 from spreadlab.llm.base import RESPONSE_FORMATS
+from spreadlab.llm.estimate import load_prices, price_for
 from spreadlab.llm.openai_chat import endpoint_host, endpoint_url
 from spreadlab.llm.prompt import PromptSettings
 from spreadlab.settings import DEFAULT_MODEL, MODEL_ENV
@@ -114,19 +115,26 @@ class LLMConfig:
     def from_env(cls, env: Mapping[str, str] | None = None, **flags: Any) -> LLMConfig:
         """Settings from ``env`` (default ``os.environ``), overridden by non-None ``flags``.
 
-        ``flags`` may hold ``api_key`` and ``base_url`` (plain strings), ``max_calls`` and
-        ``max_tokens`` (the budget), ``feed_size`` and ``post_chars`` (the prompt), and any other
-        field of this class.
+        ``flags`` may hold ``api_key`` and ``base_url`` (plain strings), ``max_calls``,
+        ``max_tokens`` and ``max_cost`` (the budget; a cost is priced by the model's row in the
+        ``prices`` table, default the bundled one), ``feed_size`` and ``post_chars`` (the prompt),
+        and any other field of this class.
         """
         env = os.environ if env is None else env
         given = {k: v for k, v in flags.items() if v is not None}
         key = given.pop("api_key", None) or env.get("OPENAI_API_KEY") or None
         base_url = given.pop("base_url", None) or env.get("OPENAI_BASE_URL") or OPENAI_URL
-        budget = Budget(given.pop("max_calls", None), given.pop("max_tokens", None))
+        given.setdefault("model", env.get(MODEL_ENV, DEFAULT_MODEL))
+        max_cost, prices = given.pop("max_cost", None), given.pop("prices", None)
+        budget = Budget(
+            given.pop("max_calls", None),
+            given.pop("max_tokens", None),
+            max_cost,
+            _price(given["model"], prices) if max_cost is not None else None,
+        )
         prompt = PromptSettings(
             **{k: given.pop(k) for k in ("feed_size", "post_chars") if k in given}
         )
-        given.setdefault("model", env.get(MODEL_ENV, DEFAULT_MODEL))
         return cls(
             base_url=base_url,
             api_key=Secret(key) if key else None,
@@ -151,3 +159,9 @@ class LLMConfig:
             "response_format_setting": self.response_format,
             **{f"prompt_{k}": v for k, v in asdict(self.prompt).items()},
         }
+
+
+def _price(model: str, prices: str | None) -> tuple[float, float] | None:
+    """(prompt, completion) price per million tokens of ``model`` in the price table."""
+    price = price_for(model, load_prices(prices))
+    return None if price is None else (price.input_per_million, price.output_per_million)

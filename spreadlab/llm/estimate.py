@@ -17,14 +17,17 @@ import fnmatch
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spreadlab.engine.policy import FeedPost
 from spreadlab.errors import DataFormatError
 from spreadlab.llm.accounting import CHARS_PER_TOKEN_BOUND
-from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.prompt import build_messages
 from spreadlab.world.events import Event
 from spreadlab.world.personas import N_PROFILES
+
+if TYPE_CHECKING:  # config imports this module for the price of a cost budget
+    from spreadlab.llm.config import LLMConfig
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,19 @@ class RunEstimate:
             f"(with re-asks), {self.prompt_tokens} prompt + {self.completion_tokens} "
             f"completion tokens; {money}"
         )
+
+
+def total_estimate(estimates: list[RunEstimate]) -> RunEstimate:
+    """The bounds of several runs together (no cost when any of them has none)."""
+    costs = [e.cost for e in estimates]
+    return RunEstimate(
+        sum(e.consultations for e in estimates),
+        sum(e.calls for e in estimates),
+        sum(e.prompt_tokens for e in estimates),
+        sum(e.completion_tokens for e in estimates),
+        None if not costs or None in costs else sum(c for c in costs if c is not None),
+        estimates[0].price if estimates else None,
+    )
 
 
 def load_prices(path: str | Path | None = None) -> list[Price]:

@@ -28,7 +28,8 @@ from spreadlab.store.schema import CELL_COLUMNS
 from spreadlab.world.networks import Network
 from spreadlab.world.records import RoundRecord
 
-CELL_STATUSES = ("done", "failed")
+CELL_STATUSES = ("done", "failed", "not_run")
+"""A cell's outcome; ``not_run``: an LLM cell the sweep's budget did not reach."""
 
 
 @dataclass(frozen=True)
@@ -146,12 +147,13 @@ def _write_run(store: RunStore, run: StoredRunData) -> None:
 
 
 def list_sweeps(store: RunStore) -> pd.DataFrame:
-    """Every stored sweep with how many of its cells are done and failed."""
+    """Every stored sweep with how many of its cells are done, failed and not run."""
     return store.con.execute(
         """
         SELECT s.sweep_id, s.name, s.source, s.seed, s.cells, s.created_at,
                count(*) FILTER (WHERE c.status = 'done') AS done,
-               count(*) FILTER (WHERE c.status = 'failed') AS failed
+               count(*) FILTER (WHERE c.status = 'failed') AS failed,
+               count(*) FILTER (WHERE c.status = 'not_run') AS not_run
         FROM sweeps s
         LEFT JOIN sweep_members m USING (sweep_id)
         LEFT JOIN sweep_cells c USING (cell_id)

@@ -17,7 +17,7 @@ from spreadlab.cli.sweep import progress_line
 from spreadlab.errors import ConfigError
 from spreadlab.jobs import sweep_cell
 from spreadlab.jobs.sweep import SweepProgress, run_sweep
-from spreadlab.jobs.sweep_grid import LLM_UNSUPPORTED, cell_seed, load_grid
+from spreadlab.jobs.sweep_grid import cell_seed, load_grid
 from spreadlab.store.runs import RunStore
 from spreadlab.store.sweeps import list_sweeps, sweep_cells
 
@@ -60,8 +60,10 @@ def summaries(db: Path, sweep_id: str):
         ("[sweep]\nseed = 1.5\n[axes]\n", "[sweep] seed = 1.5: give a whole number"),
         ("[sweep]\nname = 'x'\n[axes]\n", "[sweep] needs a seed"),
         ("[axes]\nq = [0.1]\n", "the grid needs a [sweep] section"),
-        ("[sweep]\nseed = 1\nbackend = 'llm'\n[axes]\n", LLM_UNSUPPORTED),
-        ("[sweep]\nseed = 1\n[axes]\nparams = ['llm']\n", LLM_UNSUPPORTED),
+        ("[sweep]\nseed = 1\nbackend = 'llm'\n[axes]\n", "[axes] params = ['llm']"),
+        ("[sweep]\nseed = 1\n[axes]\n[llm]\nmodel = 'm'\n", "no cell uses them"),
+        ("[sweep]\nseed = 1\n[axes]\nparams = ['llm']\n[llm]\napi_key = 'k'\n", "never go in"),
+        ("[sweep]\nseed = 1\n[axes]\nparams = ['llm']\n[llm]\nmodel = 3\n", "[llm] model = 3"),
         ("[sweep]\nseed = 1\n[axes]\nevents = ['nope']\n", "unknown event id 'nope'"),
         ("[sweep]\nseed = 1\n[axes]\nnetworks = ['edge_list']\n", "'edge_list' is not one of"),
         ("[sweep]\nseed = 1\n[axes]\nq = [0.1, 0.1]\n", "[axes] q lists a value twice"),

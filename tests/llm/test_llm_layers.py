@@ -174,11 +174,35 @@ def test_token_budget_reserves_the_worst_case_of_calls_in_flight():
     assert layer.usage.tokens <= 130
 
 
-@pytest.mark.parametrize("field", ["max_calls", "max_tokens"])
+def test_cost_budget_prices_the_worst_case_of_each_call_before_it_starts():
+    inner = SlowChat()
+    # 1,000 per million tokens for prompts and completions alike: each call reserves its prompt
+    # bound (~10 tokens) + 50 completion tokens ≈ 0.06, so two fit under 0.13 and a third does not
+    layer = Accounting(inner, Budget(max_cost=0.13, price=(1000.0, 1000.0)))
+
+    async def concurrent():
+        return await asyncio.gather(
+            *(layer.complete(request(agent=i)) for i in range(4)), return_exceptions=True
+        )
+
+    results = run(concurrent())
+    refused = [r for r in results if isinstance(r, BudgetExhausted)]
+    assert len(inner.calls) == 2 and len(refused) == 2
+    assert all(r.setting == "max_cost" for r in refused)
+    assert layer.budget.cost(layer.usage.prompt_tokens, layer.usage.completion_tokens) <= 0.13
+
+
+@pytest.mark.parametrize("field", ["max_calls", "max_tokens", "max_cost"])
 def test_a_zero_budget_is_refused_with_the_setting_named(field):
     with pytest.raises(ConfigError, match=f"{field} = 0") as caught:
-        Budget(**{field: 0})
+        Budget(**{field: 0}, price=(1.0, 1.0))
     assert caught.value.setting == field
+
+
+def test_a_cost_budget_without_a_price_is_refused():
+    with pytest.raises(ConfigError, match="needs the model's price") as caught:
+        Budget(max_cost=1.0)
+    assert caught.value.setting == "max_cost"
 
 
 # --- replay cache ------------------------------------------------------------------------------
