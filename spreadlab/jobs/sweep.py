@@ -32,7 +32,7 @@ from spreadlab.errors import ConfigError
 from spreadlab.jobs.policies import Note, silent
 from spreadlab.jobs.runner import replicate_meta
 from spreadlab.jobs.sweep_cell import CellResult, CellTask, run_cell
-from spreadlab.jobs.sweep_grid import LLM, SEED_DERIVATION, Grid
+from spreadlab.jobs.sweep_grid import LLM, SEED_DERIVATION, Cell, Grid
 from spreadlab.jobs.sweep_llm import llm_results, resolve_llm
 from spreadlab.store.calibrations import label_table
 from spreadlab.store.runs import RunStore
@@ -106,7 +106,7 @@ def run_sweep(
     grid, config = resolve_llm(grid, llm_opts or {})
     cells = grid.cells()
     record_sweep(store, _sweep_row(grid), [c.cell_id for c in cells])
-    done_before = finished_cells(store, [c.cell_id for c in cells])
+    done_before = _done_before(store, cells, summaries_only, note)
     tables = {label: label_table(store.con, table, label) for label, table in grid.tables.items()}
     tasks = [
         CellTask(
@@ -128,6 +128,22 @@ def run_sweep(
     )
     tally = SweepProgress(0, 0, len(done_before), len(cells), 0.0)
     return _ingest(store, grid, tasks, results, tally, on_progress)
+
+
+def _done_before(store: RunStore, cells: list[Cell], summaries_only: bool, note: Note) -> set[str]:
+    """The cells to skip: those done, and — unless summaries only — whose runs are stored too.
+    A cell done with summaries only is run again to store its runs; its seed and so its
+    summary are the same (an LLM cell replays its answers from the cache)."""
+    done = finished_cells(store, [c.cell_id for c in cells])
+    if summaries_only:
+        return set(done)
+    without = sum(not runs for runs in done.values())
+    if without:
+        note(
+            f"{without:,} cell(s) done before with summaries only are run again to store their "
+            "runs (same seeds, so the same summaries; LLM cells replay their answers)"
+        )
+    return {cell_id for cell_id, runs in done.items() if runs}
 
 
 def _ingest(

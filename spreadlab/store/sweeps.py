@@ -81,14 +81,15 @@ def record_sweep(store: RunStore, sweep: Mapping[str, Any], cell_ids: Sequence[s
             store.con.unregister("_members")
 
 
-def finished_cells(store: RunStore, cell_ids: Sequence[str]) -> set[str]:
-    """Those of ``cell_ids`` already done (a failed cell is tried again)."""
+def finished_cells(store: RunStore, cell_ids: Sequence[str]) -> dict[str, bool]:
+    """Those of ``cell_ids`` already done, each with whether its runs are stored (a failed or
+    not-run cell is tried again)."""
     rows = store.con.execute(
-        "SELECT cell_id FROM sweep_cells WHERE status = 'done' "
+        "SELECT cell_id, runs_stored FROM sweep_cells WHERE status = 'done' "
         "AND cell_id IN (SELECT unnest(?::VARCHAR[]))",
         [list(cell_ids)],
     ).fetchall()
-    return {r[0] for r in rows}
+    return {cell_id: bool(runs) for cell_id, runs in rows}
 
 
 def save_cells(

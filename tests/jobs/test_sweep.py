@@ -137,6 +137,30 @@ def test_pool_and_single_process_store_identical_cells_with_their_runs(tmp_path)
     assert set(one.loc[one["q"] == 0, "verdict"]) == {"network-only"}
 
 
+def test_a_rerun_without_summaries_only_adds_the_runs_with_the_same_summaries(tmp_path):
+    grid = load_grid(write_grid(tmp_path))
+    notes: list[str] = []
+    with RunStore(tmp_path / "s.duckdb") as store:
+        run_sweep(store, grid, summaries_only=True)
+        assert store.table_counts()["runs"] == 0
+    summary_only = summaries(tmp_path / "s.duckdb", grid.sweep_id)
+    with RunStore(tmp_path / "s.duckdb") as store:
+        assert run_sweep(store, grid, summaries_only=True).skipped == 8  # nothing to add
+        tally = run_sweep(store, grid, note=notes.append)
+        assert (tally.skipped, tally.done, tally.failed) == (0, 8, 0)
+        assert store.table_counts()["runs"] == 8 * 3
+        assert run_sweep(store, grid).skipped == 8  # now every cell has its runs
+        assert run_sweep(store, grid, summaries_only=True).skipped == 8
+    assert notes == [
+        "8 cell(s) done before with summaries only are run again to store their runs (same "
+        "seeds, so the same summaries; LLM cells replay their answers)"
+    ]
+    with_runs = summaries(tmp_path / "s.duckdb", grid.sweep_id)
+    assert with_runs["runs_stored"].all() and not summary_only["runs_stored"].any()
+    same = with_runs.drop(columns="runs_stored")
+    assert same.equals(summary_only.drop(columns="runs_stored"))
+
+
 def test_a_local_dask_cluster_gives_the_same_cells(tmp_path):
     distributed = pytest.importorskip("distributed")
     grid = load_grid(write_grid(tmp_path))

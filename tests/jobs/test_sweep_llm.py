@@ -57,33 +57,43 @@ def chat_requests(server) -> int:
     return server.counts["POST /v1/chat/completions"]
 
 
-def test_a_mixed_grid_completes_and_an_identical_rerun_makes_no_request(tmp_path, llm_server):
+def test_a_mixed_grid_completes_and_reruns_replay_with_no_request(tmp_path, llm_server):
     path, db = grid_file(tmp_path, llm_server.base_url), tmp_path / "s.duckdb"
-    first = spreadlab("sweep", str(path), "--db", str(db), "--max-concurrency", "8")
+    first = spreadlab("sweep", str(path), "--db", str(db), "--summaries-only")
     assert first.returncode == 0, first.stderr
     assert "4 of 4 cells done (4 now, 0 before), 0 failed, 0 not run" in first.stdout
     assert "LLM cells to run: 2; together, upper bound:" in first.stderr
     assert "LLM usage:" in first.stderr and chat_requests(llm_server) > 0
+    with RunStore(db) as store:
+        summary_only = sweep_cells(store, list_sweeps(store)["sweep_id"].item())
+
+    before = llm_server.requests
+    with_runs = spreadlab("sweep", str(path), "--db", str(db))
+    assert with_runs.returncode == 0, with_runs.stderr
+    assert "4 cell(s) done before with summaries only are run again" in with_runs.stderr
+    assert llm_server.requests == before, "storing the LLM cells' runs asked the endpoint again"
     with RunStore(db) as store:
         cells = sweep_cells(store, list_sweeps(store)["sweep_id"].item())
         llm_runs = store.con.execute(
             "SELECT provenance FROM runs WHERE scenario_id IN (SELECT unnest(?::VARCHAR[]))",
             [cells.loc[cells["params"] == "llm", "scenario_id"].tolist()],
         ).fetchall()
+        sweep = list_sweeps(store).iloc[0]
     assert set(cells["status"]) == {"done"} and cells["runs_stored"].all()
+    columns = ["cell_id", "reach", "reach_lo", "rounds50", "si2_alpha", "verdict"]
+    assert cells[columns].equals(summary_only[columns]), "replayed cells changed their summary"
     llm = cells[cells["params"] == "llm"]
     assert len(llm) == 2 and set(llm["table_source"]) == {"llm"}
     assert all(json.loads(p)["backend"] == "llm" for p in llm["provenance"])
     assert len(llm_runs) == 6 and {json.loads(p)["backend"] for (p,) in llm_runs} == {"llm"}
     assert llm["reach"].between(0, 1).all() and llm["n_runs"].eq(3).all()
-    table = sf.csv_table(cells, list_sweeps(RunStore(db)).iloc[0])
+    table = sf.csv_table(cells, sweep)
     assert dict(zip(table["params"], table["provenance"], strict=True)) == {
         "illustrative": "illustrative",
         "llm": "llm",
     }
     assert set(table.loc[table["params"] == "llm", "data_source"]) == {"llm agents"}
 
-    before = llm_server.requests
     again = spreadlab("sweep", str(path), "--db", str(db))
     assert again.returncode == 0, again.stderr
     assert "(0 now, 4 before)" in again.stdout
