@@ -100,6 +100,20 @@ y_default = next((a for a in ("event", "event_type", *axes) if a in y_options), 
 y = c3.selectbox("Rows", y_options, index=y_options.index(y_default), format_func=sf.AXES.get)
 st.plotly_chart(sf.heatmap(cells, value, x, y), width="stretch", config={"displaylogo": False})
 
+st.subheader("Mean curves")
+if cells.loc[cells["status"] == "done", "curve_mean"].notna().any():
+    st.caption(
+        f"One chart per {sf.AXES[y]} × {sf.AXES[x]}: the share of agents informed after each "
+        "round, averaged over the cell's replicates, with the 95% interval of that mean (a "
+        "square holding several cells shows the mean of their means, without a band)."
+    )
+    st.plotly_chart(sf.small_multiples(cells, x, y), width="stretch", config={"displaylogo": False})
+else:
+    st.info(
+        "This sweep's cells were stored before SpreadLab kept each cell's mean curve; run the "
+        "grid again in a new database to draw them."
+    )
+
 st.subheader("Which differences are real?")
 if value not in sf.WITH_INTERVALS:
     st.info("This summary has no interval to test; pick another summary to compare cells.")

@@ -1,5 +1,6 @@
-"""Pure builders for the Sweep page: the heatmap of a summary over two axes, the comparison table
-with FDR-controlled flags, and the CSV of per-cell summaries with provenance.
+"""Pure builders for the Sweep page: the heatmap of a summary over two axes, small multiples of
+the cells' mean curves, the comparison table with FDR-controlled flags, and the CSV of per-cell
+summaries with provenance.
 
 Nothing here imports Streamlit or touches the store: each function takes the data frame of
 :func:`spreadlab.store.sweeps.sweep_cells` and returns a figure or a data frame.
@@ -12,6 +13,7 @@ import html
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from spreadlab.analysis.differences import (
     benjamini_hochberg,
@@ -105,6 +107,83 @@ def heatmap(cells: pd.DataFrame, value: str, x: str, y: str) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
     )
     return fig
+
+
+MAX_PANELS = 48
+"""Most small charts drawn at once; further rows of the grid are left out (and said so)."""
+
+
+def small_multiples(cells: pd.DataFrame, x: str, y: str) -> go.Figure:
+    """One small chart per (``y``, ``x``) square: the mean informed-fraction curve of its cell
+    with the pointwise 95% band of that mean, or, when the square holds several cells (axes not
+    shown), the mean of their mean curves without a band. Rows past :data:`MAX_PANELS` charts
+    are left out and the title says so."""
+    done = cells[(cells["status"] == "done") & cells["curve_mean"].notna()]
+    columns = sorted(done[x].unique().tolist())
+    rows = sorted(done[y].unique().tolist())
+    shown = rows[: max(1, MAX_PANELS // max(len(columns), 1))]
+    titles = [f"{html.escape(str(r))} × {html.escape(str(c))}" for r in shown for c in columns]
+    fig = make_subplots(
+        rows=max(len(shown), 1),
+        cols=max(len(columns), 1),
+        shared_xaxes=True,
+        shared_yaxes=True,
+        subplot_titles=titles,
+        vertical_spacing=min(0.3 / max(len(shown), 1), 0.08),
+        horizontal_spacing=min(0.2 / max(len(columns), 1), 0.04),
+    )
+    for i, row in enumerate(shown, start=1):
+        for j, col in enumerate(columns, start=1):
+            square = done[(done[y] == row) & (done[x] == col)]
+            for trace in _curve_traces(square):
+                fig.add_trace(trace, row=i, col=j)
+    title = "Mean informed fraction per round (band: 95% interval of the mean over replicates)"
+    if len(shown) < len(rows):
+        title += f"; first {len(shown)} of {len(rows)} rows"
+    fig.update_yaxes(range=[0, 1])
+    fig.update_layout(
+        title=html.escape(title),
+        showlegend=False,
+        template="plotly_white",
+        height=160 * max(len(shown), 1) + 100,
+        margin={"l": 10, "r": 10, "t": 80, "b": 10},
+    )
+    return fig
+
+
+def _curve_traces(square: pd.DataFrame) -> list[go.Scatter]:
+    """The traces of one small chart: band (upper, then lower filled up to it) and mean."""
+    if square.empty:
+        return []
+    curves = [np.asarray(c, dtype=float) for c in square["curve_mean"]]
+    width = max(c.size for c in curves)
+    mean = np.mean([np.pad(c, (0, width - c.size), mode="edge") for c in curves], axis=0)
+    rounds = np.arange(width)
+    traces = []
+    if len(square) == 1 and square["curve_lo"].notna().item():
+        for edge, fill in (("curve_hi", None), ("curve_lo", "tonexty")):
+            traces.append(
+                go.Scatter(
+                    x=rounds,
+                    y=np.asarray(square[edge].item(), dtype=float),
+                    mode="lines",
+                    line={"width": 0, "color": "rgba(31, 119, 180, 0.25)"},
+                    fill=fill,
+                    fillcolor="rgba(31, 119, 180, 0.25)",
+                    hoverinfo="skip",
+                )
+            )
+    what = "mean over replicates" if len(square) == 1 else f"mean of {len(square)} cells' means"
+    traces.append(
+        go.Scatter(
+            x=rounds,
+            y=mean,
+            mode="lines",
+            line={"color": "rgb(31, 119, 180)", "width": 2},
+            hovertemplate=f"round %{{x}}: %{{y:.3f}} informed ({what})<extra></extra>",
+        )
+    )
+    return traces
 
 
 def comparison(cells: pd.DataFrame, value: str, axis: str, reference: object) -> pd.DataFrame:

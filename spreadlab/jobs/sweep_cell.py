@@ -98,7 +98,8 @@ def counts_of(runs: list[RunResult]) -> np.ndarray:
 
 
 def summarise(runs: list[RunResult], *, fits: bool = True, verdict: bool = True) -> dict[str, Any]:
-    """Reach, rounds to 10/50/90% informed, SI-1/SI-2 rates with intervals, and the verdict.
+    """Reach, rounds to 10/50/90% informed, SI-1/SI-2 rates with intervals, the verdict, and
+    the mean informed-fraction curve with its band (:func:`mean_curve`).
 
     Means over replicates carry a t interval (``_lo``/``_hi``, 95%); the rates carry the fit's
     own intervals (``ci="auto"``: the calibrated replicate jackknife from 3 replicates on, else
@@ -106,7 +107,7 @@ def summarise(runs: list[RunResult], *, fits: bool = True, verdict: bool = True)
     """
     n = runs[0].network.n
     counts = counts_of(runs)
-    out: dict[str, Any] = {"n_runs": len(runs)}
+    out: dict[str, Any] = {"n_runs": len(runs), **mean_curve(counts / n)}
     out.update(_mean_interval("reach", counts[:, -1] / n, upper=1.0))
     for level in REACH_LEVELS:
         reached = counts >= level * n
@@ -122,6 +123,24 @@ def summarise(runs: list[RunResult], *, fits: bool = True, verdict: bool = True)
     fitted = _fits(data, out) if fits else {}
     if verdict:
         out["verdict"] = decide(data, fitted or None, _evidence(runs, data)).code
+    return out
+
+
+def mean_curve(fractions: np.ndarray) -> dict[str, list[float] | None]:
+    """Mean informed fraction per round over replicates (rows) and its pointwise 95% t interval
+    (``curve_lo``/``curve_hi``, within [0, 1]; None with one replicate): a band for the mean,
+    not for single runs."""
+    mean = fractions.mean(axis=0)
+    out: dict[str, list[float] | None] = {
+        "curve_mean": mean.tolist(),
+        "curve_lo": None,
+        "curve_hi": None,
+    }
+    r = fractions.shape[0]
+    if r >= 2:
+        half = stats.t.ppf((1 + LEVEL) / 2, r - 1) * fractions.std(axis=0, ddof=1) / math.sqrt(r)
+        out["curve_lo"] = np.clip(mean - half, 0.0, 1.0).tolist()
+        out["curve_hi"] = np.clip(mean + half, 0.0, 1.0).tolist()
     return out
 
 

@@ -22,6 +22,9 @@ Versions:
 5. ``llm_calls.p_post``: the probability of posting read from a reply's token log-probabilities
    (NULL when none), and ``llm_formats.logprobs``: FALSE once an endpoint refused to return them
    (NULL: not refused). Migrating from 4 adds both columns; no row changes.
+6. ``sweep_cells.curve_mean``, ``curve_lo``, ``curve_hi``: a cell's mean informed-fraction curve
+   over its replicates and its pointwise 95% interval, so summaries-only sweeps can draw their
+   curves. Migrating from 5 adds the columns (NULL for cells stored before); no row changes.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import duckdb
 
 from spreadlab.errors import StoreError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 RUN_COLUMNS: dict[str, str] = {
     "run_id": "VARCHAR PRIMARY KEY",
@@ -216,6 +219,13 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "fit_error": "VARCHAR",
 }
 """Per-cell summary: means over replicates with 95% t intervals, rates with the fit's intervals."""
+CURVE_COLUMNS: dict[str, str] = {
+    "curve_mean": "DOUBLE[]",
+    "curve_lo": "DOUBLE[]",
+    "curve_hi": "DOUBLE[]",
+}
+"""Per-cell mean informed-fraction curve (rounds 0..R) and its pointwise 95% interval; the last
+columns of ``sweep_cells`` (added by version 6)."""
 CELL_COLUMNS: dict[str, str] = {
     "cell_id": "VARCHAR PRIMARY KEY",
     "status": "VARCHAR NOT NULL",
@@ -231,6 +241,7 @@ CELL_COLUMNS: dict[str, str] = {
     "seconds": "DOUBLE NOT NULL",
     "package_version": "VARCHAR NOT NULL",
     "created_at": "TIMESTAMP NOT NULL",
+    **CURVE_COLUMNS,
 }
 OBSERVED_COLUMNS: dict[str, str] = {
     "dataset_id": "VARCHAR PRIMARY KEY",
@@ -296,6 +307,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     4: (
         "ALTER TABLE llm_calls ADD COLUMN IF NOT EXISTS p_post DOUBLE",
         "ALTER TABLE llm_formats ADD COLUMN IF NOT EXISTS logprobs BOOLEAN",
+    ),
+    5: tuple(
+        f"ALTER TABLE sweep_cells ADD COLUMN IF NOT EXISTS {name} {sql}"
+        for name, sql in CURVE_COLUMNS.items()
     ),
 }
 """Statements that take a database from version ``v`` to ``v + 1``, run after every missing

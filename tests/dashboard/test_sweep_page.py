@@ -16,6 +16,7 @@ from sweep_support import build_sweep_db
 
 from spreadlab.analysis.differences import benjamini_hochberg, difference_p_values
 from spreadlab.dashboard import sweep_figures as sf
+from spreadlab.jobs import sweep_cell
 from spreadlab.store.runs import RunStore
 from spreadlab.store.sweeps import list_sweeps, sweep_cells
 
@@ -61,6 +62,35 @@ def test_heatmap_shows_each_cell_with_its_interval_on_hover(cells):
     assert "95% interval" in trace.customdata[0][2]
 
 
+def test_small_multiples_draw_each_cells_mean_curve_with_its_band(cells):
+    fig = sf.small_multiples(cells, "mix", "event")
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == [
+        f"{event} × {mix}"
+        for event in ("battle-marren-ridge", "protest-fuel-price")
+        for mix in ("conscientious-agreeable", "extraverted", "uniform")
+    ]
+    assert len(fig.data) == 6 * 3  # per chart: upper band, lower band filled to it, mean
+    cell = cells.set_index(["event", "mix"]).loc[("protest-fuel-price", "uniform")]
+    upper, lower, mean = fig.data[15:18]
+    assert np.allclose(mean.y, cell["curve_mean"]) and len(mean.y) == 26  # rounds 0..25
+    assert lower.fill == "tonexty" and np.all(lower.y <= mean.y) and np.all(mean.y <= upper.y)
+    pooled = sf.small_multiples(cells, "mix", "replicates")  # two events in each square
+    assert len(pooled.data) == 3 and "mean of 2 cells' means" in pooled.data[0].hovertemplate
+    both = cells[cells["mix"] == "uniform"]["curve_mean"]
+    assert np.allclose(pooled.data[2].y, np.mean(np.vstack(both.tolist()), axis=0))
+
+
+def test_the_stored_band_is_the_t_interval_of_the_replicates_mean():
+    fractions = np.array([[0.1, 0.5, 0.9], [0.1, 0.3, 0.7], [0.1, 0.4, 1.0]])
+    curve = sweep_cell.mean_curve(fractions)
+    half = 4.302653 * fractions.std(axis=0, ddof=1) / np.sqrt(3)  # t(0.975, 2 df)
+    assert np.allclose(curve["curve_mean"], fractions.mean(axis=0))
+    assert np.allclose(curve["curve_lo"], np.clip(fractions.mean(axis=0) - half, 0, 1))
+    assert np.allclose(curve["curve_hi"], np.clip(fractions.mean(axis=0) + half, 0, 1))
+    assert sweep_cell.mean_curve(fractions[:1])["curve_lo"] is None
+
+
 def test_comparison_flags_only_what_survives_the_fdr_correction(cells):
     pairs = sf.comparison(cells, "reach", "mix", "uniform")
     assert len(pairs) == 4  # two other mixes × two events, each against its uniform twin
@@ -89,14 +119,29 @@ def test_sweep_page_renders_heatmap_table_and_csv(sweep_db, monkeypatch):
     assert not at.exception
     assert "page test · 6 of 6 cells done" in at.selectbox[0].options[0]
     assert "Synthetic" in at.warning[0].value
-    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert chart["data"][0]["type"] == "heatmap"
+    heat, curves = (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
+    assert heat["data"][0]["type"] == "heatmap"
+    assert len(curves["data"]) == 18 and {t["type"] for t in curves["data"]} == {"scatter"}
+    assert len(curves["layout"]["annotations"]) == 6  # events × mixes, one small chart each
     assert "cells differ from their twin" in at.markdown[-1].value
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 4
     assert len(at.download_button) == 1
     next(s for s in at.selectbox if s.label == "Summary").set_value("delta_bic").run()
     assert not at.exception
     assert "no interval to test" in at.info[0].value
+
+
+def test_sweep_page_says_when_cells_were_stored_without_curves(sweep_db, tmp_path, monkeypatch):
+    path = tmp_path / "old.duckdb"
+    path.write_bytes(sweep_db[0].read_bytes())
+    with RunStore(path) as store:  # as cells stored before schema 6 kept their mean curves
+        store.con.execute(
+            "UPDATE sweep_cells SET curve_mean = NULL, curve_lo = NULL, curve_hi = NULL"
+        )
+    at = page(path, monkeypatch)
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 1  # the heatmap only
+    assert "stored before SpreadLab kept each cell's mean curve" in at.info[0].value
 
 
 def test_sweep_page_without_sweeps_says_how_to_run_one(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from sweep_support import build_sweep_db
 
 from spreadlab.errors import StoreError
 from spreadlab.llm.negotiate import FormatMemory
@@ -178,13 +179,34 @@ def test_a_version_4_database_gains_the_log_probability_columns_and_keeps_its_ro
     before = contents(v1_path)
     assert before["llm_calls"] and before["llm_formats"]
     with RunStore(v1_path) as store:
-        assert schema.stored_version(store.con) == schema.SCHEMA_VERSION == 5
+        assert schema.stored_version(store.con) == schema.SCHEMA_VERSION
         assert list(columns(store.con, "llm_calls")) == list(schema.CALL_COLUMNS)
         assert list(columns(store.con, "llm_formats")) == list(schema.COLUMNS["llm_formats"])
     after = contents(v1_path)
-    assert after.pop("meta") == [("schema_version", "5")]
+    assert after.pop("meta") == [("schema_version", str(schema.SCHEMA_VERSION))]
     for table in V5_COLUMNS:
         assert after.pop(table) == [(*row, None) for row in before.pop(table)]
+    assert after == {t: rows for t, rows in before.items() if t != "meta"}
+
+
+def test_a_version_5_database_gains_the_sweep_curve_columns_and_keeps_its_cells(tmp_path):
+    path = tmp_path / "v5.duckdb"
+    build_sweep_db(path)
+    with duckdb.connect(str(path)) as con:  # as the release before per-cell curves
+        for column in schema.CURVE_COLUMNS:
+            con.execute(f"ALTER TABLE sweep_cells DROP COLUMN {column}")
+        con.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    before = contents(path)
+    assert len(before["sweep_cells"]) == 6
+    with RunStore(path) as store:
+        assert schema.stored_version(store.con) == schema.SCHEMA_VERSION == 6
+        assert list(columns(store.con, "sweep_cells")) == list(schema.CELL_COLUMNS)
+    after = contents(path)
+    assert after.pop("meta") == [("schema_version", "6")]
+    width = len(schema.CURVE_COLUMNS)
+    assert after.pop("sweep_cells") == [
+        (*row, *[None] * width) for row in before.pop("sweep_cells")
+    ]
     assert after == {t: rows for t, rows in before.items() if t != "meta"}
 
 
