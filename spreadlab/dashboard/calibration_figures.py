@@ -113,7 +113,7 @@ def forest(calibration: StoredCalibration) -> go.Figure | None:
     if not effects:
         return None
     rows = tables.effect_rows(pd.DataFrame(effects))
-    baseline = str(calibration.meta.get("baseline_event", "the first event type"))
+    baseline = EVENT_TYPE_LABELS.get(str(calibration.meta.get("baseline_event")), "the first type")
     return viz.forest_figure(
         rows, f"Trait and event effects, log-odds (95% intervals; events against {baseline})"
     )

@@ -176,7 +176,7 @@ MARKERS = {
     "Export": "Whole run",
     "Observed_data": "For larger ones use the command line",
     "Sweep": "Take the numbers away",
-    "Calibrate": "Run a large scenario with this table",
+    "Calibrate": "Stored calibrations",
 }
 
 
@@ -592,3 +592,28 @@ def test_calibrate_page_draws_both_heatmaps_with_intervals_on_hover(page, server
     shoot(page, "page_Calibrate")
     page.get_by_text("Run a large scenario with this table").scroll_into_view_if_needed()
     shoot(page, "page_Calibrate_provenance")
+
+
+def test_cancel_a_running_calibration(page, server):
+    from calibration_server import calibration_server
+    from llm_server import ServerConfig
+
+    # every reply waits 0.1 s: a batch (one event, one repeat: 224 probes) takes a few seconds
+    with calibration_server(ServerConfig(latency=0.1)) as llm:
+        open_page(page, server, "Calibrate")
+        page.get_by_role("tab", name="New calibration").click()
+        for label, value in [("Endpoint base URL", llm.base_url), ("Model", "sim-1")]:
+            field = page.get_by_label(label, exact=True)
+            field.fill(value)
+            field.press("Enter")
+            wait_idle(page)
+        page.get_by_text("Estimate before you start").wait_for()
+        page.get_by_role("button", name="Start calibration").click()
+        page.get_by_text(re.compile(r"\d+ of 60 batches")).first.wait_for()
+        page.get_by_role("button", name="Cancel calibration").click()
+        page.get_by_text("The calibration was cancelled").wait_for()
+        no_exceptions(page)
+        asked = llm.requests
+    assert asked < 60 * 224  # stopped well before the default design's 13,440 probes
+    assert page.get_by_text("Stored calibration cal-").count() == 0
+    shoot(page, "calibration_cancelled")

@@ -4,6 +4,7 @@ the real job (or the page) against the local calibration test server, loopback o
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import streamlit as st
 from apptest_support import app, by_label, texts
 from calibration_server import calibration_server
 from calibration_support import store_calibration
+from dashboard_support import MARKDOWN_PAYLOAD, PAYLOAD
 from streamlit.testing.v1 import AppTest
 
 from spreadlab.store.runs import RunStore
@@ -156,3 +158,44 @@ def test_the_large_run_button_stores_a_surrogate_run(db):
     assert provenance["parameter_table"].startswith("stochastic surrogate of sim-1")
     banner = texts(app("pages/2_Spread.py", run=run_id).warning)
     assert "surrogate: stochastic surrogate of sim-1" in banner
+
+
+def test_a_hostile_model_name_shows_as_literal_text(tmp_path, monkeypatch):
+    """The model name is typed by a user and stored: every place the page shows it is escaped."""
+    path = tmp_path / "hostile.duckdb"
+    model = f"sim {PAYLOAD} {MARKDOWN_PAYLOAD}"
+    store_calibration(path, model=model)
+    monkeypatch.setenv("SPREADLAB_DB", str(path))
+    st.cache_data.clear()
+    at = app(PAGE)
+    assert not at.exception
+    assert model in at.selectbox[0].options[0]  # a select box shows its options as plain text
+    fields = at.dataframe[1].value
+    assert model in set(fields["value"])  # so does a data frame
+    for kind in ("markdown", "caption", "info", "warning", "success"):
+        for element in getattr(at, kind):
+            shown = str(element.value)
+            # every tag opener and link bracket arrives backslash-escaped
+            assert not re.search(r"(?<!\\)[<\[\]]", shown), shown
+    assert "sim \\<script\\>" in "\n".join(str(c.value) for c in at.caption)
+    for chart in charts(at):
+        assert "<script" not in json.dumps(chart["layout"].get("title", {}))
+
+
+def test_a_calibration_stored_without_its_effects_shows_a_note(db):
+    """Calibrations stored before the effects were kept with them: no forest plot, a note."""
+    path, calibration_id = db
+    with RunStore(path) as store:
+        (meta,) = store.con.execute(
+            "SELECT meta FROM calibrations WHERE calibration_id = ?", [calibration_id]
+        ).fetchone()
+        older = {
+            k: v for k, v in json.loads(meta).items() if k not in ("effects", "baseline_event")
+        }
+        store.con.execute(
+            "UPDATE calibrations SET meta = ? WHERE calibration_id = ?",
+            [json.dumps(older), calibration_id],
+        )
+    at = app(PAGE)
+    assert not at.exception and len(charts(at)) == 2
+    assert "stored without its trait effects" in texts(at.info)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from calibration_server import calibration_server
+from llm_server import ServerConfig
 
 from spreadlab.jobs.calibrate import Design, calibrate, default_events, save_calibration
 from spreadlab.jobs.persona_check import ask_inventory, fidelity, save_check
@@ -20,8 +21,9 @@ DESIGN = Design(tuple(default_events()), repeats=1, ms=(1,), seed=3)
 
 
 def store_calibration(path: Path, model: str = "sim-1") -> str:
-    """Calibrate ``model`` of a fresh local server into the database at ``path``; its id."""
-    with calibration_server() as server, RunStore(path) as store:
+    """Calibrate ``model`` (any name: the server serves it) of a fresh local server into the
+    database at ``path``; returns the calibration's id."""
+    with calibration_server(ServerConfig(models=(model,))) as server, RunStore(path) as store:
         config = LLMConfig.from_env(
             {}, base_url=server.base_url, model=model, max_concurrency=32, timeout=5
         )
