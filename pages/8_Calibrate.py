@@ -252,3 +252,53 @@ with results_tab:
             st.session_state["run_id"] = run_ids[0]
             st.success(labels.md_escape(f"Stored run {run_ids[0]}: {table.provenance}."))
             st.page_link("pages/2_Spread.py", label="Watch the spread", icon=":material/hub:")
+
+    st.subheader("Does the surrogate reproduce the model's spread?")
+    st.markdown(
+        "A small scenario (uniform mix, random-regular k = 8, q = 0.02, 15 rounds) runs directly "
+        "with the LLM, several replicates, and 200 times with this table. The surrogate "
+        "reproduces the model's spread when its mean curve stays inside the LLM replicates' "
+        "pointwise 95% range at every round. The calibrated model is asked at the endpoint, "
+        "with the key, given under **New calibration**."
+    )
+    v1, v2, v3 = st.columns(3)
+    validate_event = v1.selectbox(
+        "Event to validate on",
+        list(events),
+        format_func=lambda e: f"{EVENT_TYPE_LABELS[events[e].type]}: {events[e].title}",
+    )
+    validate_n = v2.number_input("Agents N of the LLM runs", 20, 5_000, 200, step=50)
+    validate_reps = v3.number_input("LLM replicates (5 or more)", 5, 50, 5)
+    validate_settings = {**settings, "model": model}
+    try:
+        scenario = calib.validation_scenario(validate_event, validate_n, validate_reps, seed)
+        check_estimate = calib.validation_estimate(validate_settings, scenario)
+        host = calib.endpoint_host(validate_settings)
+    except SpreadLabError as exc:
+        scenario = None
+        st.warning(labels.md_escape(f"No estimate yet: {labels.for_dashboard(exc)}"))
+    else:
+        st.info(
+            labels.md_escape(f"Estimate before you validate: {check_estimate.summary()}."),
+            icon=":material/payments:",
+        )
+        if host != shown.meta.get("endpoint_host"):
+            st.warning(
+                labels.md_escape(
+                    f"The endpoint under New calibration ({host}) is not the one calibrated "
+                    f"({shown.meta.get('endpoint_host')}): the check asks {model} there."
+                )
+            )
+    if scenario is not None and st.button("Validate with the LLM"):
+        try:
+            with (
+                st.spinner("Running the LLM replicates and the surrogate..."),
+                ui.open_store(release_when_idle=True) as store,
+            ):
+                check = calib.validate(store, validate_settings, shown, scenario)
+        except SpreadLabError as exc:
+            ui.show_error(exc)
+        else:
+            verdict = labels.md_escape(check.verdict()[0].upper() + check.verdict()[1:] + ".")
+            (st.success if check.reproduces else st.warning)(verdict)
+            st.plotly_chart(cf.validation_figure(check), width="stretch")

@@ -14,7 +14,6 @@ from spreadlab.engine.simulate import Scenario
 from spreadlab.errors import ConfigError
 from spreadlab.store.runs import RunStore
 from spreadlab.world.events import get_event, load_events
-from spreadlab.world.networks import NetworkSpec
 
 if TYPE_CHECKING:
     from spreadlab.engine.stochastic import ParameterTable
@@ -205,22 +204,12 @@ def _validation_scenario(
 ) -> Scenario:
     """The scenario ``--validate`` runs: a stored scenario at ``n`` agents, or for an event id a
     uniform mix on a random-regular k=8 network, q=0.02, 15 rounds."""
-    from spreadlab.jobs.surrogate_check import stored_scenario
+    from spreadlab.jobs.surrogate_check import event_scenario, stored_scenario
     from spreadlab.world.events import catalog
-    from spreadlab.world.personas import PersonalityMix
 
     if validate_id not in catalog() and validate_id not in user_events:
         return stored_scenario(store, validate_id, n, replicates)
-    return Scenario(
-        event=get_event(validate_id, user_events),
-        mix=PersonalityMix.uniform(),
-        network=NetworkSpec("random_regular", n=n, k=8),
-        rounds=15,
-        q=0.02,
-        n0=5,
-        replicates=replicates,
-        seed=seed,
-    )
+    return event_scenario(get_event(validate_id, user_events), n, replicates, seed)
 
 
 def _validation_line(

@@ -21,8 +21,10 @@ from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import ConfigError, DataFormatError
 from spreadlab.jobs import calibrate as cal
 from spreadlab.jobs import persona_check
+from spreadlab.jobs.policies import scenario_estimate
 from spreadlab.jobs.post_bank import neutral_bank, stored_bank
 from spreadlab.jobs.runner import Progress, run_scenario
+from spreadlab.jobs.surrogate_check import SurrogateCheck, check_surrogate, event_scenario
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.estimate import RunEstimate, load_prices
 from spreadlab.llm.policy import LLMPolicy
@@ -190,3 +192,35 @@ def run_surrogate(
         on_progress=on_progress,
     )
     return run_ids, table
+
+
+def validation_scenario(event_id: str, n: int, replicates: int, seed: int) -> Scenario:
+    """The small scenario a table is validated on (as ``spreadlab calibrate --validate EVENT``)."""
+    events = catalog()
+    if event_id not in events:
+        raise ConfigError(f"unknown catalog event {event_id!r}; pick one from the list")
+    return event_scenario(events[event_id], int(n), int(replicates), int(seed))
+
+
+def endpoint_host(settings: Mapping[str, Any]) -> str:
+    """The host (and port) these LLM settings would ask, as calibrations record it."""
+    return str(LLMConfig.from_env(**settings).settings()["endpoint_host"])
+
+
+def validation_estimate(settings: Mapping[str, Any], scenario: Scenario) -> RunEstimate:
+    """Upper bounds on the calls, tokens and cost of the validation's LLM replicates."""
+    return scenario_estimate(LLMConfig.from_env(**settings), scenario)
+
+
+def validate(
+    store: RunStore,
+    settings: Mapping[str, Any],
+    calibration: StoredCalibration,
+    scenario: Scenario,
+) -> SurrogateCheck:
+    """Run ``scenario`` directly with the LLM and 200 times with the calibration's table, and
+    compare the curves (:func:`spreadlab.jobs.surrogate_check.check_surrogate`). Nothing is
+    stored but the LLM's answers, in the replay cache."""
+    table = surrogate_table(store, calibration)
+    with LLMPolicy(LLMConfig.from_env(**settings), store.con) as policy:
+        return check_surrogate(scenario, policy, table)

@@ -20,6 +20,7 @@ from spreadlab.dashboard.calibration import StoredCalibration
 from spreadlab.errors import DataFormatError, SpreadLabError
 from spreadlab.jobs import calibrate as cal
 from spreadlab.jobs.persona_check import TraitFidelity, summary
+from spreadlab.jobs.surrogate_check import SurrogateCheck
 from spreadlab.llm.estimate import load_prices
 from spreadlab.world.events import EVENT_TYPE_LABELS, EVENT_TYPES, event_type_index
 from spreadlab.world.personas import N_PROFILES, TRAIT_NAMES, profile_code, profile_label
@@ -177,3 +178,50 @@ def provenance_rows(calibration: StoredCalibration) -> pd.DataFrame:
         "runs with this table": f"stochastic surrogate of {m.get('model')}",
     }
     return pd.DataFrame({"field": list(rows), "value": [str(v) for v in rows.values()]})
+
+
+def validation_figure(check: SurrogateCheck) -> go.Figure:
+    """The LLM replicates (thin lines), their pointwise 95% range (band, drawn within 0–1) and
+    the surrogate's mean curve, informed fraction by round."""
+    rounds = np.arange(check.surrogate_mean.size)
+    lo, hi = np.clip(check.lo, 0.0, 1.0), np.clip(check.hi, 0.0, 1.0)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=rounds, y=hi, mode="lines", line={"width": 0}, showlegend=False))
+    fig.add_trace(
+        go.Scatter(
+            x=rounds,
+            y=lo,
+            mode="lines",
+            line={"width": 0},
+            fill="tonexty",
+            fillcolor="rgba(0, 114, 178, 0.18)",
+            name="LLM replicates: pointwise 95% range",
+        )
+    )
+    for i, curve in enumerate(check.llm):
+        fig.add_trace(
+            go.Scatter(
+                x=rounds,
+                y=curve,
+                mode="lines",
+                line={"width": 1, "color": "#0072B2"},
+                name="LLM replicate",
+                showlegend=i == 0,
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=rounds,
+            y=check.surrogate_mean,
+            mode="lines",
+            line={"width": 3, "color": "#D55E00"},
+            name="surrogate: mean of 200 runs",
+        )
+    )
+    fig.update_layout(
+        title="LLM agents against the surrogate",
+        xaxis_title="round",
+        yaxis_title="informed fraction",
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2},
+    )
+    return fig

@@ -106,6 +106,21 @@ def check_surrogate(
     return SurrogateCheck(llm, mean, centre - half, centre + half, gap)
 
 
+def event_scenario(event: Event, n: int, replicates: int, seed: int) -> Scenario:
+    """The scenario validating a table on ``event``: a uniform mix on a random-regular k = 8
+    network of ``n`` agents, q = 0.02, 5 seed agents, 15 rounds (``--validate EVENT_ID``)."""
+    return Scenario(
+        event=event,
+        mix=PersonalityMix.uniform(),
+        network=NetworkSpec("random_regular", n=n, k=8),
+        rounds=15,
+        q=0.02,
+        n0=5,
+        replicates=replicates,
+        seed=seed,
+    )
+
+
 def stored_scenario(store: RunStore, scenario_id: str, n: int, replicates: int) -> Scenario:
     """Stored scenario ``scenario_id`` (event, mix, network kind and degree, q, rounds, seed) at
     ``n`` agents and ``replicates`` replicates, its seed agents scaled to the same share of N (at

@@ -594,6 +594,28 @@ def test_calibrate_page_draws_both_heatmaps_with_intervals_on_hover(page, server
     shoot(page, "page_Calibrate_provenance")
 
 
+def test_validate_a_calibration_against_the_llm(page, server):
+    from calibration_server import calibration_server
+
+    with calibration_server() as llm:
+        store_calibration(server["db"])  # newest first: shown first
+        open_page(page, server, "Calibrate")
+        page.get_by_role("tab", name="New calibration").click()
+        field = page.get_by_label("Endpoint base URL", exact=True)
+        field.fill(llm.base_url)
+        field.press("Enter")
+        wait_idle(page)
+        page.get_by_role("tab", name="Stored calibrations").click()
+        page.get_by_role("button", name="Validate with the LLM").click()
+        page.get_by_text("this model's spread").wait_for()
+        wait_idle(page)
+    no_exceptions(page)
+    chart = page.locator("[data-testid='stPlotlyChart']").last
+    assert (chart.locator(".gtitle").text_content() or "") == "LLM agents against the surrogate"
+    chart.scroll_into_view_if_needed()
+    shoot(page, "page_Calibrate_validation")
+
+
 def test_cancel_a_running_calibration(page, server):
     from calibration_server import calibration_server
     from llm_server import ServerConfig

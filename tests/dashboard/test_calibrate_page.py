@@ -199,3 +199,29 @@ def test_a_calibration_stored_without_its_effects_shows_a_note(db):
     at = app(PAGE)
     assert not at.exception and len(charts(at)) == 2
     assert "stored without its trait effects" in texts(at.info)
+
+
+def test_the_surrogate_is_validated_against_the_llm_from_the_page(db):
+    path, _ = db
+    with calibration_server() as server:
+        at = app(PAGE)
+        by_label(at.text_input, "Endpoint base URL").set_value(server.base_url)
+        by_label(at.number_input, "Agents N of the LLM runs").set_value(60)
+        at.run()
+        # the calibration was made on another port of the test server: said, not refused
+        assert "is not the one calibrated" in texts(at.warning)
+        assert "Estimate before you validate: upper bound: " in texts(at.info)
+        by_label(at.button, "Validate with the LLM").click()
+        at.run()
+        assert not at.exception and not at.error, texts(at.error)
+        assert server.requests > 0
+    verdict = texts(at.success) + texts(at.warning)
+    # a one-repeat table is crude: whichever way the check goes, it is said in words
+    assert "the surrogate reproduces this model's spread" in verdict.lower().replace(
+        "does not reproduce", "reproduces"
+    )
+    chart = charts(at)[-1]
+    assert chart["layout"]["title"]["text"] == "LLM agents against the surrogate"
+    names = {t.get("name") for t in chart["data"]}
+    assert "surrogate: mean of 200 runs" in names and "LLM replicate" in names
+    assert calibration_count(path) == 1
