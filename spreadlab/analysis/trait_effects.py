@@ -17,6 +17,12 @@ maximum likelihood (exact Newton-type steps with the analytic Hessian) on the lo
 one binomial cell per (o, m, profile, event type), so a million decisions fit in well under a
 second, and report standard errors from the observed information.
 
+``post`` may also be a probability of posting in [0, 1] per consultation (e.g. read from an LLM's
+token log-probabilities). The same likelihood is then a quasi-likelihood: its estimates are
+consistent, and the standard errors are scaled by the Pearson dispersion of the consultations
+around the fit (``dispersion``; 1 for 0/1 answers), since probabilities vary far less than the
+answers sampled from them.
+
 ``a`` is only identified by consultations reached offline and ``b`` by those with m >= 1; terms
 that do not vary within those consultations are reported as not estimable instead of fitted.
 """
@@ -53,7 +59,9 @@ class TraitEffects:
     trait letter O/C/E/A/N, or ``event:<type>``), ``estimate`` (log-odds; for traits and events the
     log-odds ratio against low / the baseline event), ``se``, ``z``, ``p_value``, ``ci_lo``,
     ``ci_hi`` (Wald, at ``level``), ``odds_ratio`` and ``estimable``. ``covariance`` is the
-    estimates' covariance (inverse observed information), labelled ``<channel>:<term>``.
+    estimates' covariance (inverse observed information, times ``dispersion``), labelled
+    ``<channel>:<term>``. ``dispersion`` is the Pearson dispersion the standard errors were scaled
+    by when the log held probabilities of posting (1 for 0/1 answers).
     """
 
     table: pd.DataFrame
@@ -65,6 +73,7 @@ class TraitEffects:
     message: str
     level: float = 0.95
     covariance: pd.DataFrame | None = None
+    dispersion: float = 1.0
 
     def effect(self, channel: str, term: str) -> tuple[float, float]:
         """(estimate, standard error) of one term."""
@@ -113,8 +122,9 @@ def fit_trait_effects(
     ----------
     log : DataFrame or mapping of column name to sequence
         One row per consultation with columns offline (0/1), m (posting neighbours), profile
-        (0-31), event_type (name or index into EVENT_TYPES), post (0/1) and optionally valid
-        (rows with valid false, e.g. unparseable LLM replies, are excluded).
+        (0-31), event_type (name or index into EVENT_TYPES), post (0/1, or a probability of
+        posting) and optionally valid (rows with valid false, e.g. unparseable LLM replies, are
+        excluded).
     level : float
         Level of the Wald intervals.
 
@@ -158,6 +168,8 @@ class _Cells:
     event: np.ndarray
     trials: np.ndarray
     posts: np.ndarray
+    squares: np.ndarray  # sums of post² (differs from posts only for probabilities of posting)
+    fractional: bool
 
 
 def _column(log: pd.DataFrame | Mapping, name: str, n: int | None) -> np.ndarray:
@@ -189,20 +201,14 @@ def _aggregate(log: pd.DataFrame | Mapping) -> tuple[_Cells, int, int]:
         if bad.size:
             raise DataFormatError(f"decision log: column {c!r} is missing at row {bad[0]}")
         numeric[c] = values
-    for c in ("offline", "post", "valid"):
-        if not np.all(np.isin(numeric[c], (0, 1))):
-            raise DataFormatError(f"decision log: column {c!r} must be 0/1 or true/false")
+    _check_values(numeric)
     m, profile = numeric["m"], numeric["profile"]
-    if np.any(m < 0) or np.any(m != np.round(m)):
-        raise DataFormatError("decision log: m (posting neighbours) must be a whole number >= 0")
-    if np.any((profile < 0) | (profile >= N_PROFILES) | (profile != np.round(profile))):
-        raise DataFormatError("decision log: profile must be a code 0-31")
     event = _event_codes(cols["event_type"])
     valid = numeric["valid"] == 1
-    o, post = numeric["offline"] == 1, numeric["post"] == 1
+    o, post = numeric["offline"] == 1, numeric["post"]
     unexposed = valid & ~o & (m == 0)
-    if np.any(unexposed & post):
-        row = int(np.flatnonzero(unexposed & post)[0])
+    if np.any(unexposed & (post > 0)):
+        row = int(np.flatnonzero(unexposed & (post > 0))[0])
         raise DataFormatError(
             f"decision log row {row}: an agent neither reached offline nor shown a post (m = 0) "
             "posted, which the model P = 1 - (1 - a·o)(1 - b)^m cannot explain"
@@ -214,7 +220,7 @@ def _aggregate(log: pd.DataFrame | Mapping) -> tuple[_Cells, int, int]:
     key = ((m_int * 2 + o[keep]) * N_PROFILES + profile[keep].astype(np.int64)) * 8 + event[keep]
     unique, inverse = np.unique(key, return_inverse=True)
     trials = np.bincount(inverse).astype(float)
-    posts = np.bincount(inverse, weights=post[keep].astype(float))
+    posts = np.bincount(inverse, weights=post[keep])
     cells = _Cells(
         offline=((unique // (8 * N_PROFILES)) % 2).astype(float),
         m=(unique // (16 * N_PROFILES)).astype(float),
@@ -222,8 +228,26 @@ def _aggregate(log: pd.DataFrame | Mapping) -> tuple[_Cells, int, int]:
         event=unique % 8,
         trials=trials,
         posts=posts,
+        squares=np.bincount(inverse, weights=post[keep] ** 2),
+        fractional=bool(np.any((post[keep] > 0) & (post[keep] < 1))),
     )
     return cells, n, int((~valid).sum())
+
+
+def _check_values(numeric: dict[str, np.ndarray]) -> None:
+    """Codes 0/1, post 0/1 or a probability, m a whole number >= 0, profile a code 0-31."""
+    for c in ("offline", "valid"):
+        if not np.all(np.isin(numeric[c], (0, 1))):
+            raise DataFormatError(f"decision log: column {c!r} must be 0/1 or true/false")
+    if np.any((numeric["post"] < 0) | (numeric["post"] > 1)):
+        raise DataFormatError(
+            "decision log: column 'post' must be 0/1, true/false or a probability in [0, 1]"
+        )
+    m, profile = numeric["m"], numeric["profile"]
+    if np.any(m < 0) or np.any(m != np.round(m)):
+        raise DataFormatError("decision log: m (posting neighbours) must be a whole number >= 0")
+    if np.any((profile < 0) | (profile >= N_PROFILES) | (profile != np.round(profile))):
+        raise DataFormatError("decision log: profile must be a code 0-31")
 
 
 def _event_codes(values: np.ndarray) -> np.ndarray:
@@ -338,6 +362,8 @@ def _fit(cells: _Cells, n_total: int, n_excluded: int, level: float) -> TraitEff
             "singular): some traits or event types never vary among the consultations, or vary "
             "together"
         )
+    dispersion = _dispersion(cells, likelihood, theta) if cells.fractional else 1.0
+    cov = cov * dispersion
     fitted = {("a", names[c]): j for j, c in enumerate(a_cols)}
     fitted |= {("b", names[c]): len(a_cols) + j for j, c in enumerate(b_cols)}
     table = _table(theta, np.sqrt(np.diag(cov)), names, fitted, level)
@@ -359,7 +385,17 @@ def _fit(cells: _Cells, n_total: int, n_excluded: int, level: float) -> TraitEff
         message=message,
         level=level,
         covariance=pd.DataFrame(cov, index=labels, columns=labels),
+        dispersion=dispersion,
     )
+
+
+def _dispersion(cells: _Cells, likelihood: _Likelihood, theta: np.ndarray) -> float:
+    """Pearson dispersion of the consultations' probabilities of posting around the fitted P:
+    Σ (r - P)² / (P(1 - P)) over consultations, per residual degree of freedom."""
+    p = np.clip(-np.expm1(likelihood._parts(theta)[2]), 1e-12, 1 - 1e-12)
+    n, s1, s2 = cells.trials, cells.posts, cells.squares
+    pearson = float(np.sum((s2 - 2 * p * s1 + n * p**2) / (p * (1 - p))))
+    return pearson / max(float(n.sum()) - theta.size, 1.0)
 
 
 def predicted(

@@ -56,6 +56,13 @@ if TYPE_CHECKING:
     "neutral posts only.",
 )
 @click.option(
+    "--logprobs/--no-logprobs",
+    default=True,
+    show_default=True,
+    help="Ask for token log-probabilities and estimate P(post) from them where the endpoint "
+    "returns them (an endpoint that refuses them is asked without, once, and remembered).",
+)
+@click.option(
     "--out", "out_csv", type=click.Path(dir_okay=False), help="Write the table (--params format)."
 )
 @click.option(
@@ -86,6 +93,7 @@ def calibrate(
     seed: int,
     use: str,
     bank: str,
+    logprobs: bool,
     out_csv: str | None,
     persona_check: bool,
     validate_ids: tuple[str, ...],
@@ -110,7 +118,10 @@ def calibrate(
         err=True,
     )
     click.echo(f"estimate: {cal.estimate_cost(config, design, prices).summary()}", err=True)
-    with RunStore(db_path, release_when_idle=True) as store, LLMPolicy(config, store.con) as policy:
+    with (
+        RunStore(db_path, release_when_idle=True) as store,
+        LLMPolicy(config, store.con, top_logprobs=cal.TOP_LOGPROBS if logprobs else None) as policy,
+    ):
         result = _measure(store, policy, design, bank)
         calibration_id = cal.save_calibration(store.con, result, use)
         checks = (
@@ -125,6 +136,7 @@ def calibrate(
     click.echo(cal.measured_cost(usage, config.model, prices), err=True)
     effects = result.effects.table[result.effects.table["estimable"]]
     click.echo(f"calibration {calibration_id}: {result.provenance(use)}")
+    click.echo(f"P(post) from {result.meta['probability_from']}")
     click.echo(f"trait and event effects (log-odds, baseline {result.effects.baseline_event}):")
     shown = effects[["channel", "term", "estimate", "se", "ci_lo", "ci_hi"]]
     click.echo(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))

@@ -10,11 +10,10 @@ runs of the same event in the store, or fixed neutral posts written by SpreadLab
 
 Estimates per (profile, event type), per round:
 
-* ``a`` from the offline-only probes: k posts in n, with the exact (Clopper–Pearson) interval.
-* ``b`` from the m-neighbour probes without offline reach, ``P = 1 - (1 - b)^m``, by maximum
-  likelihood over every m; its exact interval inverts the test on the total number of posts,
-  which is stochastically increasing in b (a sum of binomials, the same construction as
-  Clopper–Pearson), so it covers at least the stated level.
+* ``a`` from the offline-only probes and ``b`` from the m-neighbour probes without offline reach,
+  with exact binomial intervals from sampled answers, or from the probability of posting read
+  from token log-probabilities where the endpoint returns them
+  (:mod:`spreadlab.jobs.cell_estimates`); the calibration records which was used.
 * A smoother: the additive trait-effect model (:mod:`spreadlab.analysis.trait_effects`) fitted
   to every probe, the "both" probes included; its predictions, with delta-method intervals, are
   reported beside the cell estimates.
@@ -38,23 +37,21 @@ from spreadlab.engine.policy import ConsultationBatch, FeedPost
 from spreadlab.engine.stochastic import ParameterTable
 from spreadlab.engine.surrogate import table_hash
 from spreadlab.errors import ConfigError, DataFormatError
+from spreadlab.jobs.cell_estimates import CellEstimates, estimate_cells
 from spreadlab.jobs.post_bank import PostBank
-from spreadlab.lazy import lazy_import
 from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.estimate import Price, RunEstimate, estimate_run, price_for
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.llm.prompt import PROMPT_VERSION
 from spreadlab.store.calibrations import save_calibration_row
 from spreadlab.store.sharing import Connection
-from spreadlab.world.events import EVENT_TYPES, Event, catalog, event_type_index
+from spreadlab.world.events import EVENT_TYPES, Event, catalog
 from spreadlab.world.personas import N_PROFILES, profile_label, trait_matrix
-
-stats = lazy_import("scipy.stats")
-optimize = lazy_import("scipy.optimize")
 
 DEFAULT_MS: tuple[int, ...] = (1, 2, 4)
 MAX_M = 100
 TABLE_CHOICES = ("cells", "smoothed")
+TOP_LOGPROBS = 5  # alternatives asked per token: enough for both booleans and their variants
 
 
 def default_events() -> list[Event]:
@@ -149,7 +146,8 @@ def run_probes(
     bank: PostBank,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
-    """Consult ``policy`` on every probe of ``design``; one row per consultation.
+    """Consult ``policy`` on every probe of ``design``; one row per consultation, with the
+    probability of posting read from token log-probabilities in ``p_post`` (NaN where none).
 
     One batch per (event, repeat). The cache tag is (seed, a number from the event id, repeat,
     probe), and the feed is drawn from a generator seeded by the same, so a repeated calibration
@@ -185,6 +183,7 @@ def run_probes(
                         "m": m,
                         "post": decisions.post,
                         "valid": decisions.valid,
+                        "p_post": np.nan if decisions.p_post is None else decisions.p_post,
                     }
                 )
             )
@@ -192,110 +191,6 @@ def run_probes(
             if on_progress is not None:
                 on_progress(done, total)
     return pd.concat(frames, ignore_index=True)
-
-
-def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Exact binomial interval for k successes in n trials."""
-    alpha = 1 - level
-    lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
-    return lo, hi
-
-
-def _post_probability(b: float, ms: np.ndarray) -> np.ndarray:
-    return -np.expm1(ms * np.log1p(-min(b, 1 - 1e-15)))
-
-
-def online_mle(ms: np.ndarray, n: np.ndarray, y: np.ndarray) -> float:
-    """Maximum-likelihood b from y posts in n probes at each m, with P = 1 - (1 - b)^m."""
-    if y.sum() == 0:
-        return 0.0
-    if np.all(y == n):
-        return 1.0
-
-    def negll(b: float) -> float:
-        p = np.clip(_post_probability(b, ms), 1e-300, 1.0)
-        return -float(np.sum(y * np.log(p) + (n - y) * ms * np.log1p(-b)))
-
-    found = optimize.minimize_scalar(
-        negll, bounds=(1e-12, 1 - 1e-12), method="bounded", options={"xatol": 1e-10}
-    )
-    return float(found.x)
-
-
-def _total_pmf(b: float, ms: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Distribution of the total number of posts: a sum of binomials, one per m."""
-    pmf = np.ones(1)
-    for p, trials in zip(_post_probability(b, ms), n.astype(int), strict=True):
-        pmf = np.convolve(pmf, stats.binom.pmf(np.arange(trials + 1), trials, p))
-    return pmf
-
-
-def online_interval(
-    ms: np.ndarray, n: np.ndarray, y: np.ndarray, level: float = 0.95
-) -> tuple[float, float]:
-    """Exact interval for b: the b where the total of posts is just significant at each tail."""
-    alpha = 1 - level
-    t, most = int(y.sum()), int(n.sum())
-
-    def upper_tail(b: float) -> float:
-        return float(_total_pmf(b, ms, n)[t:].sum()) - alpha / 2
-
-    def lower_tail(b: float) -> float:
-        return float(_total_pmf(b, ms, n)[: t + 1].sum()) - alpha / 2
-
-    lo = 0.0 if t == 0 else float(optimize.brentq(upper_tail, 0.0, 1 - 1e-12, xtol=1e-10))
-    hi = 1.0 if t == most else float(optimize.brentq(lower_tail, 0.0, 1 - 1e-12, xtol=1e-10))
-    return lo, hi
-
-
-@dataclass(frozen=True)
-class CellEstimates:
-    """Arrays of shape (32, 6) (columns: :data:`EVENT_TYPES`); NaN where no probe was made."""
-
-    a: np.ndarray
-    a_lo: np.ndarray
-    a_hi: np.ndarray
-    a_trials: np.ndarray
-    a_posts: np.ndarray
-    b: np.ndarray
-    b_lo: np.ndarray
-    b_hi: np.ndarray
-    b_trials: np.ndarray
-    b_posts: np.ndarray
-    level: float
-
-
-def estimate_cells(log: pd.DataFrame, level: float = 0.95) -> CellEstimates:
-    """Per (profile, event type): a from offline-only probes, b from online-only probes."""
-    shape = (N_PROFILES, len(EVENT_TYPES))
-    out = {name: np.full(shape, np.nan) for name in ("a", "a_lo", "a_hi", "b", "b_lo", "b_hi")}
-    counts = {name: np.zeros(shape, dtype=np.int64) for name in ("at", "ap", "bt", "bp")}
-    valid = log[log["valid"].astype(bool)]
-    offline_only = valid[valid["offline"].astype(bool) & (valid["m"] == 0)]
-    for (profile, etype), group in offline_only.groupby(["profile", "event_type"]):
-        i, j = int(profile), event_type_index(str(etype))
-        k, n = int(group["post"].sum()), len(group)
-        counts["at"][i, j], counts["ap"][i, j] = n, k
-        out["a"][i, j] = k / n
-        out["a_lo"][i, j], out["a_hi"][i, j] = clopper_pearson(k, n, level)
-    online = valid[~valid["offline"].astype(bool) & (valid["m"] > 0)]
-    for (profile, etype), group in online.groupby(["profile", "event_type"]):
-        i, j = int(profile), event_type_index(str(etype))
-        per_m = group.groupby("m")["post"].agg(["size", "sum"])
-        ms = per_m.index.to_numpy(dtype=float)
-        n, y = per_m["size"].to_numpy(), per_m["sum"].to_numpy(dtype=np.int64)
-        counts["bt"][i, j], counts["bp"][i, j] = int(n.sum()), int(y.sum())
-        out["b"][i, j] = online_mle(ms, n, y)
-        out["b_lo"][i, j], out["b_hi"][i, j] = online_interval(ms, n, y, level)
-    return CellEstimates(
-        a_trials=counts["at"],
-        a_posts=counts["ap"],
-        b_trials=counts["bt"],
-        b_posts=counts["bp"],
-        level=level,
-        **out,
-    )
 
 
 def smoothed(effects: TraitEffects) -> dict[str, np.ndarray]:
@@ -344,11 +239,18 @@ class Calibration:
     def provenance(self, use: str) -> str:
         """The provenance line written into the table (never 'illustrative')."""
         m = self.meta
+        method = (
+            "additive trait-effect model"
+            if use != "cells"
+            else "per cell, effective-trials binomial"
+            if m.get("decisions_with_logprobs")
+            else "exact binomial per cell"
+        )
         return (
             f"calibrated table of model {m['model']} at {m['endpoint_host']}, {m['date']}, "
             f"prompt version {m['prompt_version']}, {m['decisions']} decisions "
-            f"({m['invalid']} invalid), {m['repeats']} repeats, values from {use} "
-            f"({'exact binomial per cell' if use == 'cells' else 'additive trait-effect model'})"
+            f"({m['invalid']} invalid), {m['repeats']} repeats, P(post) from "
+            f"{m.get('probability_from', 'sampled answers')}, values from {use} ({method})"
         )
 
     def to_csv(self, use: str = "cells") -> str:
@@ -378,6 +280,8 @@ class Calibration:
                         "offline_posts": int(c.a_posts[i, j]),
                         "online_probes": int(c.b_trials[i, j]),
                         "online_posts": int(c.b_posts[i, j]),
+                        "offline_logprob_probes": int(c.a_logprobs[i, j]),
+                        "online_logprob_probes": int(c.b_logprobs[i, j]),
                     }
                 )
         return pd.DataFrame(rows).to_csv(index=False, lineterminator="\n")
@@ -390,10 +294,15 @@ def calibrate(
     on_progress: Callable[[int, int], None] | None = None,
     level: float = 0.95,
 ) -> Calibration:
-    """Run the experiment of ``design`` through ``policy`` and estimate a and b."""
+    """Run the experiment of ``design`` through ``policy`` and estimate a and b (from token
+    log-probabilities where the policy asks for them and the endpoint returns them)."""
     log = run_probes(policy, design, bank, on_progress)
     cells = estimate_cells(log, level)
-    effects = fit_trait_effects(log[["offline", "m", "profile", "event_type", "post", "valid"]])
+    probe_log = log[["offline", "m", "profile", "event_type", "post", "valid"]]
+    known = log["p_post"].notna()
+    if known.any():  # the smoother learns from the probabilities, answers where there are none
+        probe_log = probe_log.assign(post=log["p_post"].where(known, log["post"].astype(float)))
+    effects = fit_trait_effects(probe_log)
     settings = policy.config.settings()
     usage = policy.usage()
     meta = {
@@ -410,13 +319,27 @@ def calibrate(
         "feed_bank": bank.describe(),
         "temperature": settings["temperature"],
         "response_format": usage["response_format"],
-        "probability_from": "sampled answers (token log-probabilities not used)",
+        "probability_from": probability_source(policy, int((known & log["valid"]).sum()), len(log)),
+        "decisions_with_logprobs": int((known & log["valid"]).sum()),
+        "effects_dispersion": effects.dispersion,
         "calls": usage["calls"],
         "cache_hits": usage["cache_hits"],
         "prompt_tokens": usage["prompt_tokens"],
         "completion_tokens": usage["completion_tokens"],
     }
     return Calibration(log, cells, effects, smoothed(effects), meta)
+
+
+def probability_source(policy: LLMPolicy, with_logprobs: int, decisions: int) -> str:
+    """Where the calibration's probabilities of posting came from, in words."""
+    if with_logprobs:
+        rest = "" if with_logprobs == decisions else ", sampled answers for the rest"
+        return f"token log-probabilities for {with_logprobs} of {decisions} decisions{rest}"
+    if not policy.top_logprobs:
+        return "sampled answers (token log-probabilities not asked for)"
+    if policy.logprobs_refused():
+        return "sampled answers (the endpoint refused token log-probabilities)"
+    return "sampled answers (the endpoint returned no usable token log-probabilities)"
 
 
 def estimate_cost(

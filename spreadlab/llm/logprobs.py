@@ -3,7 +3,8 @@
 An OpenAI-compatible endpoint asked for ``logprobs`` returns, per generated token, the token, its
 log-probability and the ``top_logprobs`` alternatives at that position. The token where the value
 of ``"post"`` begins is found by re-assembling the reply from its tokens; among that position's
-alternatives, those reading ``true`` and those reading ``false`` are summed and normalised:
+alternatives (the chosen token among them), those reading ``true`` and those reading ``false`` are
+summed and normalised:
 
     P(post) = Σ_true exp(ℓ/T) / (Σ_true exp(ℓ/T) + Σ_false exp(ℓ/T)),
 
@@ -11,8 +12,9 @@ at the request's temperature T (the endpoint's log-probabilities are taken as th
 temperature-1 distribution, as vLLM documents them; a schema-constrained reply can only continue
 with ``true`` or ``false`` there, hence the normalisation). Everything is untrusted: entries
 without a string token, log-probabilities that are not finite numbers ≤ 0 and malformed
-structures are ignored; where nothing usable remains there is no probability (None), never an
-error.
+structures are ignored. Where one side is missing from the alternatives (its probability is
+then unknown, not 0) or nothing usable remains, there is no probability (None), never an error:
+the calibration uses the sampled answer instead.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def _share(
     chosen: str, prefix: str, candidates: list[tuple[str, float]], temperature: float
 ) -> float | None:
     """The normalised probability of the ``true`` side among ``candidates``, or None when the
-    chosen token is no boolean or neither side is present."""
+    chosen token is no boolean or a side is missing (then the sampled answer stands in)."""
     if _side(chosen, prefix) is None:
         return None
     sides: dict[bool, list[float]] = {True: [], False: []}
@@ -111,19 +113,15 @@ def _share(
             continue
         seen.add(token)
         sides[side].append(logprob)
-    if not sides[True] and not sides[False]:
-        return None
+    if not sides[True] or not sides[False]:
+        return None  # the missing side's probability is unknown: no estimate beats 0 or 1
     if temperature <= 0:  # greedy decoding: the likelier side is certain
         best = {s: max(v, default=-math.inf) for s, v in sides.items()}
         return 0.5 if best[True] == best[False] else float(best[True] > best[False])
     true, false = (_logsumexp([v / temperature for v in sides[s]]) for s in (True, False))
-    if true == -math.inf:
-        return 0.0
     return 1.0 / (1.0 + math.exp(min(false - true, 700.0)))
 
 
 def _logsumexp(values: list[float]) -> float:
-    if not values:
-        return -math.inf
     top = max(values)
     return top + math.log(sum(math.exp(v - top) for v in values))

@@ -11,11 +11,14 @@ finds its answers in the cache.
 Token log-probabilities are negotiated the same way: a request that asks for them
 (``top_logprobs``) and is refused (:class:`LogprobsRejected`) is asked once more without, and the
 refusal is remembered beside the format (``llm_formats.logprobs``), so later requests to that
-endpoint and model never ask again and a replay asks exactly what was asked before.
+endpoint and model never ask again and a replay asks exactly what was asked before. Until the
+endpoint has answered one such request, the others wait for it, so a refusal costs one request,
+not one per call in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 
@@ -85,6 +88,8 @@ class NegotiatedFormat:
         self.memory = memory or FormatMemory()
         self.forced = forced
         self.fallbacks: list[str] = []
+        self._logprobs_settled: set[str] = set()  # models whose endpoint answered logprobs
+        self._logprobs_probe: asyncio.Lock | None = None
 
     def stats(self) -> dict[str, object]:
         """This layer's record: every response-format or log-probability refusal it fell back
@@ -96,6 +101,18 @@ class NegotiatedFormat:
         return self.forced or self.memory.get(self.endpoint, model) or RESPONSE_FORMATS[0]
 
     async def complete(self, request: ChatRequest) -> ChatReply:
+        if not request.top_logprobs or request.model in self._logprobs_settled:
+            return await self._complete(request)
+        if self._logprobs_probe is None:
+            self._logprobs_probe = asyncio.Lock()
+        async with self._logprobs_probe:  # the first request settles it; the rest wait
+            if request.model not in self._logprobs_settled:
+                reply = await self._complete(request)
+                self._logprobs_settled.add(request.model)
+                return reply
+        return await self._complete(request)
+
+    async def _complete(self, request: ChatRequest) -> ChatReply:
         fmt = self.current(request.model)
         if request.top_logprobs and self.memory.logprobs_refused(self.endpoint, request.model):
             request = replace(request, top_logprobs=None)

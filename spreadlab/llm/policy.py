@@ -329,6 +329,11 @@ class LLMPolicy:
         """The response format the endpoint accepted (or will be asked for first)."""
         return self.stack.top.current(self.config.model)
 
+    def logprobs_refused(self) -> bool:
+        """Whether the endpoint refused token log-probabilities for this model (remembered)."""
+        top = self.stack.top
+        return top.memory.logprobs_refused(top.endpoint, self.config.model)
+
     def usage(self) -> dict[str, Any]:
         """Counters of this policy's session: its consultations, then each layer's own
         :meth:`stats` (cache, calls, tokens, retries, concurrency, format fallbacks)."""

@@ -23,15 +23,8 @@ from spreadlab.dashboard.tables import curves_csv_table
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ILLUSTRATIVE, ParameterTable, StochasticPolicy
 from spreadlab.errors import ConfigError, DataFormatError
-from spreadlab.jobs.calibrate import (
-    Design,
-    calibrate,
-    clopper_pearson,
-    default_events,
-    online_interval,
-    online_mle,
-    table_hash,
-)
+from spreadlab.jobs.calibrate import Design, calibrate, default_events, table_hash
+from spreadlab.jobs.cell_estimates import clopper_pearson, online_interval, online_mle
 from spreadlab.jobs.persona_check import ask_inventory, fidelity, stored_report, summary
 from spreadlab.jobs.post_bank import NEUTRAL_SOURCE, stored_bank
 from spreadlab.jobs.runner import run_scenario

@@ -67,6 +67,7 @@ def test_a_thinking_block_is_skipped():
         {"content": [{"logprob": -0.1}]},  # a token without its text
         {"content": [entry('{"text": "no decision"}')]},
         reply(" maybe", {" maybe": -0.1, " perhaps": -2.0}),  # neither side present
+        reply(" true", {" true": -0.1, " yes": -2.5}),  # false missing: unknown, not 0
     ],
 )
 def test_unusable_log_probabilities_give_no_probability(logprobs):
@@ -76,8 +77,7 @@ def test_unusable_log_probabilities_give_no_probability(logprobs):
 @pytest.mark.parametrize("bad", [math.nan, math.inf, 0.5, "x", None, True])
 def test_invalid_numbers_are_ignored_never_trusted(bad):
     alts = {" true": bad, " false": math.log(0.5)}
-    found = post_probability(reply(" true", alts), 1.0)
-    assert found == 0.0  # only the false side is left: P(post) = 0, no crash
+    assert post_probability(reply(" true", alts), 1.0) is None  # one side left: no crash
     none_valid = {" true": bad, " false": bad}
     assert post_probability(reply(" true", none_valid), 1.0) is None
 

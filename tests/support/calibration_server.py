@@ -9,6 +9,15 @@ with different trait weights for a and b, in the parameterisation of
 :mod:`spreadlab.analysis.trait_effects`
 fits (traits 0/1, battles the baseline event). The event type is read from the prompt: the
 headline of a catalog event appears in the report or in the feed's posts.
+
+With ``logprobs=True`` it answers token log-probabilities when a request asks for them: the
+boolean of the decision comes with ``true`` and ``false`` alternatives (and a stray third one)
+whose normalised probabilities, at the request's temperature T, are the consultation's P(post)
+(the log-probabilities are of the temperature-1 distribution, as vLLM reports them, so their
+log-odds are T·logit P). With ``concentration`` κ, each consultation's P(post) is itself drawn
+from Beta(κP, κ(1 - P)) by a hash of the request — the model reacting to the feed drawn for it
+and to the call — so the cell's rule above holds on average and the sampled answers are still
+Bernoulli(P), while probabilities vary from probe to probe as a real model's would.
 """
 
 from __future__ import annotations
@@ -16,11 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
 from llm_server import LLMServer, ServerConfig, read_prompt
+from scipy import stats
 
 from spreadlab.jobs.persona_check import MINI_IPIP
 from spreadlab.world.events import EVENT_TYPES, catalog
@@ -92,32 +103,99 @@ def inventory_score(traits: dict[str, bool], item: int, u: float, personas: bool
     return (4 if agrees else 2) + int(u * 3) - 1
 
 
+_TOKEN = re.compile(r"\s*\w+|\s*[^\w\s]+|\s+")
+STRAY = 0.02  # probability of the stray third alternative at the boolean's position
+
+
+def _uniforms(request: dict) -> tuple[float, float]:
+    """Two independent uniforms from a hash of the request (one request, one pair)."""
+    digest = json.dumps([request["messages"], request.get("seed"), request.get("temperature")])
+    raw = hashlib.sha256(digest.encode()).digest()
+    return int.from_bytes(raw[:8], "big") / 2**64, int.from_bytes(raw[8:16], "big") / 2**64
+
+
+def _entry(token: str, alternatives: dict[str, float]) -> dict:
+    """One token of an OpenAI ``logprobs.content`` list with its top alternatives."""
+    top = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in alternatives.items()]
+    own = alternatives.get(token, 0.0)
+    return {"token": token, "logprob": own, "bytes": list(token.encode()), "top_logprobs": top}
+
+
 class CalibrationServer(LLMServer):
     """:class:`LLMServer` answering from the trait × event-type rules above, and the Mini-IPIP
-    in character; with ``personas=False`` it ignores the persona altogether."""
+    in character; with ``personas=False`` it ignores the persona altogether; with ``logprobs``
+    it answers token log-probabilities; ``concentration`` spreads P(post) between consultations
+    (see the module docstring)."""
 
-    def __init__(self, config: ServerConfig | None = None, personas: bool = True) -> None:
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        personas: bool = True,
+        logprobs: bool = False,
+        concentration: float | None = None,
+    ) -> None:
         super().__init__(config)
         self.personas = personas
+        self.logprobs = logprobs
+        self.concentration = concentration
+
+    def consultation_probability(self, request: dict) -> float:
+        """This consultation's P(post): the hidden rule's, or a Beta draw around it."""
+        traits, offline, m = read_prompt(request["messages"])
+        if not self.personas:
+            traits = dict.fromkeys(traits, False)
+        text = "\n".join(str(msg.get("content", "")) for msg in request["messages"])
+        try:
+            _, event_type = event_of(text)
+        except ValueError:  # the endpoint check's probe names no event
+            return 0.0
+        a, b = hidden_rates(traits, event_type)
+        p = 1 - (1 - a * offline) * (1 - b) ** m
+        if self.concentration is None or p in (0.0, 1.0):
+            return p
+        k = self.concentration
+        return float(stats.beta.ppf(_uniforms(request)[1], k * p, k * (1 - p)))
+
+    def _logprobs(self, request: dict, content: str) -> dict | None:
+        if not self.logprobs:
+            return None
+        found = re.search(r'"post": (true|false)', content)
+        if found is None:  # an inventory answer: its tokens, each certain
+            return {"content": [_entry(t, {t: 0.0}) for t in _TOKEN.findall(content)]}
+        p = min(max(self.consultation_probability(request), 1e-9), 1 - 1e-9)
+        temperature = float(request.get("temperature") or 1.0)
+        q = 1 / (1 + math.exp(-temperature * math.log(p / (1 - p))))  # temperature-1 P(true)
+        alternatives = {
+            " true": math.log(q * (1 - STRAY)),
+            " false": math.log((1 - q) * (1 - STRAY)),
+            ' "': math.log(STRAY),
+        }
+        at = found.start(1) - 1  # the value's token carries its leading space
+        head, tail = content[:at], content[found.end(1) :]
+        return {
+            "content": [
+                *(_entry(t, {t: 0.0}) for t in _TOKEN.findall(head)),
+                _entry(content[at : found.end(1)], alternatives),
+                *(_entry(t, {t: 0.0}) for t in _TOKEN.findall(tail)),
+            ]
+        }
 
     def _content(self, request: dict, *args: object, **kwargs: object) -> str:
         messages = request["messages"]
-        traits, offline, m = read_prompt(messages)
+        traits = read_prompt(messages)[0]
         if not self.personas:
             traits = dict.fromkeys(traits, False)
         text = "\n".join(str(msg.get("content", "")) for msg in messages)
-        digest = json.dumps([messages, request.get("seed"), request.get("temperature")])
-        u = int.from_bytes(hashlib.sha256(digest.encode()).digest()[:8], "big") / 2**64
+        u = _uniforms(request)[0]
         items = [i for i, (_, item, _) in enumerate(MINI_IPIP) if f'"{item}"' in text]
         if items:
             answer: dict = {"score": inventory_score(traits, items[0], u, self.personas)}
         else:
             try:
-                title, event_type = event_of(text)
+                title, _ = event_of(text)
             except ValueError:  # the endpoint check's probe names no event
-                title, event_type = "", ""
-            a, b = hidden_rates(traits, event_type) if event_type else (0.0, 0.0)
-            post = u < 1 - (1 - a * offline) * (1 - b) ** m
+                title = ""
+            post = u < self.consultation_probability(request)
             answer = {"post": post, "text": f"Passing this on: {title}" if post else ""}
         reply = json.dumps(answer)
         fmt = (request.get("response_format") or {}).get("type", "text")
@@ -126,10 +204,13 @@ class CalibrationServer(LLMServer):
 
 @contextmanager
 def calibration_server(
-    config: ServerConfig | None = None, personas: bool = True
+    config: ServerConfig | None = None,
+    personas: bool = True,
+    logprobs: bool = False,
+    concentration: float | None = None,
 ) -> Iterator[CalibrationServer]:
     """A started :class:`CalibrationServer`, stopped on exit."""
-    server = CalibrationServer(config, personas)
+    server = CalibrationServer(config, personas, logprobs, concentration)
     server.start()
     try:
         yield server

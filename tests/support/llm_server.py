@@ -65,6 +65,7 @@ class ServerConfig:
     reject_formats: frozenset[str] = frozenset()
     new_token_limit: bool = False  # refuse 'max_tokens' as newer OpenAI models do
     report_usage: bool = True
+    reject_logprobs: bool = False  # answer a request for token log-probabilities with a 400
     seed: int = 0
 
 
@@ -231,6 +232,17 @@ class LLMServer:
                     }
                 },
             )
+        if cfg.reject_logprobs and request.get("logprobs"):
+            self.counts["logprobs_rejected"] += 1
+            return _http(
+                400,
+                {
+                    "error": {
+                        "message": "logprobs is not supported by this model",
+                        "param": "logprobs",
+                    }
+                },
+            )
         fault = self._draw_fault()
         if fault:
             self.counts[f"fault_{fault}"] += 1
@@ -277,6 +289,13 @@ class LLMServer:
         prompt_chars = sum(len(str(m.get("content", ""))) for m in request["messages"])
         usage = {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": len(content) // 4 + 1}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        choice = {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": content},
+        }
+        if request.get("logprobs") and (logprobs := self._logprobs(request, content)) is not None:
+            choice["logprobs"] = logprobs
         return _http(
             200,
             {
@@ -284,16 +303,15 @@ class LLMServer:
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": request["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": content},
-                    }
-                ],
+                "choices": [choice],
                 **({"usage": usage} if cfg.report_usage else {}),
             },
         )
+
+    def _logprobs(self, request: dict, content: str) -> dict | None:
+        """Token log-probabilities of ``content``: none here (the request's ``logprobs`` is
+        ignored, as by servers that do not implement it); subclasses answer them."""
+        return None
 
     def _draw_fault(self) -> str | None:
         u = self._rng.random()
