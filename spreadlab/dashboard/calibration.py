@@ -103,9 +103,10 @@ def run_calibration(
     """Ask every probe of ``design`` (and, with ``check_personas``, the Mini-IPIP) and store the
     calibration, as ``spreadlab calibrate`` does. The policy's preflight checks the endpoint
     before its first call, so a bad URL, key or model fails before any answer, and a repeat
-    replayed from the cache makes no request at all."""
+    replayed from the cache makes no request at all. Token log-probabilities are asked for, and
+    used where the endpoint returns them, as by the command."""
     config = LLMConfig.from_env(**settings)
-    with LLMPolicy(config, store.con) as policy:
+    with LLMPolicy(config, store.con, top_logprobs=cal.TOP_LOGPROBS) as policy:
         events = list(design.events)
         posts = stored_bank(store.con, events) if bank == "store" else neutral_bank(events)
         result = cal.calibrate(policy, design, posts, on_progress)

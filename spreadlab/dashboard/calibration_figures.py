@@ -30,7 +30,7 @@ CHANNELS = {
     "b": "b: P(post) per posting neighbour, per round",
 }
 SOURCES = {
-    "cells": "exact binomial estimate per cell",
+    "cells": "estimate per cell (see P(post) from: sampled answers or token log-probabilities)",
     "smoothed": "additive trait-effect model (smoother)",
 }
 
