@@ -52,7 +52,9 @@ if sweeps.empty:
     st.stop()
 
 names = {
-    row.sweep_id: f"{row.name} · {row.done:,} of {row.cells:,} cells done · {row.sweep_id}"
+    row.sweep_id: f"{row.name} · {row.done:,} of {row.cells:,} cells done"
+    + (f" ({row.not_run:,} not run)" if row.not_run else "")
+    + f" · {row.sweep_id}"
     for row in sweeps.itertuples()
 }
 sweep_id = st.selectbox("Sweep", list(names), format_func=names.get)
@@ -67,11 +69,11 @@ if tables:
     )
 if (cells["params"] == sf.LLM).any():
     st.info(
-        "Cells whose parameter table is 'llm' were decided by LLM agents ("
+        "Not synthetic: cells whose parameter table is 'llm' were decided by "
         + labels.md_escape(
             "; ".join(sorted(set(cells.loc[cells["params"] == sf.LLM, "table_provenance"])))
         )
-        + ")."
+        + "."
     )
 for status, what in (
     ("failed", "failed; running the sweep again retries them"),

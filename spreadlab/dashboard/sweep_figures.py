@@ -129,7 +129,7 @@ def small_multiples(cells: pd.DataFrame, x: str, y: str) -> go.Figure:
         shared_xaxes=True,
         shared_yaxes=True,
         subplot_titles=titles,
-        vertical_spacing=min(0.3 / max(len(shown), 1), 0.08),
+        vertical_spacing=min(0.5 / max(len(shown), 1), 0.14),
         horizontal_spacing=min(0.2 / max(len(columns), 1), 0.04),
     )
     for i, row in enumerate(shown, start=1):
@@ -141,11 +141,13 @@ def small_multiples(cells: pd.DataFrame, x: str, y: str) -> go.Figure:
     if len(shown) < len(rows):
         title += f"; first {len(shown)} of {len(rows)} rows"
     fig.update_yaxes(range=[0, 1])
+    fig.update_xaxes(title_text="round", row=max(len(shown), 1))
     fig.update_layout(
         title=html.escape(title),
         showlegend=False,
+        hovermode="x",  # anywhere over a chart: that round's mean
         template="plotly_white",
-        height=160 * max(len(shown), 1) + 100,
+        height=180 * max(len(shown), 1) + 120,
         margin={"l": 10, "r": 10, "t": 80, "b": 10},
     )
     return fig

@@ -553,6 +553,15 @@ def test_sweep_heatmap_hover_and_csv(page, server, tmp_path):
     text = hover.text_content() or ""
     assert "battle-marren-ridge × uniform: 95% interval" in text
     assert "final reach" in text
+    curves = page.locator("[data-testid='stPlotlyChart']").nth(1)
+    curves.scroll_into_view_if_needed()
+    curves.locator(".main-svg").first.wait_for()
+    assert curves.locator(".nsewdrag").count() == 6  # events × mixes, one small chart each
+    box = curves.locator(".nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    hover = curves.locator(".hovertext").first
+    hover.wait_for()
+    assert "informed (mean over replicates)" in (hover.text_content() or "")
     shoot(page, "page_Sweep")
     with page.expect_download() as info:
         page.get_by_role("button", name="Download per-cell summaries (CSV)").click()

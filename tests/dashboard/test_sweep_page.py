@@ -144,6 +144,30 @@ def test_sweep_page_says_when_cells_were_stored_without_curves(sweep_db, tmp_pat
     assert "stored before SpreadLab kept each cell's mean curve" in at.info[0].value
 
 
+def test_sweep_page_labels_llm_cells_and_lists_those_not_run(sweep_db, tmp_path, monkeypatch):
+    path = tmp_path / "mixed.duckdb"
+    path.write_bytes(sweep_db[0].read_bytes())
+    with RunStore(path) as store:  # as a mixed grid whose LLM budget ran out (see test_sweep_llm)
+        store.con.execute(
+            "UPDATE sweep_cells SET params = 'llm', table_source = 'llm', "
+            "table_provenance = 'LLM agents: model sim-1 at http://127.0.0.1:9/v1' "
+            "WHERE mix = 'extraverted'"
+        )
+        store.con.execute(
+            "UPDATE sweep_cells SET status = 'not_run', reach = NULL, "
+            "error = 'not run: budget of 25 calls spent' "
+            "WHERE mix = 'extraverted' AND event = 'protest-fuel-price'"
+        )
+    at = page(path, monkeypatch)
+    assert not at.exception
+    assert "parameter table were simulated with the stochastic agent model" in at.warning[0].value
+    assert at.info[0].value.startswith("Not synthetic: cells whose parameter table is 'llm' were")
+    assert "decided by LLM agents\\: model sim\\-1" in at.info[0].value  # markdown-escaped
+    assert any(
+        e.label.startswith("1 cell(s) not run (the LLM budget ran out)") for e in at.expander
+    )
+
+
 def test_sweep_page_without_sweeps_says_how_to_run_one(tmp_path, monkeypatch):
     with RunStore(tmp_path / "empty.duckdb"):
         pass
