@@ -28,6 +28,7 @@ from spreadlab.analysis.intervals import (
     interval_label,
     jackknife_intervals,
     profile_intervals,
+    robust_dispersions,
 )
 from spreadlab.analysis.likelihood import (
     CONDITIONAL_MODELS,
@@ -302,7 +303,11 @@ def _profile(
     if ci == "quasi" and options.method == "lsq":
         raise FitError("quasi-likelihood intervals need a binomial likelihood, not 'lsq'")
     for _ in range(3):
-        dispersion = objective.dispersion(estimate.theta) if ci == "quasi" else 1.0
+        pearson, dispersion = (
+            _quasi_dispersion(objective, estimate, options.level)
+            if ci == "quasi"
+            else (1.0, np.ones(len(mdl.params)))
+        )
         try:
             intervals, note = profile_intervals(
                 objective,
@@ -316,9 +321,27 @@ def _profile(
             estimate = _estimate(mdl, objective, data, better.theta)
             continue
         if ci == "quasi":
-            note = "; ".join(n for n in (f"dispersion {dispersion:.2f}", note) if n)
+            widened = ", ".join(
+                f"{p.name} ×{d:.3g}" for p, d in zip(mdl.params, dispersion, strict=True)
+            )
+            note = "; ".join(
+                n for n in (f"dispersion {pearson:.2f} (Pearson); threshold {widened}", note) if n
+            )
         return estimate, intervals, note
     raise FitError(f"{mdl.name}: the likelihood maximum could not be located reliably")
+
+
+def _quasi_dispersion(
+    objective: Objective, estimate: _Estimate, level: float
+) -> tuple[float, np.ndarray]:
+    """The counts' Pearson dispersion, and per parameter the factor its deviance threshold takes:
+    the larger of that and the parameter's sandwich ratio (:func:`robust_dispersions`), since a
+    sandwich resting on a few rounds can come out low by chance."""
+    pearson = objective.dispersion(estimate.theta)
+    robust = robust_dispersions(
+        objective, estimate.transform, estimate.theta, estimate.loglik, level
+    )
+    return pearson, np.maximum(pearson, robust)
 
 
 def _result(

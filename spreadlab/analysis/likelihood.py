@@ -150,6 +150,16 @@ class Objective:
         trials = self.quiet + np.diff(self.data.counts, axis=1)
         return pearson_dispersion(trials - self.quiet, trials, p, len(self.model.params))
 
+    def cell_logliks(self, theta: np.ndarray) -> np.ndarray:
+        """Each round's own log-likelihood term (without the constant), over the rounds with
+        anyone left to inform: the terms whose spread gives the sandwich variance."""
+        hazard = self.hazard(theta)
+        new = np.diff(self.data.counts, axis=1)
+        with np.errstate(divide="ignore"):
+            hits = np.where(new > 0, new * np.log(-np.expm1(-hazard)), 0.0)
+        trials = self.quiet + new
+        return (hits - self.quiet * hazard)[trials > 0]
+
     def fitted(self, theta: np.ndarray) -> np.ndarray:
         return -np.expm1(self.log_s(theta))
 
