@@ -131,7 +131,7 @@ def read_series(
         raise DataFormatError(f"N = {n}: give the population size, an integer from 2 to 10^10")
     source = name or path.name
     layout = observed_read.Layout(
-        source, time_col, count_col, user_col, seconds, label, _start(start), start
+        source, time_col, count_col, user_col, seconds, label, _start(start), start, n
     )
     if not path.is_file():
         raise DataFormatError(f"cannot read {source}: no such file")
@@ -139,7 +139,7 @@ def read_series(
         binned = observed_read.read_posts(lambda: observed_read.chunks(path, layout), layout)
     else:
         binned = observed_read.read_counts(observed_read.chunks(path, layout), layout)
-    counts = _within_population(np.cumsum(binned.new), n, source)
+    counts = np.cumsum(binned.new)
     first = datetime.fromtimestamp(binned.origin, UTC).isoformat().replace("+00:00", "Z")
     example = path.resolve() == EXAMPLE_PATH and name is None
     layout_name = "timestamps" if count_col is None else "counts"
@@ -158,17 +158,6 @@ def _start(start: str | None) -> float | None:
         raise DataFormatError(
             f"start {start[:40]!r} is not a date and time; use ISO 8601, e.g. 2026-05-01T14:00Z"
         ) from None
-
-
-def _within_population(counts: np.ndarray, n: int, source: str) -> np.ndarray:
-    """``counts``, checked never to exceed the population N."""
-    over = np.flatnonzero(counts > n)
-    if over.size:
-        raise DataFormatError(
-            f"{source}: {counts[over[0]]:,} have posted by interval {over[0]}, more than "
-            f"N = {n:,}; give the population size N that the posters come from"
-        )
-    return counts
 
 
 def series_frame(series: ObservedSeries) -> pd.DataFrame:

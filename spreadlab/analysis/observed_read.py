@@ -30,8 +30,9 @@ _ZONE = r"[Tt ]\d\d(?::?\d\d){0,2}(?:[.,]\d+)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
 
 @dataclass(frozen=True)
 class Layout:
-    """What to read: the columns, the interval in seconds (and its label) and the start of round 0
-    in seconds since the epoch (None: the first time)."""
+    """What to read: the columns, the interval in seconds (and its label), the start of round 0
+    in seconds since the epoch (None: the first time) and the population N, which the posters may
+    not outnumber."""
 
     source: str
     time_col: str
@@ -41,6 +42,7 @@ class Layout:
     label: str
     start: float | None
     start_text: str | None
+    n: int
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,8 @@ def _count_posts(
         origin = float(seconds[0]) if origin is None else origin
         earliest = min(earliest, float(seconds.min()))
         found = rounds(seconds, origin if fixed else min(origin, earliest), layout, rows)
+        if rows + len(chunk) > layout.n:
+            _too_many(layout, layout.n - rows, rows, layout.time_col, "post")
         if earliest >= origin:
             counts = _add(counts, found)
         rows += len(chunk)
@@ -197,6 +201,10 @@ def _first_posts(open_chunks: Callable[[], Iterator[pd.DataFrame]], layout: Layo
         if layout.start is not None:
             rounds(seconds, layout.start, layout, rows)  # checks: after the start, not too long
         users = chunk[layout.user_col].astype(str).to_numpy()
+        new = ~pd.Index(users).duplicated() & ~pd.Index(users).isin(first.index)
+        over = np.flatnonzero(len(first) + np.cumsum(new) > layout.n)
+        if over.size:
+            _too_many(layout, int(over[0]), rows, str(layout.user_col), "user")
         earliest = pd.Series(seconds, index=users).groupby(level=0).min()
         first = earliest if first.empty else pd.concat([first, earliest]).groupby(level=0).min()
         rows += len(chunk)
@@ -212,7 +220,7 @@ def read_counts(stream: Iterator[pd.DataFrame], layout: Layout) -> Binned:
     missing interval is unknown, not zero, so the cumulative count is interpolated across it."""
     kept_rounds: list[np.ndarray] = []
     kept_new: list[np.ndarray] = []
-    rows, zoned, origin, last = 0, None, layout.start, (-math.inf, -1)
+    rows, zoned, origin, last, total = 0, None, layout.start, (-math.inf, -1), 0
     for chunk in stream:
         seconds, zoned = times(chunk[layout.time_col], layout.time_col, layout.source, rows, zoned)
         origin = float(seconds[0]) if origin is None else origin
@@ -221,6 +229,10 @@ def read_counts(stream: Iterator[pd.DataFrame], layout: Layout) -> Binned:
             seconds if layout.start else np.maximum(seconds, origin), origin, layout, rows
         )
         new = _counts(chunk[layout.count_col], seconds, found, last, layout, rows)
+        over = np.flatnonzero(total + np.cumsum(new) > layout.n)
+        if over.size:
+            _too_many(layout, int(over[0]), rows, str(layout.count_col), "poster")
+        total += int(new.sum())
         kept_rounds.append(found)
         kept_new.append(new)
         last = (float(seconds[-1]), int(found[-1]))
@@ -237,6 +249,14 @@ def read_counts(stream: Iterator[pd.DataFrame], layout: Layout) -> Binned:
         cumulative[missing] = np.interp(missing, at, cumulative[at])
     new_per_round = np.diff(np.floor(cumulative).astype(np.int64), prepend=0)
     return Binned(new_per_round, float(origin), rows, int(missing.size))  # type: ignore[arg-type]
+
+
+def _too_many(layout: Layout, i: int, row0: int, column: str, what: str) -> None:
+    """Raise: row ``i`` of the chunk starting at ``row0`` brings the posters past N."""
+    raise DataFormatError(
+        f"{layout.source}, row {row0 + i + 2}, column {column}: more {what}s than N = "
+        f"{layout.n:,} by this row; give the population size N that the posters come from"
+    )
 
 
 def _counts(

@@ -1,5 +1,7 @@
 """Observed time series: read and checked at the boundary, fitted from the curve alone."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -75,7 +77,22 @@ BAD = [
     ("time,posts\n2026-05-01T00:00Z,3\n2026-05-01T01:00Z,-4\n", {}, "row 3, column posts"),
     ("time,posts\n2026-05-01T00:00Z,3\n2026-05-01T01:00Z,2.5\n", {}, "row 3, column posts"),
     ("time,posts\n2026-05-01T00:00Z,3\n2026-05-01T00:30Z,4\n", {}, "a second row for the"),
-    ("time,posts\n2026-05-01T00:00Z,30\n2026-05-01T01:00Z,90\n", {}, "more than N = 100"),
+    (
+        "time,posts\n2026-05-01T00:00Z,30\n2026-05-01T01:00Z,90\n",
+        {},
+        "row 3, column posts: more posters than N = 100",
+    ),
+    (
+        "time\n2026-05-01T00:00Z\n2026-05-01T00:10Z\n2026-05-01T00:20Z\n",
+        {"count_col": None, "n": 2},
+        "row 4, column time: more posts than N = 2",
+    ),
+    (
+        "time,user\n2026-05-01T00:00Z,a\n2026-05-01T00:10Z,b\n2026-05-01T00:20Z,a\n"
+        "2026-05-01T00:30Z,c\n",
+        {"count_col": None, "user_col": "user", "n": 2},
+        "row 5, column user: more users than N = 2",
+    ),
     ("time,posts\n", {}, "has no rows"),
     ("time,posts\n2026-05-01T00:00Z,3\n2026-05-01T01:00,4\n", {}, "mixes times with and"),
     ("when,posts\n2026-05-01T00:00Z,3\n", {}, "no column 'time'"),
@@ -93,6 +110,27 @@ def test_bad_series_name_the_row_and_column(tmp_path, text, options, message):
     with pytest.raises(DataFormatError, match=message) as caught:
         read_series(path, **kwargs)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "options", "message"), BAD)
+def test_the_command_refuses_bad_series_in_one_line_storing_nothing(
+    tmp_path, text, options, message
+):
+    from cli_runner import spreadlab
+
+    path, db = tmp_path / "bad.csv", str(tmp_path / "s.duckdb")
+    path.write_text(text, encoding="utf-8")
+    given = {"time_col": "time", "count_col": "posts", "interval": "1h", "n": 100} | options
+    flags = [
+        item
+        for name, value in given.items()
+        if value is not None
+        for item in (f"--{name.replace('_', '-')}", str(value))
+    ]
+    refused = spreadlab("observe", str(path), *flags, "--db", db)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert message in refused.stderr and refused.stdout == ""
+    assert not Path(db).exists() or stored_datasets(db).empty
 
 
 def test_text_that_is_not_utf8_is_refused(tmp_path):

@@ -524,7 +524,7 @@ def test_observed_data_page_fits_the_example_and_overlays_a_scenario(db):
     by_label(at.toggle, "N is an estimate").set_value(False)
     by_label(at.number_input, "Population N").set_value(10)
     at.run()
-    assert "more than N = 10" in texts(at.error)  # bad input: a message, no traceback
+    assert "column new_posters: more posters than N = 10" in texts(at.error)  # no traceback
     assert not at.exception
     assert len(stored_observed(db[0])) == 1  # the bad N stored nothing
 
