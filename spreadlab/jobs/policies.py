@@ -227,17 +227,23 @@ def stored_endpoint(store: RunStore, run_id: str) -> str:
 
 @contextmanager
 def llm_session(
-    store: RunStore, config: LLMConfig, prices: str | None, note: Note, run_id: str | None = None
+    store: RunStore,
+    config: LLMConfig,
+    prices: str | None,
+    note: Note,
+    run_id: str | None = None,
+    resume_hint: bool = True,
 ) -> Iterator[LLMPolicy]:
-    """An LLM policy on ``store``: where to resume is noted when it stops, the usage report when
-    it made any call, and it is closed in every case."""
+    """An LLM policy on ``store``: where to resume is noted when it stops (unless
+    ``resume_hint`` is False: a sweep resumes by running its grid again, not a run), the usage
+    report when it made any call, and it is closed in every case."""
     from spreadlab.llm.policy import LLMPolicy
 
     policy = LLMPolicy(config, store.con)
     try:
         yield policy
     except (FatalLLMError, KeyboardInterrupt):
-        hint = _resume_hint(store, run_id)
+        hint = _resume_hint(store, run_id) if resume_hint else None
         if hint:
             note(hint)
         raise

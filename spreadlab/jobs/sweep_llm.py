@@ -73,7 +73,7 @@ def llm_results(
     if not tasks:
         return
     note(estimate_line(config, tasks, prices))
-    with llm_session(store, config, prices, note) as policy:
+    with llm_session(store, config, prices, note, resume_hint=False) as policy:
         if not cache_has_answers(
             store, policy.endpoint, config.model, {t.cell.seed for t in tasks}
         ):

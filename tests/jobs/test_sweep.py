@@ -228,6 +228,7 @@ def test_kill_9_mid_sweep_then_rerun_stores_every_cell_exactly_once(tmp_path):
         assert time.monotonic() < deadline, "no progress within 2 minutes"
     process.send_signal(signal.SIGKILL)
     assert process.wait(timeout=30) == -signal.SIGKILL, "".join(seen)
+    process.stderr.close()
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     grid = load_grid(grid_file)
