@@ -104,6 +104,10 @@ with new_tab:
                 )
         except SpreadLabError as exc:
             ui.show_error(exc)
+            st.caption(
+                "The answers so far are in the replay cache: starting again (with a larger "
+                "budget if it ran out) asks only the rest."
+            )
         else:
             bar.progress(1.0, text="Done")
             st.session_state["calibration_id"] = done.calibration_id

@@ -135,6 +135,7 @@ def test_a_bad_endpoint_is_a_message_and_stores_nothing(db):
     assert not at.exception
     assert "cannot reach http://127.0.0.1:9/v1" in texts(at.error)
     assert "Traceback" not in texts(at.error)
+    assert "starting again (with a larger budget if it ran out)" in texts(at.caption)
     assert calibration_count(path) == 1
     shown = "\n".join(texts(getattr(at, kind)) for kind in ("error", "info", "markdown", "text"))
     assert "sk-bad-endpoint-1" not in shown
