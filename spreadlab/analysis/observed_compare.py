@@ -9,7 +9,8 @@ the observed intervals in one of two ways (:data:`MAPPINGS`):
   (β per round), and one interval is β_observed / β_scenario simulated rounds.
 
 The distance is the root-mean-square difference in informed fraction over the intervals where
-both curves exist (no simulated value is extrapolated past the scenario's last round). The
+both curves exist: past a scenario's last round only if its runs settled there (everybody
+informed, or nothing could change any more), never past a round limit or a stop fraction. The
 closest candidate is reported with its margin over the runner-up. A close curve is not evidence
 of the same mechanism: very different processes draw the same curve (:data:`CAVEAT`).
 """
@@ -58,6 +59,10 @@ class Candidate:
     n: int
     provenance: str
     """A :data:`spreadlab.glossary.PROVENANCES` code: ``surrogate`` is a calibrated table."""
+    settled: bool = False
+    """Its runs ended where nothing could change any more (or everybody was informed), so the
+    curve stays at its final level after its last round; otherwise it is compared only where it
+    exists."""
 
     @property
     def kind(self) -> str:
@@ -151,7 +156,7 @@ def _closeness(
     if note:
         return Closeness(candidate, math.nan, math.nan, 0, note)
     t = np.arange(observed.size, dtype=float) * scale
-    span = t <= candidate.fraction.size - 1
+    span = _span(t, candidate)
     if span.sum() < MIN_OVERLAP:
         return Closeness(
             candidate, scale, math.nan, int(span.sum()), f"spans under {MIN_OVERLAP} intervals"
@@ -159,6 +164,12 @@ def _closeness(
     simulated = np.interp(t[span], np.arange(candidate.fraction.size), candidate.fraction)
     rmse = float(np.sqrt(np.mean((simulated - observed[span]) ** 2)))
     return Closeness(candidate, scale, rmse, int(span.sum()))
+
+
+def _span(rounds: np.ndarray, candidate: Candidate) -> np.ndarray:
+    """Which simulated times the candidate's curve covers: all of them once it has settled (it
+    stays at its final level), else those up to its last round."""
+    return (rounds >= 0) if candidate.settled else (rounds <= candidate.fraction.size - 1)
 
 
 def _counts(candidate: Candidate) -> np.ndarray:
@@ -203,6 +214,7 @@ def comparison_frame(series: ObservedSeries, comparison: Comparison) -> pd.DataF
                 "rmse_informed_fraction": c.rmse,
                 "rmse_above_closest": c.rmse - best,
                 "intervals_compared": c.overlap,
+                "scenario_settled": c.candidate.settled,
                 "note": c.note,
                 "caveat": CAVEAT,
                 "data_source": series.provenance,
@@ -218,7 +230,7 @@ def overlay_frame(series: ObservedSeries, match: Closeness) -> pd.DataFrame:
     label, round, fraction), the candidate's time mapped and drawn only where it exists."""
     t = np.arange(series.counts.size, dtype=float)
     mean = match.candidate.fraction
-    span = t * match.rounds_per_interval <= mean.size - 1
+    span = _span(t * match.rounds_per_interval, match.candidate)
     simulated = np.interp(t[span] * match.rounds_per_interval, np.arange(mean.size), mean)
     return pd.concat(
         [

@@ -135,19 +135,43 @@ def observed_revision(con: Any) -> str:
 def scenario_candidates(store: RunStore) -> list[Candidate]:
     """Every stored scenario as a candidate for an observed series: its mean informed fraction
     per round (replicates that ended early held at their last value), a readable label with the
-    scenario id, and its provenance code (``surrogate``: run with a calibrated table)."""
+    scenario id, its provenance code (``surrogate``: run with a calibrated table) and whether it
+    has settled (:func:`_settled`)."""
     runs = store.list_runs()
+    limits = _limits(store)
     out = []
     for scenario_id, part in runs.groupby("scenario_id", sort=False):
-        curves = [store.curve(r)["informed"].to_numpy(float) for r in part["run_id"]]
-        curves = [c for c in curves if c.size]
-        if not curves:
+        found = [
+            (store.curve(r)["informed"].to_numpy(float), status, r)
+            for r, status in zip(part["run_id"], part["status"], strict=True)
+        ]
+        found = [f for f in found if f[0].size]
+        if not found:
             continue
+        curves = [curve for curve, _, _ in found]
         width = max(c.size for c in curves)
         stacked = np.vstack([np.pad(c, (0, width - c.size), mode="edge") for c in curves])
         first = part.iloc[0]
         n = int(first["n_agents"])
         label = f"{first['event_id']} × {first['mix_name']} (q = {first['q']:g}; {scenario_id})"
         code = provenance(str(first["backend"]), str(first["parameters"]))
-        out.append(Candidate(label, str(scenario_id), stacked.mean(axis=0) / n, n, code))
+        settled = all(_settled(curve, n, status, *limits[run]) for curve, status, run in found)
+        out.append(Candidate(label, str(scenario_id), stacked.mean(axis=0) / n, n, code, settled))
     return out
+
+
+def _limits(store: RunStore) -> dict[str, tuple[int, bool]]:
+    """Per run, its round limit and whether it was to stop at a share informed."""
+    rows = store.con.execute(
+        "SELECT run_id, rounds_max, "
+        "json_extract(network_params, '$.stop_fraction') IS NOT NULL FROM runs"
+    ).fetchall()
+    return {run: (int(limit), bool(stops)) for run, limit, stops in rows}
+
+
+def _settled(curve: np.ndarray, n: int, status: str, limit: int, stops: bool) -> bool:
+    """Whether a run's curve stays at its final level: everybody informed, or a complete run that
+    ended before its round limit and any stop fraction, because nothing could change any more."""
+    if curve[-1] >= n:
+        return True
+    return status == "complete" and curve.size - 1 < limit and not stops

@@ -124,6 +124,28 @@ def test_a_scenario_shorter_than_the_series_is_compared_where_both_exist():
     assert found.ranked[0].overlap == 10 and found.ranked[0].rmse < 1e-3
     assert np.isnan(found.ranked[1].rmse) and "spans under 3" in found.ranked[1].note
     assert np.isnan(found.margin) and "runner-up" not in found.summary("1d")
+    # a scenario whose runs settled (nothing could change any more) stays at its final level
+    flat = np.minimum(logistic[:10], logistic[9])
+    held = compare_scenarios(series, [replace(short, fraction=flat, settled=True)], "rounds")
+    assert held.ranked[0].overlap == 30
+
+
+def test_only_runs_that_ended_for_good_are_held_at_their_final_level(stored, tmp_path):
+    """Everybody informed: settled. Stopped by the round limit or a stop fraction: not."""
+    db, *_ = stored
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(db.read_bytes())
+    policy = StochasticPolicy(table("truth"))
+    with RunStore(copy) as store:
+        run_scenario(store, replace(scenario(0.06, 7), rounds=5), policy, scenario_id="cut")
+        halfway = replace(scenario(0.06, 8), stop_fraction=0.5)
+        run_scenario(store, halfway, policy, scenario_id="half")
+        settled = {c.scenario_id: c.settled for c in scenario_candidates(store)}
+    # the slow scenario (b = 0.03) is still spreading at its 40-round limit
+    assert settled == {"sc-slow": False, "sc-truth": True, "sc-fast": True} | {
+        "cut": False,
+        "half": False,
+    }
 
 
 def test_deleting_observed_datasets_is_all_or_nothing(stored, tmp_path):
