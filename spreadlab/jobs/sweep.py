@@ -9,9 +9,9 @@ flight, so memory stays bounded however large the grid.
 
 Re-running a grid skips its finished cells, so a killed sweep resumes where it stopped and no
 cell is stored twice; a failed cell is stored with its error and tried again on the next run.
-LLM cells run in this process after the others, with one policy and one budget for the sweep
-(:mod:`spreadlab.jobs.sweep_llm`); those the budget does not reach are stored as not run, and
-tried again on the next run too.
+LLM cells run in this process after the others, with one policy and one budget for the sweep,
+opened (estimate noted, endpoint checked) before any cell runs (:mod:`spreadlab.jobs.sweep_llm`);
+those the budget does not reach are stored as not run, and tried again on the next run too.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,7 +33,7 @@ from spreadlab.jobs.policies import Note, silent
 from spreadlab.jobs.runner import replicate_meta
 from spreadlab.jobs.sweep_cell import CellResult, CellTask, run_cell
 from spreadlab.jobs.sweep_grid import LLM, SEED_DERIVATION, Cell, Grid
-from spreadlab.jobs.sweep_llm import llm_results, resolve_llm
+from spreadlab.jobs.sweep_llm import llm_backend, llm_results, resolve_llm
 from spreadlab.store.calibrations import label_table
 from spreadlab.store.runs import RunStore
 from spreadlab.store.sweeps import (
@@ -93,19 +93,12 @@ def run_sweep(
 
     ``llm_opts`` (the options of ``spreadlab run --backend llm``: endpoint, key, budget,
     concurrency, prices) override the grid's ``[llm]`` section for its LLM cells; ``note``
-    receives their cost estimate before any request, the backend line and the usage report."""
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
-    if workers < 1:
-        raise ConfigError(f"workers = {workers}: use at least one worker")
-    if address and engine != "dask":
-        raise ConfigError(
-            f"address names a Dask scheduler: use it with engine 'dask', not {engine!r}",
-            setting="engine",
-        )
+    receives their cost estimate and the backend line before any cell is computed, and the usage
+    report at the end. A bad LLM setting stops the sweep before it records or computes anything.
+    """
+    _check_engine(engine, workers, address)
     grid, config = resolve_llm(grid, llm_opts or {})
     cells = grid.cells()
-    record_sweep(store, _sweep_row(grid), [c.cell_id for c in cells])
     done_before = _done_before(store, cells, summaries_only, note)
     tables = {label: label_table(store.con, table, label) for label, table in grid.tables.items()}
     tasks = [
@@ -120,14 +113,32 @@ def run_sweep(
         for cell in cells
         if cell.cell_id not in done_before
     ]
-    stochastic = [t for t in tasks if t.table is not None]
     llm = [t for t in tasks if t.table is None]
-    results = itertools.chain(
-        ((result, None) for result in _results(stochastic, engine, workers, address)),
-        llm_results(store, llm, config, (llm_opts or {}).get("prices"), note) if config else (),
-    )
-    tally = SweepProgress(0, 0, len(done_before), len(cells), 0.0)
-    return _ingest(store, grid, tasks, results, tally, on_progress)
+    stochastic = [t for t in tasks if t.table is not None]
+    with ExitStack() as stack:
+        policy = None
+        if config is not None and llm:
+            prices = (llm_opts or {}).get("prices")
+            policy = stack.enter_context(llm_backend(store, llm, config, prices, note))
+        record_sweep(store, _sweep_row(grid), [c.cell_id for c in cells])
+        results = itertools.chain(
+            ((result, None) for result in _results(stochastic, engine, workers, address)),
+            llm_results(llm, policy) if policy is not None else (),
+        )
+        tally = SweepProgress(0, 0, len(done_before), len(cells), 0.0)
+        return _ingest(store, grid, tasks, results, tally, on_progress)
+
+
+def _check_engine(engine: str, workers: int, address: str | None) -> None:
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if workers < 1:
+        raise ConfigError(f"workers = {workers}: use at least one worker")
+    if address and engine != "dask":
+        raise ConfigError(
+            f"address names a Dask scheduler: use it with engine 'dask', not {engine!r}",
+            setting="engine",
+        )
 
 
 def _done_before(store: RunStore, cells: list[Cell], summaries_only: bool, note: Note) -> set[str]:

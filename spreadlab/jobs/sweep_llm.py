@@ -4,7 +4,8 @@ LLM cells are I/O bound and their consultations already run concurrently, so the
 pool or Dask workers: they run here, one after another, with one :class:`LLMPolicy` for the
 whole sweep — one replay cache (in the sweep's database), one concurrency limit and ONE budget
 (calls, tokens, cost) shared by all of them, exactly the layers of ``spreadlab run --backend
-llm``. The cost estimate of the cells still to run is noted before any request.
+llm``. The policy is opened before the sweep computes any cell, stochastic ones included: the
+cost estimate of the LLM cells still to run is noted first, then the endpoint is checked.
 
 When the budget runs out, the cell in progress and every later LLM cell that needs a new call is
 returned ``not_run`` with the reason (cells whose answers are all in the replay cache still
@@ -16,7 +17,8 @@ many invalid replies) fails the cell it happened in and leaves the remaining LLM
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from spreadlab.engine.policy import Policy
 from spreadlab.jobs.policies import Note, llm_session, scenario_estimate
@@ -27,6 +29,9 @@ from spreadlab.llm.config import LLMConfig
 from spreadlab.llm.estimate import load_prices, total_estimate
 from spreadlab.store.queries import cache_has_answers
 from spreadlab.store.runs import RunStore
+
+if TYPE_CHECKING:
+    from spreadlab.llm.policy import LLMPolicy
 
 
 def resolve_llm(grid: Grid, llm_opts: Mapping[str, Any]) -> tuple[Grid, LLMConfig | None]:
@@ -60,18 +65,18 @@ def estimate_line(config: LLMConfig, tasks: list[CellTask], prices: str | None) 
     return f"LLM cells to run: {len(tasks)}; together, {bound.summary()}; {shared}"
 
 
-def llm_results(
+@contextmanager
+def llm_backend(
     store: RunStore,
     tasks: list[CellTask],
     config: LLMConfig,
     prices: str | None,
     note: Note,
-) -> Iterator[tuple[CellResult, Policy]]:
-    """Run the LLM cells of ``tasks`` with one policy; yield each result with that policy (the
-    writer records its provenance with the cell's runs). ``note`` receives the estimate (before
-    any request), the backend line and the usage report."""
-    if not tasks:
-        return
+) -> Iterator[LLMPolicy]:
+    """The sweep's one LLM policy, opened before any cell runs: the estimate of ``tasks`` is
+    noted first, then the endpoint is checked (unless the replay cache already holds answers for
+    these cells), so a bad setting stops the sweep before it computes anything. The usage report
+    is noted when it closes."""
     note(estimate_line(config, tasks, prices))
     with llm_session(store, config, prices, note, resume_hint=False) as policy:
         if not cache_has_answers(
@@ -79,20 +84,26 @@ def llm_results(
         ):
             policy.check_endpoint()
         note(f"backend: llm — {policy.describe()}")
-        stopped: str | None = None
-        for task in tasks:
-            if stopped is not None:
-                yield _not_run(task, stopped), policy
-                continue
-            try:
-                result = run_cell(task, policy)
-            except BudgetExhausted as exc:
-                result = _not_run(task, f"not run: {exc}")
-            except FatalLLMError as exc:
-                stopped = f"not run: the LLM backend stopped at an earlier cell ({exc})"
-                error = f"{type(exc).__name__}: {exc}"
-                result = CellResult(task.cell.cell_id, None, error, 0.0, status="failed")
-            yield result, policy
+        yield policy
+
+
+def llm_results(tasks: list[CellTask], policy: LLMPolicy) -> Iterator[tuple[CellResult, Policy]]:
+    """Run the LLM cells of ``tasks`` one after another with ``policy``; yield each result with
+    the policy (the writer records its provenance with the cell's runs)."""
+    stopped: str | None = None
+    for task in tasks:
+        if stopped is not None:
+            yield _not_run(task, stopped), policy
+            continue
+        try:
+            result = run_cell(task, policy)
+        except BudgetExhausted as exc:
+            result = _not_run(task, f"not run: {exc}")
+        except FatalLLMError as exc:
+            stopped = f"not run: the LLM backend stopped at an earlier cell ({exc})"
+            error = f"{type(exc).__name__}: {exc}"
+            result = CellResult(task.cell.cell_id, None, error, 0.0, status="failed")
+        yield result, policy
 
 
 def _not_run(task: CellTask, reason: str) -> CellResult:

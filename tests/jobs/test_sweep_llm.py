@@ -103,13 +103,21 @@ def test_a_mixed_grid_completes_and_reruns_replay_with_no_request(tmp_path, llm_
 def test_one_budget_caps_the_sweep_and_a_rerun_replays_then_finishes(tmp_path, llm_server):
     grid = load_grid(grid_file(tmp_path, llm_server.base_url))
     notes: list[tuple[str, int]] = []
+    events: list[str] = []
 
     def note(text: str) -> None:
         notes.append((text, llm_server.requests))
+        events.append(text)
 
     budget = 25
     with RunStore(tmp_path / "capped.duckdb") as store:
-        capped = run_sweep(store, grid, llm_opts={**FAST, "max_calls": budget}, note=note)
+        capped = run_sweep(
+            store,
+            grid,
+            llm_opts={**FAST, "max_calls": budget},
+            note=note,
+            on_progress=lambda p: events.append("progress"),
+        )
         assert (capped.done, capped.failed, capped.not_run) == (2, 0, 2)
         cells = sweep_cells(store, capped_id := list_sweeps(store)["sweep_id"].item())
         not_run = cells[cells["status"] == "not_run"]
@@ -120,6 +128,7 @@ def test_one_budget_caps_the_sweep_and_a_rerun_replays_then_finishes(tmp_path, l
     estimate = next((n for n in notes if n[0].startswith("LLM cells to run: 2")), None)
     assert estimate is not None and estimate[1] == 0, "the estimate came after a request"
     assert "one budget for the whole sweep: max calls 25" in estimate[0]
+    assert events.index(estimate[0]) < events.index("progress"), "printed after cells were run"
 
     with RunStore(tmp_path / "capped.duckdb") as store:
         before = chat_requests(llm_server)
@@ -167,3 +176,16 @@ def test_a_cost_budget_needs_a_price_and_is_named_in_the_estimate(tmp_path, llm_
     assert "max cost 1.5" in capped.stderr and "USD (price pattern 'sim-1')" in capped.stderr
     assert "not run" in capped.stdout and ", 0 not run" not in capped.stdout
     assert "LLM cells not run are stored with the reason" in capped.stderr
+
+
+def test_a_bad_llm_setting_stops_the_sweep_before_it_records_or_computes_anything(
+    tmp_path, llm_server
+):
+    path, db = grid_file(tmp_path, llm_server.base_url), tmp_path / "bad.duckdb"
+    result = spreadlab("sweep", str(path), "--db", str(db), "--model", "gpt-nope")
+    assert result.returncode == 2
+    assert "unknown model 'gpt-nope'" in result.stderr.strip().splitlines()[-1]
+    assert "LLM cells to run: 2" in result.stderr  # the estimate came first
+    with RunStore(db) as store:
+        assert list_sweeps(store).empty and store.table_counts()["runs"] == 0
+        assert store.con.execute("SELECT count(*) FROM sweep_cells").fetchone() == (0,)
