@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cli_runner import spreadlab
 
@@ -18,6 +19,7 @@ from spreadlab.errors import ConfigError
 from spreadlab.jobs import sweep_cell
 from spreadlab.jobs.sweep import SweepProgress, run_sweep
 from spreadlab.jobs.sweep_grid import cell_seed, load_grid
+from spreadlab.store.queries import informed_curves
 from spreadlab.store.runs import RunStore
 from spreadlab.store.sweeps import list_sweeps, sweep_cells
 
@@ -135,6 +137,14 @@ def test_pool_and_single_process_store_identical_cells_with_their_runs(tmp_path)
     assert (one["reach_lo"] <= one["reach"]).all() and (one["reach"] <= one["reach_hi"]).all()
     assert set(one.loc[one["q"] > 0, "verdict"]) == {"offline"}
     assert set(one.loc[one["q"] == 0, "verdict"]) == {"network-only"}
+    with RunStore(tmp_path / "one.duckdb") as store:  # the stored curve is its runs' mean
+        run_ids = [r for (r,) in store.con.execute("SELECT run_id FROM runs").fetchall()]
+        long = informed_curves(store, run_ids)
+    for cell_id, row in one.iterrows():
+        mine = long[long["run_id"].str.startswith(f"sw-{cell_id}-")]
+        per_run = mine.pivot(index="run_id", columns="round", values="fraction").ffill(axis=1)
+        assert per_run.shape[0] == 3
+        assert np.allclose(per_run.mean().to_numpy(), row["curve_mean"][: per_run.shape[1]])
 
 
 def test_a_rerun_without_summaries_only_adds_the_runs_with_the_same_summaries(tmp_path):
