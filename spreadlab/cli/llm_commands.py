@@ -231,6 +231,7 @@ def _validation_line(
     in one line."""
     from spreadlab.jobs.surrogate_check import check_surrogate
 
+    policy.top_logprobs = None  # the LLM replicates ask as a network run does (shared cache)
     check = check_surrogate(scenario, policy, table)
     name = validate_id if validate_id == scenario.event.id else f"scenario {validate_id}"
     return (

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from calibration_server import calibration_server, hidden_table
 from cli_runner import spreadlab
 from llm_server import ServerConfig
 from test_calibrate import config, hidden_effects
 
 from spreadlab.jobs.calibrate import TOP_LOGPROBS, Design, calibrate, default_events
-from spreadlab.jobs.cell_estimates import clopper_pearson
+from spreadlab.jobs.cell_estimates import clopper_pearson, estimate_cells
 from spreadlab.jobs.post_bank import stored_bank
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.store.runs import RunStore
@@ -89,3 +90,20 @@ def test_an_endpoint_that_refuses_logprobs_is_asked_without_once_and_the_cli_say
     assert said in first.stdout and said in again.stdout
     provenance = set(pd.read_csv(out)["provenance"])
     assert len(provenance) == 1 and said in provenance.pop()
+
+
+def test_a_probe_without_a_probability_stands_in_with_its_sampled_answer():
+    rows = [  # profile 0, battles: offline-only probes; one reply carried no usable logprobs
+        {"offline": True, "m": 0, "post": post, "p_post": p, "valid": True}
+        for post, p in ((True, 0.6), (False, 0.2), (True, np.nan), (False, 0.4))
+    ]
+    rows += [  # profile 1: sampled answers only, as before
+        {"offline": True, "m": 0, "post": post, "p_post": np.nan, "valid": True}
+        for post in (True, False, False, False)
+    ]
+    log = pd.DataFrame(rows).assign(profile=[0] * 4 + [1] * 4, event_type="battles")
+    cells = estimate_cells(log)
+    assert cells.a[0, 0] == pytest.approx((0.6 + 0.2 + 1.0 + 0.4) / 4)
+    assert cells.a_logprobs[0, 0] == 3 and cells.a_logprobs[1, 0] == 0
+    assert cells.a[1, 0] == 0.25 and (cells.a_lo[1, 0], cells.a_hi[1, 0]) == clopper_pearson(1, 4)
+    assert cells.a_dispersion is not None and cells.a_lo[0, 0] < cells.a[0, 0] < cells.a_hi[0, 0]
