@@ -10,7 +10,8 @@ the observed intervals in one of two ways (:data:`MAPPINGS`):
 
 The distance is the root-mean-square difference in informed fraction over the intervals where
 both curves exist: past a scenario's last round only if its runs settled there (everybody
-informed, or nothing could change any more), never past a round limit or a stop fraction. The
+informed, or nothing could change any more), never past a round limit or a stop fraction; a
+scenario spanning under half the series ranks after those that span more. The
 closest candidate is reported with its margin over the runner-up. A close curve is not evidence
 of the same mechanism: very different processes draw the same curve (:data:`CAVEAT`).
 """
@@ -40,6 +41,9 @@ CAVEAT = (
 )
 MIN_OVERLAP = 3
 """Fewest observed intervals a scenario must span to be compared."""
+MIN_SHARE = 0.5
+"""Scenarios spanning less than this share of the observed intervals rank after those that span
+more: a distance over a short early stretch is not on a par with one over the whole curve."""
 KINDS = {
     "illustrative": "simulated, illustrative table",
     "surrogate": "simulated, calibrated table",
@@ -88,6 +92,8 @@ class Comparison:
 
     mapping: str
     ranked: tuple[Closeness, ...]
+    intervals: int
+    """The observed series' length."""
 
     @property
     def compared(self) -> tuple[Closeness, ...]:
@@ -96,7 +102,8 @@ class Comparison:
 
     @property
     def margin(self) -> float:
-        """The runner-up's RMSE minus the closest one's (NaN with fewer than two compared)."""
+        """The runner-up's RMSE minus the closest one's (NaN with fewer than two compared;
+        negative when the runner-up spans too little of the series to rank first)."""
         done = self.compared
         return done[1].rmse - done[0].rmse if len(done) > 1 else math.nan
 
@@ -108,11 +115,18 @@ class Comparison:
         best = done[0]
         text = (
             f"Closest: {best.candidate.label} ({best.candidate.kind}), RMSE {best.rmse:.3f} in "
-            f"informed fraction over {best.overlap} intervals, {best.rounds_per_interval:.3g} "
-            f"simulated rounds per {interval} ({self.mapping} mapping)"
+            f"informed fraction over {best.overlap} of {self.intervals} intervals, "
+            f"{best.rounds_per_interval:.3g} simulated rounds per {interval} ({self.mapping} "
+            "mapping)"
         )
         if len(done) > 1:
-            text += f"; the runner-up, {done[1].candidate.label}, is {self.margin:.3f} further"
+            second = done[1]
+            text += (
+                f"; the runner-up, {second.candidate.label}, is {self.margin:.3f} further"
+                if self.margin >= 0
+                else f"; the runner-up, {second.candidate.label}, spans only {second.overlap} "
+                f"intervals (RMSE {second.rmse:.3f} there)"
+            )
         return f"{text}. {CAVEAT}"
 
 
@@ -141,8 +155,9 @@ def compare_scenarios(
     observed = series.counts / series.n
     rate = _observed_rate(series) if mapping == "rate" else (1.0, "")
     found = [_closeness(observed, c, rate, mapping) for c in candidates]
-    ranked = sorted(found, key=lambda c: (not math.isfinite(c.rmse), c.rmse))
-    return Comparison(mapping, tuple(ranked))
+    short = MIN_SHARE * observed.size
+    ranked = sorted(found, key=lambda c: (not math.isfinite(c.rmse), c.overlap < short, c.rmse))
+    return Comparison(mapping, tuple(ranked), int(observed.size))
 
 
 def _closeness(

@@ -198,13 +198,13 @@ def closeness(series: ObservedSeries, ids: tuple[str, ...] = (), key: str = "") 
     st.dataframe(
         pd.DataFrame(
             {
-                "observed": f"{series.source} (observed)",
                 "scenario": table["scenario"],
-                "simulated with": table["scenario_kind"],
-                f"simulated rounds per {series.interval}": table[per],
                 "RMSE (informed fraction)": table["rmse_informed_fraction"],
                 "above the closest": table["rmse_above_closest"],
                 "intervals compared": table["intervals_compared"],
+                f"simulated rounds per {series.interval}": table[per],
+                "simulated with": table["scenario_kind"],
+                "observed": f"{series.source} (observed)",
                 "note": table["note"],
             }
         ),

@@ -124,10 +124,15 @@ def test_a_scenario_shorter_than_the_series_is_compared_where_both_exist():
     assert found.ranked[0].overlap == 10 and found.ranked[0].rmse < 1e-3
     assert np.isnan(found.ranked[1].rmse) and "spans under 3" in found.ranked[1].note
     assert np.isnan(found.margin) and "runner-up" not in found.summary("1d")
-    # a scenario whose runs settled (nothing could change any more) stays at its final level
+    # a scenario whose runs settled (nothing could change any more) stays at its final level,
+    # and spanning the whole series it ranks before one closer over a third of it
     flat = np.minimum(logistic[:10], logistic[9])
-    held = compare_scenarios(series, [replace(short, fraction=flat, settled=True)], "rounds")
-    assert held.ranked[0].overlap == 30
+    held = replace(short, label="held", fraction=flat, settled=True)
+    found = compare_scenarios(series, [short, held], "rounds")
+    assert [(c.candidate.label, c.overlap) for c in found.ranked] == [("held", 30), ("short", 10)]
+    assert found.ranked[0].rmse > found.ranked[1].rmse and found.margin < 0
+    assert "over 30 of 30 intervals" in found.summary("1d")
+    assert "the runner-up, short, spans only 10 intervals" in found.summary("1d")
 
 
 def test_only_runs_that_ended_for_good_are_held_at_their_final_level(stored, tmp_path):
