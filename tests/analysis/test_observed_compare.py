@@ -13,6 +13,7 @@ from spreadlab.analysis.observed_compare import CAVEAT, Candidate, compare_scena
 from spreadlab.engine.simulate import Scenario, simulate
 from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import StoreError
+from spreadlab.glossary import PROVENANCES
 from spreadlab.jobs.runner import run_scenario
 from spreadlab.store.observed import delete_series, list_series, save_series, scenario_candidates
 from spreadlab.store.runs import RunStore
@@ -91,6 +92,8 @@ def test_the_series_is_closest_to_the_scenario_whose_process_made_it(stored, tmp
     assert by_id.loc[ids["fast"], "calibrated_table"]
     assert not by_id.loc[ids["truth"], "calibrated_table"]
     assert (ranking["time_mapping"] == "rounds").all()
+    assert set(ranking["scenario_provenance"]) == {"user table", "surrogate"}  # uniform tables
+    assert set(ranking["scenario_provenance"]) <= set(PROVENANCES)
     assert "Closest: " in result.stdout and "not evidence of mechanism" in result.stdout
     assert "runner-up" in result.stdout and "calibrated table" in result.stdout
 
