@@ -3,7 +3,7 @@
 import streamlit as st
 
 from spreadlab import glossary
-from spreadlab.dashboard import labels, ui
+from spreadlab.dashboard import labels, tables, ui, viz
 from spreadlab.errors import SpreadLabError
 
 st.set_page_config(page_title="SpreadLab", layout="wide")  # no page_icon: it would load a CDN
@@ -68,6 +68,13 @@ else:
         },
     )
     st.caption(f"{len(runs)} runs in {len(table)} scenarios, stored in `{ui.database_path()}`.")
+    st.subheader("At a glance")
+    overview = tables.scenario_overview(runs, ui.curves(list(runs["run_id"])))
+    st.plotly_chart(viz.overview_figure(overview))
+    st.caption(
+        "Each point is one scenario: up means the news reached more agents, left means it got "
+        "half-way there sooner. Hover for its name; **Compare** puts chosen scenarios side by side."
+    )
 
 st.subheader("Where to go")
 for script, label, icon, purpose in ui.PAGES[1:]:

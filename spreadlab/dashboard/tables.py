@@ -1,6 +1,6 @@
 """The dashboard's tables: posting rounds and texts of a run, fitted and residual curves,
-parameter, criteria and rate tables (as numbers and as narrow text), stored fits, the curves CSV
-and the trait-effect forest rows."""
+parameter, criteria and rate tables (as numbers and as narrow text), stored fits, the curves CSV,
+the trait-effect forest rows and the home page's overview of scenarios."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from spreadlab.analysis.compare import compare
 from spreadlab.analysis.fit import FitResult
 from spreadlab.analysis.models import get_model
 from spreadlab.analysis.trait_effects import TraitEffects
-from spreadlab.dashboard.labels import md_escape
+from spreadlab.dashboard.labels import md_escape, scenarios, short_labels
 from spreadlab.store.runs import StoredRun
 from spreadlab.world.personas import TRAIT_NAMES, TRAITS
 
@@ -224,3 +224,27 @@ def effect_rows(effects: pd.DataFrame) -> pd.DataFrame:
             "high": table["ci_hi"].to_numpy(),
         }
     )
+
+
+def scenario_overview(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """One row per scenario: how far it spread (``reach``, mean final informed fraction over its
+    runs) and how fast (``half_round``, mean first round by which a run had reached half of its
+    own final level), with its short label, event type and backend. Runs with nobody informed
+    have no half-way round and are left out of that mean."""
+    columns = ["scenario_id", "label", "event_type", "backend", "reach", "half_round", "runs"]
+    if runs.empty or curves.empty:
+        return pd.DataFrame(columns=columns)
+    final = curves.groupby("run_id")["fraction"].transform("last")
+    halfway = curves[(final > 0) & (curves["fraction"] >= final / 2)]
+    per_run = pd.DataFrame(
+        {
+            "reach": curves.groupby("run_id")["fraction"].last(),
+            "half_round": halfway.groupby("run_id")["round"].min(),
+        }
+    )
+    rows = scenarios(runs)
+    per_run["scenario_id"] = runs.set_index("run_id")["scenario_id"].reindex(per_run.index)
+    means = per_run.groupby("scenario_id")[["reach", "half_round"]].mean()
+    out = rows.join(means, on="scenario_id").rename(columns={"replicates": "runs"})
+    out["label"] = out["scenario_id"].map(short_labels(rows))
+    return out[columns].dropna(subset=["reach"])

@@ -43,6 +43,7 @@ trait_effects_model = lazy_import("spreadlab.analysis.trait_effects")
 viz = lazy_import("spreadlab.dashboard.viz")
 PAGE_MODULES = (
     "spreadlab.dashboard.viz",
+    "pyvis.network",
     "spreadlab.store.fits",
     "spreadlab.analysis.trait_effects",
     "spreadlab.analysis.equations",

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
-from pyvis.network import Network as PyvisNetwork
 
+from spreadlab.lazy import lazy_import
 from spreadlab.world.networks import Network
 from spreadlab.world.personas import profile_label
 
@@ -40,6 +40,9 @@ def line_style(i: int) -> dict[str, str]:
     n = len(MODEL_COLOURS)
     return {"color": MODEL_COLOURS[i % n], "dash": DASHES[(i // n) % len(DASHES)]}
 
+
+# pyvis imports IPython (a third of a second); only the Spread page draws a network
+pyvis_network = lazy_import("pyvis.network")
 
 # The white template as the default, not per figure: naming it in each figure's layout validates
 # the whole template again (about 10 ms a figure), the default is applied once and shared.
@@ -86,6 +89,33 @@ def informed_figure(curves: pd.DataFrame, title: str = "Informed fraction by rou
         )
     fig.update_yaxes(range=[0, 1.02])
     return _layout(fig, title, "round", "informed fraction i(t)")
+
+
+def overview_figure(overview: pd.DataFrame) -> go.Figure:
+    """Each scenario as a point: how fast it spread (x, rounds to half its final reach) against
+    how far (y, final informed fraction), coloured by event type (columns of
+    :func:`spreadlab.dashboard.tables.scenario_overview`)."""
+    fig = go.Figure()
+    for i, (event_type, group) in enumerate(overview.groupby("event_type", sort=True)):
+        fig.add_trace(
+            go.Scatter(
+                x=group["half_round"],
+                y=group["reach"],
+                mode="markers",
+                name=_plain(event_type),
+                marker={"size": 9, "color": line_style(i)["color"]},
+                customdata=[_plain(label) for label in group["label"]],
+                hovertemplate="%{customdata}<br>half of final reach by round %{x:.1f}"
+                "<br>final informed %{y:.0%}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    return _layout(
+        fig,
+        "Each scenario: how fast and how far the news spread (mean over its runs)",
+        "rounds until half of the final reach",
+        "final informed fraction",
+    )
 
 
 def fit_figure(
@@ -307,7 +337,7 @@ def spread_html(
 def _vis_page(shown: np.ndarray, edges: np.ndarray, height_px: int) -> str:
     """The vis.js page (inlined, no CDN tag) of the agents ``shown`` and the ``edges`` among them,
     every node drawn susceptible."""
-    net = PyvisNetwork(
+    net = pyvis_network.Network(
         height=f"{height_px}px", width="100%", cdn_resources="in_line", bgcolor="#ffffff"
     )
     # colours by state are set by the page's script, which runs before the first frame

@@ -208,3 +208,38 @@ def test_many_lines_stay_apart_without_yellow():
     )
     traces = viz.informed_figure(curves).data
     assert len({(t.line.color, t.line.dash) for t in traces}) == 9
+
+
+def test_overview_places_each_scenario_by_speed_and_reach():
+    """Two runs of one scenario and one run of another, with hand-computable answers: reach is
+    the mean final fraction, the half-way round the mean first round at half a run's own final
+    level; a run nobody heard of has no half-way round and does not count towards it."""
+    runs = pd.DataFrame(
+        {
+            "run_id": ["a0", "a1", "b0"],
+            "scenario_id": ["a", "a", "b"],
+            "event_id": ["battle", "battle", "riot"],
+            "event_type": ["battles", "battles", "riots"],
+            "mix_name": ["uniform"] * 3,
+            "n_agents": [100] * 3,
+            "mean_degree": [8.0] * 3,
+            "q": [0.0] * 3,
+            "backend": ["stochastic"] * 3,
+            "synthetic": [True] * 3,
+        }
+    )
+    curves = pd.DataFrame(
+        {
+            "run_id": ["a0"] * 4 + ["a1"] * 4 + ["b0"] * 4,
+            "round": [0, 1, 2, 3] * 3,
+            "fraction": [0.0, 0.2, 0.6, 0.8, 0.0, 0.1, 0.2, 0.4, 0.0, 0.0, 0.0, 0.0],
+        }
+    )
+    out = tables.scenario_overview(runs, curves).set_index("scenario_id")
+    assert out.loc["a", "reach"] == pytest.approx(0.6)  # (0.8 + 0.4) / 2
+    assert out.loc["a", "half_round"] == pytest.approx(2.0)  # a0: 0.6 >= 0.4 at 2; a1: 0.2 at 2
+    assert out.loc["b", "reach"] == 0.0 and np.isnan(out.loc["b", "half_round"])
+    assert out.loc["a", "label"] == "battle × uniform" and out.loc["a", "runs"] == 2
+    fig = viz.overview_figure(out.reset_index())
+    assert [t.name for t in fig.data] == ["battles", "riots"]
+    assert "<" not in fig.data[0].customdata[0]
