@@ -148,6 +148,11 @@ def observe(
     compare_out: str | None,
 ) -> None:
     """Fit an observed time series of posts (real data) and hold it against simulated ones."""
+    if compare_out and not db_path:
+        raise click.UsageError(
+            "--compare-out needs --db: the ranking compares the series with the scenarios stored "
+            "in that database"
+        )
     from spreadlab.analysis.observed import (
         fit_series,
         fits_frame,

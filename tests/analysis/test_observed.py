@@ -255,6 +255,26 @@ def stored_datasets(db) -> pd.DataFrame:
         return list_series(store.con)
 
 
+def test_a_ranking_file_without_a_database_is_refused_before_reading(tmp_path):
+    from cli_runner import spreadlab
+
+    out = tmp_path / "ranking.csv"
+    result = spreadlab(
+        "observe",
+        str(tmp_path / "absent.csv"),
+        "--time-col",
+        "t",
+        "--interval",
+        "1h",
+        "--n",
+        "100",
+        "--compare-out",
+        str(out),
+    )
+    assert result.returncode == 2 and "--compare-out needs --db" in result.stderr
+    assert not out.exists()
+
+
 def test_a_stored_dataset_reads_back_as_it_was_and_saving_again_replaces_it(tmp_path):
     from spreadlab.store.observed import load_series, save_series
     from spreadlab.store.runs import RunStore
