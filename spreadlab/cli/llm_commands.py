@@ -18,6 +18,7 @@ from spreadlab.world.events import get_event, load_events
 if TYPE_CHECKING:
     from spreadlab.engine.stochastic import ParameterTable
     from spreadlab.jobs.calibrate import Calibration, Design
+    from spreadlab.llm.estimate import Price
     from spreadlab.llm.policy import LLMPolicy
     from spreadlab.world.events import Event
 
@@ -122,7 +123,7 @@ def calibrate(
         RunStore(db_path, release_when_idle=True) as store,
         LLMPolicy(config, store.con, top_logprobs=cal.TOP_LOGPROBS if logprobs else None) as policy,
     ):
-        result = _measure(store, policy, design, bank)
+        result = _measure(store, policy, design, bank, prices)
         calibration_id = cal.save_calibration(store.con, result, use)
         checks = (
             _persona_lines(store, calibration_id, policy, repeats, seed) if persona_check else []
@@ -133,7 +134,7 @@ def calibrate(
             )
             checks.append(_validation_line(validate_id, scenario, policy, result.table(use)))
         usage = policy.usage()
-    click.echo(cal.measured_cost(usage, config.model, prices), err=True)
+    _echo_costs(usage, result, config.model, prices)
     effects = result.effects.table[result.effects.table["estimable"]]
     click.echo(f"calibration {calibration_id}: {result.provenance(use)}")
     click.echo(f"P(post) from {result.meta['probability_from']}")
@@ -167,7 +168,9 @@ def _design(
     return cal.Design(tuple(events), repeats, ms, seed)
 
 
-def _measure(store: RunStore, policy: LLMPolicy, design: Design, bank: str) -> Calibration:
+def _measure(
+    store: RunStore, policy: LLMPolicy, design: Design, bank: str, prices: list[Price]
+) -> Calibration:
     """Ask every probe of ``design`` with a progress bar; on a fatal LLM error, say that the
     answers so far are cached."""
     from spreadlab.jobs import calibrate as cal
@@ -180,7 +183,9 @@ def _measure(store: RunStore, policy: LLMPolicy, design: Design, bank: str) -> C
     total = len(events) * design.repeats
     with click.progressbar(length=total, label="calibrating", file=sys.stderr) as bar:
         try:
-            return cal.calibrate(policy, design, posts, lambda done, _: bar.update(done - bar.pos))
+            return cal.calibrate(
+                policy, design, posts, lambda done, _: bar.update(done - bar.pos), prices=prices
+            )
         except FatalLLMError:
             click.echo(
                 "\nthe answers so far are cached: the same command again (with a larger "
@@ -188,6 +193,19 @@ def _measure(store: RunStore, policy: LLMPolicy, design: Design, bank: str) -> C
                 err=True,
             )
             raise
+
+
+def _echo_costs(usage: dict, result: Calibration, model: str, prices: list[Price]) -> None:
+    """Both costs: what this session used (nothing when every answer was replayed) and what the
+    calibration cost to measure, which its stored row, table and ``--out`` file keep."""
+    from spreadlab.jobs import calibrate as cal
+
+    click.echo(f"this session, {cal.measured_cost(usage, model, prices)}", err=True)
+    click.echo(
+        f"cost to measure the calibration (every answer its table rests on, asked now or replayed "
+        f"from the cache): {cal.measuring_cost(result.meta['cost'])}",
+        err=True,
+    )
 
 
 def _persona_lines(

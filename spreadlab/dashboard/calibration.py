@@ -82,7 +82,8 @@ def estimate(settings: Mapping[str, Any], design: cal.Design) -> RunEstimate:
 @dataclass(frozen=True)
 class Done:
     """A finished calibration: its id, the table's provenance line, the persona check's summary
-    (None when not asked) and the measured usage."""
+    (None when not asked), and what this session used beside what the calibration cost to
+    measure (they differ when answers are replayed from the cache)."""
 
     calibration_id: str
     provenance: str
@@ -106,10 +107,11 @@ def run_calibration(
     replayed from the cache makes no request at all. Token log-probabilities are asked for, and
     used where the endpoint returns them, as by the command."""
     config = LLMConfig.from_env(**settings)
+    prices = load_prices()
     with LLMPolicy(config, store.con, top_logprobs=cal.TOP_LOGPROBS) as policy:
         events = list(design.events)
         posts = stored_bank(store.con, events) if bank == "store" else neutral_bank(events)
-        result = cal.calibrate(policy, design, posts, on_progress)
+        result = cal.calibrate(policy, design, posts, on_progress, prices=prices)
         calibration_id = cal.save_calibration(store.con, result, use)
         summary = None
         if check_personas:
@@ -117,7 +119,11 @@ def run_calibration(
             report = persona_check.fidelity(answers)
             persona_check.save_check(store.con, calibration_id, answers, report)
             summary = persona_check.summary(report)
-        usage = cal.measured_cost(policy.usage(), config.model, load_prices())
+        usage = (
+            "This session: "
+            + cal.measured_cost(policy.usage(), config.model, prices).removeprefix("measured: ")
+            + f". Cost to measure the calibration: {cal.measuring_cost(result.meta['cost'])}."
+        )
     return Done(calibration_id, result.provenance(use), summary, usage)
 
 

@@ -140,8 +140,13 @@ def persona_summary(report: list[TraitFidelity]) -> str:
     return summary(report)
 
 
-def _cost(meta: Mapping[str, Any]) -> str:
-    """Measured calls, tokens and money (where a price is known) of the stored calibration."""
+def _cost(meta: Mapping[str, Any]) -> tuple[str, str]:
+    """The provenance row of what the stored calibration cost: what measuring its answers took
+    (calls, tokens, money where priced); a calibration stored before that was recorded has only
+    the counts of the session that stored it (0 calls when that session replayed its answers)."""
+    cost = meta.get("cost")
+    if isinstance(cost, Mapping):
+        return "cost to measure", cal.measuring_cost(cost)
     usage = {
         "consultations": meta.get("decisions", 0),
         **{
@@ -152,13 +157,15 @@ def _cost(meta: Mapping[str, Any]) -> str:
         prices = load_prices()
     except SpreadLabError:
         prices = []
-    return cal.measured_cost(usage, str(meta.get("model", "")), prices).removeprefix("measured: ")
+    session = cal.measured_cost(usage, str(meta.get("model", "")), prices)
+    return "cost of the session that stored it", session.removeprefix("measured: ")
 
 
 def provenance_rows(calibration: StoredCalibration) -> pd.DataFrame:
     """Where the calibration's numbers come from, as (field, value) rows of text."""
     m = calibration.meta
     ms = ", ".join(str(x) for x in m.get("ms", []))
+    cost_field, cost_text = _cost(m)
     rows = {
         "calibration": calibration.calibration_id,
         "model": m.get("model"),
@@ -174,7 +181,7 @@ def provenance_rows(calibration: StoredCalibration) -> pd.DataFrame:
         "P(post) from": m.get("probability_from"),
         "response format": m.get("response_format"),
         "temperature": m.get("temperature"),
-        "cost (when stored)": _cost(m),
+        cost_field: cost_text,
         "runs with this table": f"stochastic surrogate of {m.get('model')}",
     }
     return pd.DataFrame({"field": list(rows), "value": [str(v) for v in rows.values()]})

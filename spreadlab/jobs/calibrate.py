@@ -24,7 +24,7 @@ The table written for ``--params`` uses the cell estimates or the smoother, and 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +40,7 @@ from spreadlab.errors import ConfigError, DataFormatError
 from spreadlab.jobs.cell_estimates import CellEstimates, estimate_cells
 from spreadlab.jobs.post_bank import PostBank
 from spreadlab.llm.config import LLMConfig
-from spreadlab.llm.estimate import Price, RunEstimate, estimate_run, price_for
+from spreadlab.llm.estimate import Price, RunEstimate, estimate_run, load_prices, price_for
 from spreadlab.llm.policy import LLMPolicy
 from spreadlab.llm.prompt import PROMPT_VERSION
 from spreadlab.store.calibrations import save_calibration_row
@@ -250,7 +250,8 @@ class Calibration:
             f"calibrated table of model {m['model']} at {m['endpoint_host']}, {m['date']}, "
             f"prompt version {m['prompt_version']}, {m['decisions']} decisions "
             f"({m['invalid']} invalid), {m['repeats']} repeats, P(post) from "
-            f"{m.get('probability_from', 'sampled answers')}, values from {use} ({method})"
+            f"{m.get('probability_from', 'sampled answers')}, values from {use} ({method}), "
+            f"cost to measure: {measuring_cost(m['cost'])}"
         )
 
     def to_csv(self, use: str = "cells") -> str:
@@ -293,10 +294,15 @@ def calibrate(
     bank: PostBank,
     on_progress: Callable[[int, int], None] | None = None,
     level: float = 0.95,
+    prices: list[Price] | None = None,
 ) -> Calibration:
     """Run the experiment of ``design`` through ``policy`` and estimate a and b (from token
-    log-probabilities where the policy asks for them and the endpoint returns them)."""
+    log-probabilities where the policy asks for them and the endpoint returns them). The meta
+    keeps what this session asked (``session``) and what the table's answers cost to measure
+    (``cost``, priced by ``prices``, default the bundled table), replayed ones included."""
+    before = policy.usage()
     log = run_probes(policy, design, bank, on_progress)
+    session, cost = probe_costs(before, policy.usage(), policy.config.model, prices)
     cells = estimate_cells(log, level)
     probe_log = log[["offline", "m", "profile", "event_type", "post", "valid"]]
     known = log["p_post"].notna()
@@ -304,7 +310,6 @@ def calibrate(
         probe_log = probe_log.assign(post=log["p_post"].where(known, log["post"].astype(float)))
     effects = fit_trait_effects(probe_log)
     settings = policy.config.settings()
-    usage = policy.usage()
     meta = {
         "model": settings["model"],
         "endpoint_host": settings["endpoint_host"],
@@ -318,14 +323,12 @@ def calibrate(
         "events": [e.id for e in design.events],
         "feed_bank": bank.describe(),
         "temperature": settings["temperature"],
-        "response_format": usage["response_format"],
+        "response_format": policy.response_format(),
         "probability_from": probability_source(policy, int((known & log["valid"]).sum()), len(log)),
         "decisions_with_logprobs": int((known & log["valid"]).sum()),
         "effects_dispersion": effects.dispersion,
-        "calls": usage["calls"],
-        "cache_hits": usage["cache_hits"],
-        "prompt_tokens": usage["prompt_tokens"],
-        "completion_tokens": usage["completion_tokens"],
+        "session": session,
+        "cost": cost,
     }
     return Calibration(log, cells, effects, smoothed(effects), meta)
 
@@ -370,9 +373,35 @@ def estimate_cost(
     )
 
 
+SESSION_COUNTERS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens")
+REPLAYED_COUNTERS = ("replayed_prompt_tokens", "replayed_completion_tokens")
+
+
+def probe_costs(
+    before: dict[str, Any], after: dict[str, Any], model: str, prices: list[Price] | None
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """From the policy's counters ``before`` and ``after`` the probes: what this session asked
+    (calls to the endpoint, answers replayed, tokens), and what the answers cost to measure —
+    every answered call, whether made now or replayed from the ledger with the tokens it used
+    when first asked — with its money where ``model`` has a price."""
+    spent = {k: int(after[k]) - int(before[k]) for k in SESSION_COUNTERS + REPLAYED_COUNTERS}
+    session = {k: spent[k] for k in SESSION_COUNTERS}
+    prompt = spent["prompt_tokens"] + spent["replayed_prompt_tokens"]
+    completion = spent["completion_tokens"] + spent["replayed_completion_tokens"]
+    price = price_for(model, load_prices() if prices is None else prices)
+    cost = {
+        "calls": spent["calls"] + spent["cache_hits"],
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "money": None if price is None else price.cost(prompt, completion),
+        "currency": None if price is None else price.currency,
+    }
+    return session, cost
+
+
 def measured_cost(usage: dict[str, Any], model: str, prices: list[Price]) -> str:
     """One line from :meth:`LLMPolicy.usage`: consultations, calls, replayed answers, tokens and,
-    where a price is known, money."""
+    where a price is known, money — of this session only (see :func:`measuring_cost`)."""
     text = (
         f"measured: {usage['consultations']} consultations, {usage['calls']} calls to the "
         f"endpoint, {usage['cache_hits']} answers replayed from the cache, "
@@ -382,7 +411,24 @@ def measured_cost(usage: dict[str, Any], model: str, prices: list[Price]) -> str
     if price is not None:
         cost = price.cost(usage["prompt_tokens"], usage["completion_tokens"])
         text += f"; cost ≈ {cost:.4f} {price.currency}"
+    if not usage["calls"] and usage["cache_hits"]:
+        text += "; 0 requests: every answer replayed from the cache"
     return text
+
+
+def measuring_cost(cost: Mapping[str, Any]) -> str:
+    """What a calibration's answers cost to measure (its meta's ``cost``), in words."""
+    money = cost.get("money")
+    priced = isinstance(money, int | float) and not isinstance(money, bool)
+    return (
+        f"{cost.get('calls')} calls, {cost.get('prompt_tokens')} prompt + "
+        f"{cost.get('completion_tokens')} completion tokens; "
+        + (
+            f"cost ≈ {money:.4f} {cost.get('currency')}"
+            if priced
+            else "no price known for this model"
+        )
+    )
 
 
 def save_calibration(con: Connection, calibration: Calibration, use: str = "cells") -> str:

@@ -140,16 +140,26 @@ class CachedChat:
         self.cache = cache
         self.hits = 0
         self.misses = 0
+        self.replayed_prompt_tokens = 0
+        self.replayed_completion_tokens = 0
 
     def stats(self) -> dict[str, object]:
-        """This layer's counter: answers replayed from the cache."""
-        return {"cache_hits": self.hits}
+        """This layer's counters: answers replayed from the cache and the tokens their calls used
+        when they were first asked (from the ledger), so a replay can still say what its answers
+        cost to obtain."""
+        return {
+            "cache_hits": self.hits,
+            "replayed_prompt_tokens": self.replayed_prompt_tokens,
+            "replayed_completion_tokens": self.replayed_completion_tokens,
+        }
 
     async def complete(self, request: ChatRequest) -> ChatReply:
         key = request_key(self.endpoint, request)
         cached = self.cache.get(key, request)
         if cached is not None:
             self.hits += 1
+            self.replayed_prompt_tokens += cached.prompt_tokens
+            self.replayed_completion_tokens += cached.completion_tokens
             return cached
         self.misses += 1
         reply = await self.inner.complete(request)

@@ -110,6 +110,8 @@ class Stack:
         """Every layer's own counters, merged (no cache: no hits)."""
         return {
             "cache_hits": 0,
+            "replayed_prompt_tokens": 0,
+            "replayed_completion_tokens": 0,
             **(self.cache.stats() if self.cache else {}),
             **self.accounting.stats(),
             **self.retry.stats(),

@@ -81,6 +81,10 @@ def test_a_stored_calibration_shows_heatmaps_forest_persona_check_and_provenance
     fields = dict(zip(provenance["field"], provenance["value"], strict=True))
     assert fields["model"] == "sim-1" and fields["endpoint host"].startswith("127.0.0.1:")
     assert fields["decisions"] == "576 (0 invalid)"
+    assert re.fullmatch(
+        r"576 calls, [1-9]\d* prompt \+ [1-9]\d* completion tokens; no price known for this model",
+        fields["cost to measure"],
+    )
     assert fields["runs with this table"] == "stochastic surrogate of sim-1"
     assert len(at.download_button) == 1
 
@@ -116,10 +120,18 @@ def test_a_calibration_from_the_page_is_stored_and_shown(tmp_path, monkeypatch):
         assert "Persona check: the model takes every trait on" in texts(at.caption)
         asked = server.requests
         assert asked == 32 * 6 * 3 + 32 * 20 + 1  # every probe and item once, the preflight
+        measured = cost_to_measure(at)
+        assert "This session: 576 consultations, 1216 calls to the endpoint" in texts(at.caption)
+        assert "0 requests" not in texts(at.caption)
         at = start(app(PAGE), server.base_url, secret)
         assert "Stored calibration cal-" in texts(at.success)
         assert server.requests == asked  # the same calibration again replays from the cache
     assert len(charts(at)) == 3
+    # the replay says it asked nothing, yet the table keeps what its answers cost to measure
+    assert "0 requests: every answer replayed from the cache" in texts(at.caption)
+    assert f"Cost to measure the calibration: {measured}." in texts(at.caption)
+    assert measured.startswith("576 calls, ") and cost_to_measure(at) == measured
+    assert f"cost to measure: {measured}" in texts(at.success)
     with RunStore(path) as store:
         dump = "".join(
             store.con.execute(f"SELECT * FROM {t}").df().to_csv()
@@ -127,6 +139,36 @@ def test_a_calibration_from_the_page_is_stored_and_shown(tmp_path, monkeypatch):
         )
     assert calibration_count(path) == 1
     assert secret not in dump
+
+
+def cost_to_measure(at: AppTest) -> str:
+    """The 'cost to measure' row of the shown calibration's provenance table."""
+    provenance = at.dataframe[-1].value
+    return dict(zip(provenance["field"], provenance["value"], strict=True))["cost to measure"]
+
+
+def test_a_calibration_stored_before_its_cost_was_kept_says_whose_counts_it_shows(db):
+    """Calibrations stored before the cost to measure was kept have only the counts of the session
+    that stored them (none after a replay): the page says so rather than call them its cost."""
+    path, calibration_id = db
+    with RunStore(path) as store:
+        (meta,) = store.con.execute(
+            "SELECT meta FROM calibrations WHERE calibration_id = ?", [calibration_id]
+        ).fetchone()
+        older = {k: v for k, v in json.loads(meta).items() if k not in ("cost", "session")}
+        older |= {"calls": 0, "cache_hits": 576, "prompt_tokens": 0, "completion_tokens": 0}
+        store.con.execute(
+            "UPDATE calibrations SET meta = ? WHERE calibration_id = ?",
+            [json.dumps(older), calibration_id],
+        )
+    at = app(PAGE)
+    assert not at.exception
+    provenance = at.dataframe[-1].value
+    fields = dict(zip(provenance["field"], provenance["value"], strict=True))
+    assert "cost to measure" not in fields
+    assert fields["cost of the session that stored it"].startswith(
+        "576 consultations, 0 calls to the endpoint, 576 answers replayed from the cache"
+    )
 
 
 def test_a_bad_endpoint_is_a_message_and_stores_nothing(db):

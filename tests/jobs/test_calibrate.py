@@ -23,7 +23,13 @@ from spreadlab.dashboard.tables import curves_csv_table
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ILLUSTRATIVE, ParameterTable, StochasticPolicy
 from spreadlab.errors import ConfigError, DataFormatError
-from spreadlab.jobs.calibrate import Design, calibrate, default_events, table_hash
+from spreadlab.jobs.calibrate import (
+    Design,
+    calibrate,
+    default_events,
+    measuring_cost,
+    table_hash,
+)
 from spreadlab.jobs.cell_estimates import clopper_pearson, online_interval, online_mle
 from spreadlab.jobs.persona_check import ask_inventory, fidelity, stored_report, summary
 from spreadlab.jobs.post_bank import NEUTRAL_SOURCE, stored_bank
@@ -64,7 +70,16 @@ def test_calibration_recovers_the_hidden_rates_and_replays_with_no_request(tmp_p
         with LLMPolicy(config(server.base_url), store.con) as policy:
             result = calibrate(policy, design, bank)
         asked = server.requests
-        assert result.meta["calls"] == design.consultations == 32 * 6 * 7 * REPEATS
+        assert result.meta["session"]["calls"] == design.consultations == 32 * 6 * 7 * REPEATS
+        cost = result.meta["cost"]
+        assert cost["calls"] == design.consultations and cost["prompt_tokens"] > 0
+        assert cost == {
+            "calls": design.consultations,
+            "prompt_tokens": result.meta["session"]["prompt_tokens"],
+            "completion_tokens": result.meta["session"]["completion_tokens"],
+            "money": None,  # sim-1 has no price
+            "currency": None,
+        }
         assert result.meta["invalid"] == 0
 
         a, b = hidden_table()
@@ -86,7 +101,12 @@ def test_calibration_recovers_the_hidden_rates_and_replays_with_no_request(tmp_p
         with LLMPolicy(config(server.base_url), store.con) as policy:
             again = calibrate(policy, design, stored_bank(store.con, design.events))
         assert server.requests == asked, "a repeated calibration must replay from the cache"
-        assert again.meta["calls"] == 0 and again.meta["cache_hits"] == design.consultations
+        assert again.meta["session"] == {
+            "calls": 0, "cache_hits": design.consultations, "prompt_tokens": 0,
+            "completion_tokens": 0,
+        }  # fmt: skip
+        assert again.meta["cost"] == cost, "a replay keeps what the answers cost to measure"
+        assert f"cost to measure: {measuring_cost(cost)}" in again.provenance("cells")
         assert again.log.equals(result.log)
 
     path = tmp_path / "table.csv"
@@ -110,16 +130,24 @@ def test_calibration_recovers_the_hidden_rates_and_replays_with_no_request(tmp_p
 
 def test_the_cli_prints_the_estimate_first_then_the_measured_cost_and_replays(tmp_path):
     db, out = tmp_path / "cal.duckdb", tmp_path / "table.csv"
+    prices = tmp_path / "prices.csv"
+    prices.write_text(
+        "model,input_per_million,output_per_million,currency\nsim-1,1.5,6.0,EUR\n",
+        encoding="utf-8",
+    )
     with calibration_server() as server:
         args = ["calibrate", "--model", "sim-1", "--base-url", server.base_url, "--repeats", "1"]
         args += ["--m", "1", "--persona-check", "--out", str(out), "--db", str(db)]
+        args += ["--prices", str(prices)]
         first = spreadlab(*args)
         assert first.returncode == 0, first.stderr
         asked = server.requests
         assert asked == 32 * 6 * 3 + 32 * 20 + 1  # every probe and item once, the endpoint check
+        measured = stored_meta(db)["cost"], pd.read_csv(out)["provenance"][0]
         again = spreadlab(*args)
         assert again.returncode == 0, again.stderr
         assert server.requests == asked
+        assert_the_replay_keeps_the_cost_to_measure(first, again, measured, db, out)
         made = spreadlab(
             "run", "--n", "400", "--k", "6", "--mix", "extraverted", "--rounds", "4",
             "--n0", "8", "--network", "watts_strogatz", "--db", str(db),
@@ -211,6 +239,33 @@ def assert_surrogate_in_exports(db, tmp_path, run_ids: dict[str, str]) -> None:
     kinds = curves.groupby("run_id")["provenance"].agg(set)
     assert kinds[surrogate_run] == {"surrogate"} and kinds[user_run] == {"user table"}
     assert "surrogate: stochastic surrogate of sim-1 (calibration cal-" in note
+
+
+def assert_the_replay_keeps_the_cost_to_measure(first, again, measured, db, out) -> None:
+    """A repeat that replays every answer says so, and still stores, prints and writes what the
+    calibration's 576 answers cost to measure (priced by the --prices table)."""
+    cost, provenance = measured
+    assert cost["calls"] == 576 and cost["prompt_tokens"] > 0 and cost["completion_tokens"] > 0
+    money = (cost["prompt_tokens"] * 1.5 + cost["completion_tokens"] * 6.0) / 1e6
+    assert cost["money"] == pytest.approx(money) and cost["currency"] == "EUR" and money > 0
+    assert stored_meta(db)["cost"] == cost
+    assert stored_meta(db)["session"] == {
+        "calls": 0, "cache_hits": 576, "prompt_tokens": 0, "completion_tokens": 0,
+    }  # fmt: skip
+    said = f"576 calls, {cost['prompt_tokens']} prompt + {cost['completion_tokens']} completion "
+    said += f"tokens; cost ≈ {cost['money']:.4f} EUR"
+    assert f"cost to measure: {said}" in provenance
+    assert pd.read_csv(out)["provenance"][0] == provenance
+    for run in (first, again):
+        assert "cost to measure the calibration (every answer its table rests on" in run.stderr
+        assert f"from the cache): {said}" in run.stderr
+    assert "0 requests: every answer replayed from the cache" in again.stderr
+    assert "0 requests" not in first.stderr
+
+
+def stored_meta(db) -> dict:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return json.loads(con.execute("SELECT meta FROM calibrations").fetchone()[0])
 
 
 def stored_id(db) -> str:

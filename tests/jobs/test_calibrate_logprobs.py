@@ -32,7 +32,7 @@ def test_logprob_calibration_covers_the_hidden_rates_and_replays_with_no_request
             result = calibrate(policy, design, bank)
         asked = server.requests
         n = design.consultations
-        assert result.meta["calls"] == n and result.meta["decisions_with_logprobs"] == n
+        assert result.meta["session"]["calls"] == n and result.meta["decisions_with_logprobs"] == n
         assert (
             result.meta["probability_from"] == f"token log-probabilities for {n} of {n} decisions"
         )
@@ -65,7 +65,10 @@ def test_logprob_calibration_covers_the_hidden_rates_and_replays_with_no_request
         with LLMPolicy(config(server.base_url), store.con, top_logprobs=TOP_LOGPROBS) as policy:
             again = calibrate(policy, design, stored_bank(store.con, design.events))
         assert server.requests == asked, "a repeated calibration must replay from the cache"
-        assert again.meta["calls"] == 0 and again.meta["cache_hits"] == n
+        assert again.meta["session"] == {
+            "calls": 0, "cache_hits": n, "prompt_tokens": 0, "completion_tokens": 0,
+        }  # fmt: skip
+        assert again.meta["cost"] == result.meta["cost"]  # what the answers cost to measure
         assert again.log.equals(result.log)
         assert np.array_equal(again.cells.a, cells.a) and np.array_equal(
             again.cells.b_hi, cells.b_hi
