@@ -68,6 +68,14 @@ else:
         },
     )
     st.caption(f"{len(runs)} runs in {len(table)} scenarios, stored in `{ui.database_path()}`.")
+
+st.subheader("Where to go")
+for script, label, icon, purpose in ui.PAGES[1:]:
+    st.page_link(script, label=f"{label}: {purpose}", icon=icon)
+ui.warm_up()
+# Last, so the table and the links are on screen first; it also has the browser load plotly's
+# bundle here, which the first page with a chart would otherwise wait for (about a second).
+if not runs.empty:
     st.subheader("At a glance")
     overview = tables.scenario_overview(runs, ui.curves(list(runs["run_id"])))
     st.plotly_chart(viz.overview_figure(overview))
@@ -75,8 +83,3 @@ else:
         "Each point is one scenario: up means the news reached more agents, left means it got "
         "half-way there sooner. Hover for its name; **Compare** puts chosen scenarios side by side."
     )
-
-st.subheader("Where to go")
-for script, label, icon, purpose in ui.PAGES[1:]:
-    st.page_link(script, label=f"{label}: {purpose}", icon=icon)
-ui.warm_up()

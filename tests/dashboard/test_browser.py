@@ -197,10 +197,12 @@ def wait_idle(pg) -> None:
 
 
 def shoot(pg, name: str) -> None:
-    """Save a screenshot once every plotly chart on the page has drawn, and after giving each
-    data frame up to 5 s to lay out its grid (a table captured earlier shows as an empty box)."""
+    """Save a screenshot once no element waits for its lazily loaded code (Streamlit shows a
+    skeleton box until e.g. plotly's bundle has arrived, after the script has finished), every
+    plotly chart has drawn, and each data frame has had up to 5 s to draw its grid."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    pg.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]')")
     pg.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
         ".every(c => c.querySelector('.main-svg'))"
@@ -208,7 +210,7 @@ def shoot(pg, name: str) -> None:
     with contextlib.suppress(PlaywrightTimeout):
         pg.wait_for_function(
             "() => [...document.querySelectorAll('[data-testid=\"stDataFrame\"]')]"
-            ".every(d => d.getBoundingClientRect().width > 120)",
+            ".every(d => d.querySelector('canvas') && d.getBoundingClientRect().width > 120)",
             timeout=5_000,
         )
     SHOTS.mkdir(parents=True, exist_ok=True)
