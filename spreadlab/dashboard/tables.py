@@ -227,24 +227,25 @@ def effect_rows(effects: pd.DataFrame) -> pd.DataFrame:
 
 
 def scenario_overview(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
-    """One row per scenario: how far it spread (``reach``, mean final informed fraction over its
-    runs) and how fast (``half_round``, mean first round by which a run had reached half of its
-    own final level), with its short label, event type and backend. Runs with nobody informed
-    have no half-way round and are left out of that mean."""
+    """One row per scenario: how far it spread (``reach``, the mean over its runs of
+    ``final_informed_fraction``, the number the runs table shows) and how fast (``half_round``,
+    mean first round by which a run had reached half of its own final level), with its short
+    label, event type and backend. Runs with nobody informed have no half-way round and are left
+    out of that mean."""
     columns = ["scenario_id", "label", "event_type", "backend", "reach", "half_round", "runs"]
     if runs.empty or curves.empty:
         return pd.DataFrame(columns=columns)
     final = curves.groupby("run_id")["fraction"].transform("last")
     halfway = curves[(final > 0) & (curves["fraction"] >= final / 2)]
-    per_run = pd.DataFrame(
-        {
-            "reach": curves.groupby("run_id")["fraction"].last(),
-            "half_round": halfway.groupby("run_id")["round"].min(),
-        }
+    per_run = runs.set_index("run_id")[["scenario_id", "final_informed_fraction"]].assign(
+        half_round=halfway.groupby("run_id")["round"].min()
+    )
+    means = (
+        per_run.groupby("scenario_id")[["final_informed_fraction", "half_round"]]
+        .mean()
+        .rename(columns={"final_informed_fraction": "reach"})
     )
     rows = scenarios(runs)
-    per_run["scenario_id"] = runs.set_index("run_id")["scenario_id"].reindex(per_run.index)
-    means = per_run.groupby("scenario_id")[["reach", "half_round"]].mean()
     out = rows.join(means, on="scenario_id").rename(columns={"replicates": "runs"})
     out["label"] = out["scenario_id"].map(short_labels(rows))
     return out[columns].dropna(subset=["reach"])

@@ -212,8 +212,9 @@ def test_many_lines_stay_apart_without_yellow():
 
 def test_overview_places_each_scenario_by_speed_and_reach():
     """Two runs of one scenario and one run of another, with hand-computable answers: reach is
-    the mean final fraction, the half-way round the mean first round at half a run's own final
-    level; a run nobody heard of has no half-way round and does not count towards it."""
+    the mean of the runs' final informed fraction (as the runs table shows it), the half-way
+    round the mean first round at half a run's own final level; a run nobody heard of has no
+    half-way round and does not count towards it."""
     runs = pd.DataFrame(
         {
             "run_id": ["a0", "a1", "b0"],
@@ -226,6 +227,7 @@ def test_overview_places_each_scenario_by_speed_and_reach():
             "q": [0.0] * 3,
             "backend": ["stochastic"] * 3,
             "synthetic": [True] * 3,
+            "final_informed_fraction": [0.8, 0.4, 0.0],
         }
     )
     curves = pd.DataFrame(
