@@ -31,9 +31,12 @@ def store(tmp_path):
 
 @pytest.fixture(autouse=True)
 def _in_a_temporary_folder(tmp_path, monkeypatch):
-    """Every test runs in its own temporary folder, so a default database path
-    (``./spreadlab.duckdb``) never reaches the clone, where a dashboard may be using it."""
+    """Every test runs in its own temporary folder, and without a ``SPREADLAB_DB`` from the
+    shell, so a default database path (``./spreadlab.duckdb`` or the one a user exported for the
+    dashboard) never reaches a database a dashboard may be using; tests that need the variable
+    set it to a file in their own folder."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SPREADLAB_DB", raising=False)
 
 
 @pytest.fixture(autouse=True)
