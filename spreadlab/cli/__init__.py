@@ -37,9 +37,15 @@ COMMANDS: dict[str, str] = {
     "observed": "The stored observed datasets: list, compare with the scenarios, delete.",
     "samples": "The bundled sample runs (synthetic: stochastic model, illustrative parameters).",
     "sweep": "Run a grid of scenarios, stochastic or LLM (docs/sweeps.md); re-running resumes it.",
+    "dashboard": "Serve the dashboard ('streamlit run app.py', with its imports done while the "
+    "browser opens).",
 }
 """Every command and the first line of its help, shown by ``spreadlab --help``."""
-MODULES: dict[str, str] = {"sweep": "spreadlab.cli.sweep", "observed": "spreadlab.cli.observed"}
+MODULES: dict[str, str] = {
+    "sweep": "spreadlab.cli.sweep",
+    "observed": "spreadlab.cli.observed",
+    "dashboard": "spreadlab.cli.dashboard",
+}
 """Commands defined in a module of their own (the rest are in :mod:`spreadlab.cli.commands`)."""
 HOMES: dict[str, str] = {
     "run": "run_commands:run",

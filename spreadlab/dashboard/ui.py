@@ -10,7 +10,6 @@ only while an action reads or writes it, so ``spreadlab`` commands can use it me
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
-from spreadlab.dashboard import actions, labels, tables
+from spreadlab.dashboard import actions, labels, launch, tables
 from spreadlab.errors import SpreadLabError
 from spreadlab.lazy import lazy_import
 from spreadlab.store import observed as observed_store
@@ -41,16 +40,6 @@ equations = lazy_import("spreadlab.analysis.equations")
 fit_store = lazy_import("spreadlab.store.fits")
 trait_effects_model = lazy_import("spreadlab.analysis.trait_effects")
 viz = lazy_import("spreadlab.dashboard.viz")
-PAGE_MODULES = (
-    "spreadlab.dashboard.viz",
-    "pyvis.network",
-    "spreadlab.store.fits",
-    "spreadlab.analysis.trait_effects",
-    "spreadlab.analysis.equations",
-    "scipy.optimize",
-    "scipy.special",
-    "scipy.stats",
-)
 
 
 @st.cache_resource(show_spinner="Preparing the sample runs...")
@@ -123,15 +112,9 @@ def sidebar() -> None:
 @st.cache_resource(show_spinner=False)
 def warm_up() -> threading.Thread:
     """Import what the other pages need in the background, once per process, after the home page
-    has rendered: the first visit to a page then does not wait for scipy or plotly."""
-
-    def load() -> None:
-        for name in PAGE_MODULES:
-            importlib.import_module(name)
-
-    thread = threading.Thread(target=load, name="spreadlab-warm-up", daemon=True)
-    thread.start()
-    return thread
+    has rendered: the first visit to a page then does not wait for scipy or plotly (a no-op when
+    ``spreadlab dashboard`` has imported them already)."""
+    return launch.import_in_background(launch.PAGE_MODULES)
 
 
 def database_path() -> str:

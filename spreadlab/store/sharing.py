@@ -44,7 +44,9 @@ def holder(pid: int) -> tuple[str, str]:
     except OSError:
         argv = []
     names = [Path(a).name for a in argv]
-    if "streamlit" in names:
+    after = argv[names.index("spreadlab") + 1 :] if "spreadlab" in names else []
+    words = [a for a in after if a and not a.startswith("-")]
+    if "streamlit" in names or words[:1] == ["dashboard"]:
         return (
             f"the SpreadLab dashboard (pid {pid})",
             "the dashboard holds the database only while it answers a click, so this is a long "
@@ -52,7 +54,6 @@ def holder(pid: int) -> tuple[str, str]:
             "(Ctrl+C in its terminal) and try again",
         )
     if "spreadlab" in names:
-        words = [a for a in argv[names.index("spreadlab") + 1 :] if a and not a.startswith("-")]
         command = " ".join(["spreadlab", *words[:1]])
         return (
             f"a SpreadLab command ({command}, pid {pid})",

@@ -70,21 +70,22 @@ def server(tmp_path_factory) -> Iterator[dict]:
     ids = build_db(db, large=True)
     port = _free_port()
     log = (folder / "streamlit.log").open("w")
-    env = {**os.environ, "SPREADLAB_DB": str(db)}
-    proc = subprocess.Popen(
+    env = {key: value for key, value in os.environ.items() if key != "SPREADLAB_DB"}
+    proc = subprocess.Popen(  # the README's start command, on the test database
         [
             sys.executable,
             "-m",
-            "streamlit",
-            "run",
-            "app.py",
+            "spreadlab",
+            "dashboard",
+            "--db",
+            str(db),
             "--server.address=127.0.0.1",
             f"--server.port={port}",
             "--server.headless=true",
             "--server.fileWatcherType=none",
             "--browser.gatherUsageStats=false",
         ],
-        cwd=ROOT,
+        cwd=folder,  # app.py and its .streamlit config are found from anywhere
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -40,11 +40,11 @@ def hold(tmp_path):
     """Start a process named ``program`` holding ``db`` for ``seconds``; it is ended afterwards."""
     started = []
 
-    def start(program: str, db, seconds: float) -> subprocess.Popen:
+    def start(program: str, db, seconds: float, command: str = "run") -> subprocess.Popen:
         script = tmp_path / program
         script.write_text(HOLDER)
         proc = subprocess.Popen(
-            [sys.executable, str(script), "run", str(db), str(seconds)],
+            [sys.executable, str(script), command, str(db), str(seconds)],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -95,19 +95,20 @@ def test_a_locked_database_is_waited_for_with_a_note(tmp_path, hold):
 
 
 @pytest.mark.parametrize(
-    ("program", "named", "advice"),
+    ("program", "command", "named", "advice"),
     [
-        ("spreadlab", "a SpreadLab command (spreadlab run, pid {pid})", "kill {pid}"),
-        ("streamlit", "the SpreadLab dashboard (pid {pid})", "stop the dashboard"),
-        ("other.py", "another program (", "close that program"),
+        ("spreadlab", "run", "a SpreadLab command (spreadlab run, pid {pid})", "kill {pid}"),
+        ("streamlit", "run", "the SpreadLab dashboard (pid {pid})", "stop the dashboard"),
+        ("spreadlab", "dashboard", "the SpreadLab dashboard (pid {pid})", "stop the dashboard"),
+        ("other.py", "run", "another program (", "close that program"),
     ],
 )
 def test_a_lock_that_outlasts_the_wait_names_its_holder(
-    tmp_path, hold, monkeypatch, program, named, advice
+    tmp_path, hold, monkeypatch, program, command, named, advice
 ):
     db = tmp_path / "l.duckdb"
     RunStore(db).close()
-    pid = hold(program, db, 60).pid
+    pid = hold(program, db, 60, command).pid
     monkeypatch.setenv(LOCK_WAIT_ENV, "0.3")
     with pytest.raises(StoreError) as caught:
         RunStore(db, on_wait=None)
