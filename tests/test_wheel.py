@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from spreadlab import __version__
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_INPUTS = ("pyproject.toml", "README.md", "spreadlab", "sample_runs")
 
@@ -65,6 +67,7 @@ def _fresh_venv(tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_installed_wheel_loads_samples_and_runs(tmp_path):
     wheel = _build_wheel(tmp_path)
+    assert wheel.name.startswith(f"spreadlab-{__version__}-")  # the version has one source
     with zipfile.ZipFile(wheel) as archive:
         assert "spreadlab/sample_runs/manifest.json" in archive.namelist()
     env_dir = _fresh_venv(tmp_path)
@@ -86,3 +89,8 @@ def test_installed_wheel_loads_samples_and_runs(tmp_path):
     runs = [row for row in rows if "complete" in row]
     assert len(runs) == 92, listed.stdout
     assert sum(row[0].startswith("sample-") for row in runs) == 91, listed.stdout
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    served = subprocess.run(
+        [spreadlab, "dashboard"], cwd=elsewhere, env=env, capture_output=True, text=True
+    )
+    assert served.returncode == 2 and "runs from a checkout" in served.stderr, served.stderr

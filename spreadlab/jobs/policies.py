@@ -23,15 +23,19 @@ from spreadlab.engine.policy import Policy
 from spreadlab.engine.simulate import Scenario
 from spreadlab.engine.stochastic import ParameterTable, StochasticPolicy
 from spreadlab.errors import ConfigError, SpreadLabError
-from spreadlab.llm.base import FatalLLMError
-from spreadlab.llm.config import LLMConfig
-from spreadlab.llm.estimate import Price, RunEstimate, estimate_run, load_prices, price_for
-from spreadlab.llm.openai_chat import endpoint_host, endpoint_url
+from spreadlab.lazy import lazy_import
 from spreadlab.store.queries import cache_has_answers, newest_interrupted_run, save_provenance
 from spreadlab.store.runs import RunStore
 
 if TYPE_CHECKING:  # imported when an LLM run starts: a stochastic run needs none of it
+    from spreadlab.llm.config import LLMConfig
+    from spreadlab.llm.estimate import Price, RunEstimate
     from spreadlab.llm.policy import LLMPolicy
+
+llm_base = lazy_import("spreadlab.llm.base")
+llm_config = lazy_import("spreadlab.llm.config")
+llm_estimate = lazy_import("spreadlab.llm.estimate")
+openai_chat = lazy_import("spreadlab.llm.openai_chat")
 
 Note = Callable[[str], None]
 """Where a policy's messages for a person go (the CLI: standard error; the dashboard: nowhere)."""
@@ -55,7 +59,7 @@ def scenario_estimate(
     config: LLMConfig, scenario: Scenario, prices: list[Price] | None = None
 ) -> RunEstimate:
     """Upper bounds on the calls, tokens and cost of running ``scenario`` with ``config``."""
-    return estimate_run(
+    return llm_estimate.estimate_run(
         config,
         scenario.event,
         n_agents=scenario.network.n,
@@ -81,8 +85,8 @@ def open_policy(
         yield StochasticPolicy(table)
         return
     prices = llm_opts.get("prices")
-    config = LLMConfig.from_env(**llm_opts)
-    table_of_prices = load_prices(prices)
+    config = llm_config.LLMConfig.from_env(**llm_opts)
+    table_of_prices = llm_estimate.load_prices(prices)
     for scenario in scenarios:
         estimate = scenario_estimate(config, scenario, table_of_prices)
         note(f"{scenario.event.id}: {estimate.summary()}")
@@ -132,10 +136,10 @@ def resume_policy(
         settings["response_format"] = provenance["response_format_setting"]
     given = {k: v for k, v in llm_opts.items() if k not in _SCIENCE}
     with _stored_settings(run_id):
-        config = LLMConfig.from_env(
+        config = llm_config.LLMConfig.from_env(
             **{**given, **{k: v for k, v in settings.items() if given.get(k) is None}}
         )
-    _record_endpoint(store, run_id, provenance, endpoint_url(config.base_url), note)
+    _record_endpoint(store, run_id, provenance, openai_chat.endpoint_url(config.base_url), note)
     with llm_session(store, config, llm_opts.get("prices"), note, run_id) as policy:
         note(f"backend: llm — {policy.describe()}")
         yield policy
@@ -199,22 +203,19 @@ def resume_endpoint(
         )
     if configured is None and key is None:
         return stored
-    if configured is not None and endpoint_url(configured) == endpoint_url(stored):
+    url, host = openai_chat.endpoint_url, openai_chat.endpoint_host
+    if configured is not None and url(configured) == url(stored):
         return configured
     where = (
-        f"OPENAI_BASE_URL points at {endpoint_host(configured)}"
+        f"OPENAI_BASE_URL points at {host(configured)}"
         if configured
         else ("no endpoint is configured (OPENAI_BASE_URL or base_url)")
     )
     raise ConfigError(
-        f"run {run_id} was made against {endpoint_host(stored)}, but {where}; an API key is only "
-        f"sent where you say. Resume with base URL {endpoint_url(stored)} to use the run's "
+        f"run {run_id} was made against {host(stored)}, but {where}; an API key is only "
+        f"sent where you say. Resume with base URL {url(stored)} to use the run's "
         "endpoint"
-        + (
-            f", or base URL {endpoint_url(configured)} to use the configured one"
-            if configured
-            else ""
-        ),
+        + (f", or base URL {url(configured)} to use the configured one" if configured else ""),
         setting="base_url",
     )
 
@@ -242,7 +243,7 @@ def llm_session(
     policy = LLMPolicy(config, store.con)
     try:
         yield policy
-    except (FatalLLMError, KeyboardInterrupt):
+    except (llm_base.FatalLLMError, KeyboardInterrupt):
         hint = _resume_hint(store, run_id) if resume_hint else None
         if hint:
             note(hint)
@@ -267,7 +268,7 @@ def usage_report(policy: LLMPolicy, model: str, prices: str | None = None) -> st
         f"{u['completion_tokens']} completion tokens; response format {u['response_format']}"
     )
     try:
-        price = price_for(model, load_prices(prices))
+        price = llm_estimate.price_for(model, llm_estimate.load_prices(prices))
     except SpreadLabError:
         price = None
     if price is not None:

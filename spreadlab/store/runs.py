@@ -263,8 +263,7 @@ class RunStore:
         status = "complete" if finished else "running"
         with self.transaction():
             self.insert_columns("decisions", run_id, decisions)
-            for rec in records:
-                self.insert_row("curves", _curve_row(run_id, rec))
+            self.insert_columns("curves", run_id, curve_columns(records))
             self.con.execute(
                 "UPDATE runs SET rounds_done = ?, rng_state = ?, status = ?, finished_at = "
                 "CASE WHEN ? THEN now()::TIMESTAMP ELSE NULL END WHERE run_id = ?",
@@ -483,14 +482,13 @@ def _joined(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
 
 
-def _curve_row(run_id: str, record: RoundRecord) -> dict[str, Any]:
-    """The curve point of one round."""
+def curve_columns(records: Sequence[RoundRecord]) -> dict[str, np.ndarray]:
+    """The ``curves`` columns (without ``run_id``) of consecutive rounds: one point per round."""
     return {
-        "run_id": run_id,
-        "round": record.round,
-        "consulted": record.agents.size,
-        "offline": int(record.offline.sum()),
-        "new_posters": record.new_posters,
-        "invalid": record.n_invalid,
-        "informed": record.informed,
+        "round": np.array([rec.round for rec in records], dtype=np.int32),
+        "consulted": np.array([rec.agents.size for rec in records], dtype=np.int32),
+        "offline": np.array([int(rec.offline.sum()) for rec in records], dtype=np.int32),
+        "new_posters": np.array([rec.new_posters for rec in records], dtype=np.int32),
+        "invalid": np.array([rec.n_invalid for rec in records], dtype=np.int32),
+        "informed": np.array([rec.informed for rec in records], dtype=np.int32),
     }

@@ -44,18 +44,19 @@ def test_runs_carry_provenance_and_curves(store, event):
 
 
 def fail_curve_insert(store, monkeypatch, number):
-    """Make the ``number``-th curve point written to ``store`` fail (0: every one)."""
+    """Make the ``number``-th write of curve points to ``store`` fail (0: every one); it comes
+    after the same commit's decisions, so those must be rolled back with it."""
     calls = {"n": 0}
-    original = store.insert_row
+    original = store.insert_columns
 
-    def flaky(table, row):
+    def flaky(table, run_id, columns):
         if table == "curves":
             calls["n"] += 1
             if number in (0, calls["n"]):
                 raise OSError("disk full")
-        original(table, row)
+        original(table, run_id, columns)
 
-    monkeypatch.setattr(store, "insert_row", flaky)
+    monkeypatch.setattr(store, "insert_columns", flaky)
 
 
 def test_a_failing_round_write_leaves_no_partial_rows(store, event, monkeypatch):
