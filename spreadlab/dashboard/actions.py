@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from spreadlab.analysis.methods import CIMethod, Method
 
 MAX_UPLOAD_FILES = 20
+_SAMPLES_LOADING = threading.Lock()
 
 
 MAX_UNPACKED_BYTES = 2 * 1024**3  # a zip that would unpack to more is refused before unpacking
@@ -40,9 +42,13 @@ MAX_UNPACKED_BYTES = 2 * 1024**3  # a zip that would unpack to more is refused b
 
 def database_path() -> Path:
     """The dashboard's DuckDB file: ``$SPREADLAB_DB`` as it is, else ``spreadlab.duckdb`` with
-    the bundled sample runs loaded into it (see :func:`spreadlab.jobs.samples.sample_database`)."""
+    the bundled sample runs loaded into it (see :func:`spreadlab.jobs.samples.sample_database`;
+    one thread at a time, since ``spreadlab dashboard`` may be loading them when a page asks)."""
     given = current_settings()
-    return given.database() if given.db_from_env else sample_database()
+    if given.db_from_env:
+        return given.database()
+    with _SAMPLES_LOADING:
+        return sample_database()
 
 
 def llm_estimate(scenario: Scenario, settings: Mapping[str, Any]) -> RunEstimate:

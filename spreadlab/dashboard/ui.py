@@ -114,7 +114,7 @@ def warm_up() -> threading.Thread:
     """Import what the other pages need in the background, once per process, after the home page
     has rendered: the first visit to a page then does not wait for scipy or plotly (a no-op when
     ``spreadlab dashboard`` has imported them already)."""
-    return launch.import_in_background(launch.PAGE_MODULES)
+    return launch.in_background(lambda: launch.import_all(launch.PAGE_MODULES))
 
 
 def database_path() -> str:

@@ -1,19 +1,23 @@
 """``spreadlab dashboard``: Streamlit's ``run`` on this checkout's app.py, its options passed on,
-``--db`` handed to the pages as ``$SPREADLAB_DB``, the home page's imports started in the
-background. The browser tests serve the dashboard through this command (test_browser.py)."""
+``--db`` handed to the pages as ``$SPREADLAB_DB``, what the first home page needs prepared in
+the background. The browser tests serve the dashboard through this command (test_browser.py)."""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+from pathlib import Path
 
 import pytest
 from cli_runner import spreadlab
-from streamlit import runtime
+from streamlit import delta_generator, runtime
 from streamlit.web import cli as streamlit_cli
 
-from spreadlab.dashboard import launch
+from spreadlab.dashboard import actions, launch
+from spreadlab.errors import StoreError
 from spreadlab.settings import DB_ENV
+from spreadlab.store.runs import RunStore
 
 
 @pytest.fixture
@@ -23,7 +27,7 @@ def started(monkeypatch) -> dict:
     monkeypatch.setattr(
         streamlit_cli.main, "main", lambda args, prog_name: seen.update(args=args, prog=prog_name)
     )
-    monkeypatch.setattr(launch, "import_in_background", lambda modules: seen.update(mods=modules))
+    monkeypatch.setattr(launch, "in_background", lambda work: seen.update(work=work))
     monkeypatch.delenv(DB_ENV, raising=False)
     return seen
 
@@ -41,7 +45,7 @@ def test_streamlit_runs_app_py_with_the_options_given(started, tmp_path):
     ]
     assert started["prog"] == "streamlit" and launch.APP.name == "app.py" and launch.APP.is_file()
     assert os.environ[DB_ENV] == str(db)
-    assert list(started["mods"]) == list(launch.HOME_MODULES)
+    assert started["work"] is launch.prepare_home
 
 
 def test_without_db_the_pages_choose_the_database_as_streamlit_run_would(started):
@@ -56,16 +60,37 @@ def test_outside_a_checkout_the_command_says_so(started, monkeypatch, tmp_path):
     assert "the dashboard runs from a checkout of SpreadLab" in result.stderr
 
 
-def test_the_background_import_waits_for_streamlits_runtime(monkeypatch):
+def test_the_background_work_waits_for_streamlits_runtime(monkeypatch):
     """Importing the pages before the runtime exists would register their caches without it."""
     sys.modules.pop("colorsys", None)
     with monkeypatch.context() as patched:
         patched.setattr(runtime, "exists", lambda: False)
-        launch.import_in_background(["colorsys"], wait=0.2).join(timeout=10)
+        launch.in_background(lambda: launch.import_all(["colorsys"]), wait=0.2).join(timeout=10)
         assert "colorsys" not in sys.modules
         patched.setattr(runtime, "exists", lambda: True)
-        launch.import_in_background(["colorsys"]).join(timeout=10)
+        launch.in_background(lambda: launch.import_all(["colorsys"])).join(timeout=10)
     assert "colorsys" in sys.modules
+
+
+def test_preparing_the_home_page_while_a_page_asks_loads_the_samples_once(monkeypatch):
+    """On a fresh clone (the test's own empty folder) the background work and the first page
+    may both ask for the database: one loads the sample runs, the other finds them loaded."""
+    monkeypatch.delenv(DB_ENV, raising=False)
+    page = threading.Thread(target=actions.database_path)
+    page.start()
+    launch.prepare_home()
+    page.join(timeout=120)
+    with RunStore(Path("spreadlab.duckdb"), create=False) as store:
+        runs = store.list_runs()
+    assert len(runs) == 91 and runs["run_id"].is_unique
+    assert delta_generator._use_warning_has_been_displayed  # Streamlit's check, done here
+
+
+def test_a_database_that_cannot_be_opened_is_left_for_the_page_to_report(monkeypatch, tmp_path):
+    monkeypatch.setenv(DB_ENV, str(tmp_path / "missing-folder" / "x.duckdb"))
+    launch.prepare_home()  # no exception: the home page shows the error in its own words
+    with pytest.raises(StoreError, match="does not exist"):
+        RunStore(actions.database_path())
 
 
 def test_every_preloaded_module_exists():
