@@ -76,6 +76,7 @@ def test_preparing_the_home_page_while_a_page_asks_loads_the_samples_once(monkey
     """On a fresh clone (the test's own empty folder) the background work and the first page
     may both ask for the database: one loads the sample runs, the other finds them loaded."""
     monkeypatch.delenv(DB_ENV, raising=False)
+    monkeypatch.setattr(delta_generator, "_use_warning_has_been_displayed", False)
     page = threading.Thread(target=actions.database_path)
     page.start()
     launch.prepare_home()
