@@ -37,8 +37,8 @@ COMMANDS: dict[str, str] = {
     "observed": "The stored observed datasets: list, compare with the scenarios, delete.",
     "samples": "The bundled sample runs (synthetic: stochastic model, illustrative parameters).",
     "sweep": "Run a grid of scenarios, stochastic or LLM (docs/sweeps.md); re-running resumes it.",
-    "dashboard": "Serve the dashboard ('streamlit run app.py', with its imports done while the "
-    "browser opens).",
+    "dashboard": "Serve the dashboard ('streamlit run app.py', with its first page prepared while "
+    "the browser opens).",
 }
 """Every command and the first line of its help, shown by ``spreadlab --help``."""
 MODULES: dict[str, str] = {

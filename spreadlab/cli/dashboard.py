@@ -20,7 +20,7 @@ import click
 )
 @click.argument("streamlit_args", nargs=-1, type=click.UNPROCESSED)
 def dashboard(db_path: str | None, streamlit_args: tuple[str, ...]) -> None:
-    """Serve the dashboard ('streamlit run app.py', with its imports done while the browser
+    """Serve the dashboard ('streamlit run app.py', with its first page prepared while the browser
     opens)."""
     from spreadlab.dashboard.launch import serve
 
