@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from sweep import grid, load  # noqa: E402
 
 # the sweep's own Dask cluster, so Dask is measured as `spreadlab sweep --engine dask` runs it
-from spreadlab.jobs.sweep import _dask_client as dask_client  # noqa: E402
+from spreadlab.jobs.sweep import dask_client  # noqa: E402
 from spreadlab.jobs.sweep_cell import CellResult, CellTask, run_cell  # noqa: E402
 
 IN_FLIGHT_PER_WORKER = 2

@@ -270,7 +270,7 @@ def _results(
         with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
             yield from _windowed(pool.submit, wait, tasks, workers * IN_FLIGHT_PER_WORKER)
     else:
-        with _dask_client(workers, address) as client:
+        with dask_client(workers, address) as client:
             from distributed import wait as dask_wait
 
             threads = sum(client.nthreads().values()) or workers
@@ -306,7 +306,7 @@ def _windowed(
 
 
 @contextmanager
-def _dask_client(workers: int, address: str | None) -> Iterator[Any]:
+def dask_client(workers: int, address: str | None) -> Iterator[Any]:
     """A Dask client: of the scheduler at ``address``, or of a local cluster started here (one
     single-threaded worker process per ``workers``, listening on loopback only)."""
     try:
