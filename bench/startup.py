@@ -137,7 +137,9 @@ window.__ready = (marker, needTable) => new Promise(resolve => {
     }
     for (const frame of document.querySelectorAll('iframe')) {
       const inner = frame.contentDocument;
-      if (inner !== null && inner.readyState !== 'complete') { return false; }
+      if (inner !== null && (inner.URL === 'about:blank' || inner.readyState !== 'complete')) {
+        return false;  // an iframe starts on a blank page, complete before its own is loaded
+      }
     }
     return true;
   };
