@@ -30,15 +30,16 @@ from pathlib import Path
 from _shared import ROOT, machine
 
 CHROMIUM = "/usr/bin/chromium"
-# The sidebar label of each page and a text its script renders last.
+# The sidebar label of each page and the last text its script renders on the sample runs (elements
+# arrive in order, so once it is there everything before it is too).
 PAGES = {
-    "Scenario and run": "5. Backend",
+    "Scenario and run": "Another run id",
     "Spread": "had posted after",
-    "Fit": "Goodness of fit",
-    "Compare": "Model whose fitted rates",
-    "Export": "Whole run",
+    "Fit": "Learn the equation from the data",
+    "Compare": "event effects are against",
+    "Export": "Download run folder",
 }
-HOME_MARKER = "Where to go"
+HOME_MARKER = "Hover for its name"  # the caption under the chart, last on the page
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 

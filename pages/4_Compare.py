@@ -42,15 +42,15 @@ for i, series in enumerate(observed):
     observed_view.closeness(series, tuple(chosen["scenario_id"]), key=f"compare-{i}")
 
 rows, failures = [], []
-for scenario_id, run_ids in zip(chosen["scenario_id"], chosen["run_ids"], strict=True):
-    try:
-        fitted = ui.fits(list(run_ids), [model])[0]
-    except SpreadLabError as exc:
-        failures.append(f"{names[scenario_id]}: {exc}")
+fitted_groups = ui.fits_of_groups([list(ids) for ids in chosen["run_ids"]], model)
+for scenario_id, (fitted, reason) in zip(chosen["scenario_id"], fitted_groups, strict=True):
+    if fitted is None:
+        failures.append(f"{names[scenario_id]}: {reason}")
         continue
-    calibrated = fitted[model].ci_method == "jackknife"
     rows.append(
-        tables.parameter_table(fitted).assign(scenario=names[scenario_id], calibrated=calibrated)
+        tables.parameter_table({model: fitted}).assign(
+            scenario=names[scenario_id], calibrated=fitted.ci_method == "jackknife"
+        )
     )
 for failure in failures:
     st.warning(labels.md_escape(f"Not fitted. {failure}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import socket
@@ -14,9 +15,12 @@ from pathlib import Path
 import pytest
 import streamlit as st
 from apptest_support import app, by_label, texts
-from dashboard_support import PAYLOAD, build_db
+from dashboard_support import PAYLOAD, build_db, scenario
 from streamlit.testing.v1 import AppTest
 
+from spreadlab.engine.stochastic import StochasticPolicy
+from spreadlab.errors import Cancelled
+from spreadlab.jobs.runner import run_scenario
 from spreadlab.store.runs import RunStore
 
 
@@ -309,6 +313,32 @@ def test_compare_page_rates_side_by_side(db):
     # two replicates each: no calibrated interval, so no difference is claimed
     assert "Not compared (fewer than 3 replicate runs" in texts(at.caption)
     assert "Differences larger than replicate noise" not in texts(at.markdown)
+
+
+def test_compare_page_names_a_scenario_it_cannot_fit_and_shows_the_others(db):
+    """The scenarios are fitted together (the database read once); one that cannot be fitted is
+    named with the reason, the others' rates are still shown."""
+    path, _ = db
+    with RunStore(path) as store, contextlib.suppress(Cancelled):
+        run_scenario(
+            store,
+            scenario(replicates=1, seed=9),
+            StochasticPolicy(),
+            scenario_id="t-none",
+            on_progress=stop_at_once,
+        )
+    at = app("pages/4_Compare.py")
+    by_label(at.multiselect, "Scenarios").set_value(["t-uniform", "t-none"])
+    by_label(at.selectbox, "Model").set_value("si2")
+    at.run()
+    assert not at.exception
+    assert "t-none: too few rounds: 0 after round 0" in texts(at.warning)
+    rates = at.table[0].value
+    assert len(rates) == 2 and rates["scenario"].str.endswith("t-uniform").all()
+
+
+def stop_at_once(progress) -> None:
+    raise Cancelled
 
 
 def test_export_page_fits_and_curves(db):
