@@ -302,7 +302,9 @@ def calibrate(
     (``cost``, priced by ``prices``, default the bundled table), replayed ones included."""
     before = policy.usage()
     log = run_probes(policy, design, bank, on_progress)
-    session, cost = probe_costs(before, policy.usage(), policy.config.model, prices)
+    after = policy.usage()
+    session, cost = probe_costs(before, after, policy.config.model, prices)
+    days = answer_days(before, after)
     cells = estimate_cells(log, level)
     probe_log = log[["offline", "m", "profile", "event_type", "post", "valid"]]
     known = log["p_post"].notna()
@@ -313,7 +315,8 @@ def calibrate(
     meta = {
         "model": settings["model"],
         "endpoint_host": settings["endpoint_host"],
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "date": measurement_date(days),
+        "answers_by_day": days,
         "prompt_version": PROMPT_VERSION,
         "decisions": len(log),
         "invalid": int((~log["valid"].astype(bool)).sum()),
@@ -397,6 +400,23 @@ def probe_costs(
         "currency": None if price is None else price.currency,
     }
     return session, cost
+
+
+def answer_days(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
+    """How many of the answers served between the policy's counters ``before`` and ``after``
+    were obtained on each UTC day (a replayed answer counts on the day it was first asked)."""
+    old = before.get("answers_by_day", {})
+    days = {d: n - old.get(d, 0) for d, n in after.get("answers_by_day", {}).items()}
+    return {d: n for d, n in sorted(days.items()) if n > 0}
+
+
+def measurement_date(days: Mapping[str, int]) -> str:
+    """When a calibration's answers were measured: their day, or first and last day; today when
+    the policy keeps no ledger (then every answer is new)."""
+    if not days:
+        return datetime.now(UTC).strftime("%Y-%m-%d")
+    first, last = min(days), max(days)
+    return first if first == last else f"{first} to {last}"
 
 
 def measured_cost(usage: dict[str, Any], model: str, prices: list[Price]) -> str:

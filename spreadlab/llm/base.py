@@ -9,6 +9,7 @@ add one concern, so each can be tested alone around a scripted model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from spreadlab.errors import ConfigError, SpreadLabError
@@ -60,6 +61,7 @@ class ChatReply:
     for its input, a refusal, no choices): the agent's decision is then recorded invalid.
     ``p_post`` is the probability of posting read from the token log-probabilities of the reply
     (:mod:`spreadlab.llm.logprobs`); None when none were asked for, returned or usable.
+    ``answered_at`` (UTC) is when a replayed answer was first obtained, from the ledger.
     """
 
     text: str
@@ -71,6 +73,7 @@ class ChatReply:
     response_format: str = "text"
     rejected: str | None = None
     p_post: float | None = None
+    answered_at: datetime | None = None
 
 
 class ChatModel(Protocol):

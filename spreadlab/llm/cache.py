@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,7 +69,7 @@ class ReplayCache:
             row = self._partitions[part].get(key)
         if row is None:
             return None
-        reply, prompt_tokens, completion_tokens, fmt, rejected, p_post = row
+        reply, prompt_tokens, completion_tokens, fmt, rejected, p_post, answered_at = row
         return ChatReply(
             clean_text(reply, MAX_REPLY_CHARS),
             prompt_tokens,
@@ -78,6 +79,7 @@ class ReplayCache:
             response_format=fmt,
             rejected=rejected,
             p_post=p_post,
+            answered_at=answered_at,
         )
 
     def put(self, key: str, endpoint: str, request: ChatRequest, reply: ChatReply) -> None:
@@ -111,6 +113,7 @@ class ReplayCache:
                 reply.response_format,
                 reply.rejected,
                 reply.p_post,
+                row["created_at"],
             )
         if len(self._pending) >= self.flush_every:
             self.flush()
@@ -142,15 +145,18 @@ class CachedChat:
         self.misses = 0
         self.replayed_prompt_tokens = 0
         self.replayed_completion_tokens = 0
+        self.answers_by_day: Counter[str] = Counter()
 
     def stats(self) -> dict[str, object]:
         """This layer's counters: answers replayed from the cache and the tokens their calls used
         when they were first asked (from the ledger), so a replay can still say what its answers
-        cost to obtain."""
+        cost to obtain; and the answers served per UTC day they were obtained on, so it can say
+        when they were measured (a replay is not a new measurement)."""
         return {
             "cache_hits": self.hits,
             "replayed_prompt_tokens": self.replayed_prompt_tokens,
             "replayed_completion_tokens": self.replayed_completion_tokens,
+            "answers_by_day": dict(self.answers_by_day),
         }
 
     async def complete(self, request: ChatRequest) -> ChatReply:
@@ -160,8 +166,15 @@ class CachedChat:
             self.hits += 1
             self.replayed_prompt_tokens += cached.prompt_tokens
             self.replayed_completion_tokens += cached.completion_tokens
+            self.answers_by_day[_day(cached.answered_at)] += 1
             return cached
         self.misses += 1
         reply = await self.inner.complete(request)
         self.cache.put(key, self.endpoint, request, reply)
+        self.answers_by_day[_day(None)] += 1
         return reply
+
+
+def _day(moment: datetime | None) -> str:
+    """The UTC day of ``moment`` (naive UTC, as the ledger keeps it), or of now when None."""
+    return (moment or datetime.now(UTC)).strftime("%Y-%m-%d")

@@ -112,6 +112,7 @@ class Stack:
             "cache_hits": 0,
             "replayed_prompt_tokens": 0,
             "replayed_completion_tokens": 0,
+            "answers_by_day": {},
             **(self.cache.stats() if self.cache else {}),
             **self.accounting.stats(),
             **self.retry.stats(),

@@ -28,6 +28,7 @@ REPLY_COLUMNS = (
     "response_format",
     "rejected",
     "p_post",
+    "created_at",
 )
 """What a cached reply is read back as, in this order."""
 

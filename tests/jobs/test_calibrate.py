@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import duckdb
 import numpy as np
@@ -27,6 +28,7 @@ from spreadlab.jobs.calibrate import (
     Design,
     calibrate,
     default_events,
+    measurement_date,
     measuring_cost,
     table_hash,
 )
@@ -126,6 +128,35 @@ def test_calibration_recovers_the_hidden_rates_and_replays_with_no_request(tmp_p
     assert np.mean(s["a_hi"] - s["a_lo"]) < np.mean(cells.a_hi - cells.a_lo)
     written = pd.read_csv(path)
     assert np.allclose(written["b_smoothed_hi"].to_numpy().reshape(32, 6), s["b_hi"])
+
+
+def test_a_replayed_calibration_is_dated_when_its_answers_were_measured(tmp_path):
+    """The table's date is the day its answers were obtained, from the ledger: replaying them
+    another day gives the same date, provenance and content hash, and no request."""
+    design = Design(tuple(default_events()), 1)
+    with calibration_server() as server, RunStore(tmp_path / "cal.duckdb") as store:
+        bank = stored_bank(store.con, design.events)
+        with LLMPolicy(config(server.base_url), store.con) as policy:
+            fresh = calibrate(policy, design, bank)
+        today = datetime.now(UTC).strftime("%Y-%m-%d")
+        assert fresh.meta["date"] == today
+        assert fresh.meta["answers_by_day"] == {today: design.consultations}
+        store.con.execute("UPDATE llm_calls SET created_at = TIMESTAMP '2026-01-02 10:00:00'")
+        asked = server.requests
+        replays = []
+        for _ in range(2):
+            with LLMPolicy(config(server.base_url), store.con) as policy:
+                replays.append(calibrate(policy, design, bank))
+        assert server.requests == asked
+    first, second = replays
+    assert first.meta["date"] == "2026-01-02"
+    assert first.meta["answers_by_day"] == {"2026-01-02": design.consultations}
+    assert "sim-1 at 127.0.0.1" in first.provenance("cells") and ", 2026-01-02, " in (
+        first.provenance("cells")
+    )
+    assert first.to_csv("cells") == second.to_csv("cells")
+    assert table_hash(first.table("cells")) == table_hash(second.table("cells"))
+    assert measurement_date({"2026-01-02": 5, "2025-12-30": 1}) == "2025-12-30 to 2026-01-02"
 
 
 def test_the_cli_prints_the_estimate_first_then_the_measured_cost_and_replays(tmp_path):
