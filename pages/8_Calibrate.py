@@ -294,15 +294,34 @@ with results_tab:
                 )
             )
     if scenario is not None and st.button("Validate with the LLM"):
+        check_bar = st.progress(0.0, text="Checking the endpoint...")
+        stop = st.empty()
+        stop.button("Cancel validation", help="Stops after the current round of the LLM.")
+
+        def checked(done: int, total: int) -> None:
+            check_bar.progress(
+                min(done / total, 1.0),
+                text=f"{done} of at most {total} LLM rounds (replicates × rounds); then the "
+                "surrogate's 200 runs",
+            )
+
+        # As for the calibration: a click stops this script at the next progress update.
+        st.session_state["validation_in_flight"] = True
         try:
-            with (
-                st.spinner("Running the LLM replicates and the surrogate..."),
-                ui.open_store(release_when_idle=True) as store,
-            ):
-                check = calib.validate(store, validate_settings, shown, scenario)
+            with ui.open_store(release_when_idle=True) as store:
+                check = calib.validate(store, validate_settings, shown, scenario, checked)
         except SpreadLabError as exc:
             ui.show_error(exc)
         else:
+            check_bar.progress(1.0, text="Done")
             verdict = labels.md_escape(check.verdict()[0].upper() + check.verdict()[1:] + ".")
             (st.success if check.reproduces else st.warning)(verdict)
             st.plotly_chart(cf.validation_figure(check), width="stretch")
+        st.session_state["validation_in_flight"] = False
+        stop.empty()
+    elif st.session_state.get("validation_in_flight"):
+        st.session_state["validation_in_flight"] = False
+        st.warning(
+            "The validation was cancelled. The LLM's answers so far are in the replay cache, so "
+            "validating again asks only the rest."
+        )

@@ -224,10 +224,12 @@ def validate(
     settings: Mapping[str, Any],
     calibration: StoredCalibration,
     scenario: Scenario,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> SurrogateCheck:
     """Run ``scenario`` directly with the LLM and 200 times with the calibration's table, and
-    compare the curves (:func:`spreadlab.jobs.surrogate_check.check_surrogate`). Nothing is
-    stored but the LLM's answers, in the replay cache."""
+    compare the curves (:func:`spreadlab.jobs.surrogate_check.check_surrogate`, whose
+    ``on_progress`` follows the LLM's rounds). Nothing is stored but the LLM's answers, in the
+    replay cache."""
     table = surrogate_table(store, calibration)
     with LLMPolicy(LLMConfig.from_env(**settings), store.con) as policy:
-        return check_surrogate(scenario, policy, table)
+        return check_surrogate(scenario, policy, table, on_progress=on_progress)

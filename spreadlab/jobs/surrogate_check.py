@@ -13,6 +13,7 @@ rounds, divided by the LLM replicates' standard deviation at that round.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -84,9 +85,11 @@ def check_surrogate(
     policy: Policy,
     table: ParameterTable,
     surrogate_replicates: int = 200,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> SurrogateCheck:
     """Run ``scenario`` with ``policy`` (the LLM; ``scenario.replicates`` >= 5) and with
-    ``table`` (``surrogate_replicates`` runs from another seed), and compare their curves."""
+    ``table`` (``surrogate_replicates`` runs from another seed), and compare their curves.
+    ``on_progress(done, total)`` follows the LLM's rounds (a replicate may end early)."""
     if scenario.replicates < MIN_LLM_REPLICATES:
         raise ConfigError(
             f"validation needs at least {MIN_LLM_REPLICATES} LLM replicates to see their "
@@ -94,7 +97,15 @@ def check_surrogate(
         )
     n = scenario.network.n
     length = scenario.rounds + 1
-    llm = _padded([r.informed_fraction for r in simulate(scenario, policy)], length)
+    total, done = scenario.replicates * length, 0
+
+    def counted(*_: object) -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done, total)
+
+    llm = _padded([r.informed_fraction for r in simulate(scenario, policy, counted)], length)
     other = replace(scenario, replicates=surrogate_replicates, seed=scenario.seed + 1)
     surrogate = simulate_replicates(other, table).fraction
     mean = _padded(list(surrogate), length).mean(axis=0)

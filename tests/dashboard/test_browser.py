@@ -606,19 +606,25 @@ def test_calibrate_page_draws_both_heatmaps_with_intervals_on_hover(page, server
     shoot(page, "page_Calibrate_provenance")
 
 
+def start_validation(page, server, base_url: str) -> None:
+    """Store a calibration (newest first, so shown first), point New calibration at the LLM
+    ``base_url`` and press Validate with the LLM on the stored one."""
+    store_calibration(server["db"])
+    open_page(page, server, "Calibrate")
+    page.get_by_role("tab", name="New calibration").click()
+    field = page.get_by_label("Endpoint base URL", exact=True)
+    field.fill(base_url)
+    field.press("Enter")
+    wait_idle(page)
+    page.get_by_role("tab", name="Stored calibrations").click()
+    page.get_by_role("button", name="Validate with the LLM").click()
+
+
 def test_validate_a_calibration_against_the_llm(page, server):
     from calibration_server import calibration_server
 
     with calibration_server() as llm:
-        store_calibration(server["db"])  # newest first: shown first
-        open_page(page, server, "Calibrate")
-        page.get_by_role("tab", name="New calibration").click()
-        field = page.get_by_label("Endpoint base URL", exact=True)
-        field.fill(llm.base_url)
-        field.press("Enter")
-        wait_idle(page)
-        page.get_by_role("tab", name="Stored calibrations").click()
-        page.get_by_role("button", name="Validate with the LLM").click()
+        start_validation(page, server, llm.base_url)
         page.get_by_text("this model's spread").wait_for()
         wait_idle(page)
     no_exceptions(page)
@@ -626,6 +632,23 @@ def test_validate_a_calibration_against_the_llm(page, server):
     assert (chart.locator(".gtitle").text_content() or "") == "LLM agents against the surrogate"
     chart.scroll_into_view_if_needed()
     shoot(page, "page_Calibrate_validation")
+
+
+def test_cancel_a_running_validation(page, server):
+    from calibration_server import calibration_server
+    from llm_server import ServerConfig
+
+    # every reply waits 0.1 s: the 5 LLM replicates' 80 rounds take far longer than the test
+    with calibration_server(ServerConfig(latency=0.1)) as llm:
+        start_validation(page, server, llm.base_url)
+        page.get_by_text(re.compile(r"\d+ of at most 80 LLM rounds")).first.wait_for()
+        page.get_by_role("button", name="Cancel validation").click()
+        page.get_by_text("The validation was cancelled").wait_for()
+        no_exceptions(page)
+        asked = llm.requests
+        time.sleep(1.0)
+        assert llm.requests - asked < 50  # the LLM is no longer asked
+    assert page.get_by_text("this model's spread").count() == 0
 
 
 def test_cancel_a_running_calibration(page, server):

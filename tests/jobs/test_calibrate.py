@@ -374,7 +374,13 @@ def test_the_surrogate_check_passes_the_true_table_and_flags_b_halved(tmp_path):
         RunStore(tmp_path / "cal.duckdb") as store,
         LLMPolicy(config(server.base_url), store.con) as policy,
     ):
-        right = check_surrogate(scenario, policy, ParameterTable(a, b, "hidden rules"))
+        progress: list[tuple[int, int]] = []
+        right = check_surrogate(
+            scenario,
+            policy,
+            ParameterTable(a, b, "hidden rules"),
+            on_progress=lambda done, total: progress.append((done, total)),
+        )
         asked = server.requests
         wrong = check_surrogate(scenario, policy, ParameterTable(a, b / 2, "b halved"))
         assert server.requests == asked  # the LLM replicates replay from the cache
@@ -383,6 +389,9 @@ def test_the_surrogate_check_passes_the_true_table_and_flags_b_halved(tmp_path):
     assert np.array_equal(right.llm, wrong.llm)
     assert not wrong.reproduces and "does NOT reproduce" in wrong.verdict()
     assert "(below it)" in wrong.verdict()
+    # one report per LLM round played, counted against replicates × (rounds + 1)
+    assert [done for done, _ in progress] == list(range(1, len(progress) + 1))
+    assert {total for _, total in progress} == {5 * 11} and len(progress) <= 5 * 11
 
 
 def test_a_stored_scenario_is_validated_at_small_n_with_its_own_settings(tmp_path):
