@@ -88,6 +88,9 @@ with new_tab:
         def report(done: int, total: int) -> None:
             bar.progress(done / total, text=f"{done} of {total} batches (one event, one repeat)")
 
+        def persona_report(done: int, total: int) -> None:
+            bar.progress(done / total, text=f"Persona check: {done} of {total} batches of personas")
+
         # A click (Cancel included) stops this script at the next progress update; the answers
         # so far stay in the replay cache. The flag tells the next script run that this happened.
         st.session_state["calibration_in_flight"] = True
@@ -101,6 +104,7 @@ with new_tab:
                     use=use,
                     check_personas=check_personas,
                     on_progress=report,
+                    on_persona_progress=persona_report,
                 )
         except SpreadLabError as exc:
             ui.show_error(exc)

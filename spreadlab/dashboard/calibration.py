@@ -100,9 +100,11 @@ def run_calibration(
     use: str = "cells",
     check_personas: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    on_persona_progress: Callable[[int, int], None] | None = None,
 ) -> Done:
     """Ask every probe of ``design`` (and, with ``check_personas``, the Mini-IPIP) and store the
-    calibration, as ``spreadlab calibrate`` does. The policy's preflight checks the endpoint
+    calibration, as ``spreadlab calibrate`` does; ``on_progress`` follows the probes' batches,
+    ``on_persona_progress`` the inventory's. The policy's preflight checks the endpoint
     before its first call, so a bad URL, key or model fails before any answer, and a repeat
     replayed from the cache makes no request at all. Token log-probabilities are asked for, and
     used where the endpoint returns them, as by the command."""
@@ -115,7 +117,9 @@ def run_calibration(
         calibration_id = cal.save_calibration(store.con, result, use)
         summary = None
         if check_personas:
-            answers = persona_check.ask_inventory(policy, design.repeats, design.seed)
+            answers = persona_check.ask_inventory(
+                policy, design.repeats, design.seed, on_persona_progress
+            )
             report = persona_check.fidelity(answers)
             persona_check.save_check(store.con, calibration_id, answers, report)
             summary = persona_check.summary(report)

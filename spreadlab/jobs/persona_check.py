@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -101,18 +102,34 @@ async def _ask(policy: LLMPolicy, seed: int, repeat: int, profile: int, item: in
     return None
 
 
-def ask_inventory(policy: LLMPolicy, repeats: int, seed: int = 0) -> pd.DataFrame:
+PROFILES_PER_BATCH = 8
+"""Personas whose answers are asked together (160 requests): the progress is reported, and a
+cancel can take effect, between batches."""
+
+
+def ask_inventory(
+    policy: LLMPolicy,
+    repeats: int,
+    seed: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
     """Every persona answers every item ``repeats`` times; one row per answer (score NaN when
-    no usable answer came)."""
+    no usable answer came). ``on_progress(done, total)`` follows the batches of personas."""
     keys = [
         (r, p, i) for r in range(repeats) for p in range(N_PROFILES) for i in range(len(MINI_IPIP))
     ]
+    size = PROFILES_PER_BATCH * len(MINI_IPIP)
+    batches = [keys[start : start + size] for start in range(0, len(keys), size)]
 
-    async def all_answers() -> list[int | None]:
-        return await asyncio.gather(*(_ask(policy, seed, r, p, i) for r, p, i in keys))
+    async def answers(batch: list[tuple[int, int, int]]) -> list[int | None]:
+        return await asyncio.gather(*(_ask(policy, seed, r, p, i) for r, p, i in batch))
 
+    scores: list[int | None] = []
     try:
-        scores = policy.run(all_answers())
+        for done, batch in enumerate(batches, start=1):
+            scores += policy.run(answers(batch))
+            if on_progress is not None:
+                on_progress(done, len(batches))
     finally:
         policy.flush()
     return pd.DataFrame(

@@ -348,8 +348,13 @@ def test_the_persona_check_finds_the_traits_only_where_the_model_takes_them_on(t
         RunStore(tmp_path / "cal.duckdb") as store,
         LLMPolicy(config(server.base_url), store.con) as policy,
     ):
-        answers = ask_inventory(policy, repeats=1)
+        batches: list[tuple[int, int]] = []
+        answers = ask_inventory(policy, repeats=1, on_progress=lambda *b: batches.append(b))
+        asked = server.requests
+    assert batches == [(1, 4), (2, 4), (3, 4), (4, 4)]  # 8 personas × 20 items at a time
+    assert asked == 32 * 20 + 1  # every item once, and the endpoint check
     assert len(answers) == 32 * 20 and answers["score"].notna().all()
+    assert list(answers["profile"]) == [p for p in range(32) for _ in range(20)]
     report = fidelity(answers)
     print("\n".join(r.line() for r in report))
     assert [r.trait for r in report] == list(TRAITS)
