@@ -208,7 +208,7 @@ def test_a_run_whose_writer_was_killed_shows_interrupted_and_resumes(tmp_path, m
     db = tmp_path / "runs.duckdb"
     with running_server(ServerConfig(latency=0.01)) as server:
         kill_after(
-            150, server, spreadlab(*run_args(server.base_url, db, 5, "--max-concurrency", "4"))
+            150, server, spreadlab(*run_args(server.base_url, db, "--max-concurrency", "4", seed=5))
         )
 
         listed = CliRunner().invoke(cli, ["runs", "--db", str(db)])

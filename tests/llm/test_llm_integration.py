@@ -154,29 +154,15 @@ def finish(process: subprocess.Popen) -> tuple[int, str, str]:
     return process.returncode, out, err
 
 
-def run_args(url: str, db: Path, seed: int = 3, *extra: str) -> list[str]:
+def run_args(url: str, db: Path, *extra: str, **settings: object) -> list[str]:
+    """``spreadlab run`` of sim-1 at ``url`` into ``db``: 200 agents, k = 6, 10 rounds, q = 0.05,
+    10 seeds, seed 3, unless ``settings`` say otherwise (None leaves a flag to its default)."""
+    chosen = {"n": 200, "k": 6, "rounds": 10, "q": 0.05, "n0": 10, "seed": 3} | settings
+    flags = [[f"--{name}", str(value)] for name, value in chosen.items() if value is not None]
     return [
-        "run",
-        "--backend",
-        "llm",
-        "--base-url",
-        url,
-        "--model",
-        "sim-1",
-        "--n",
-        "200",
-        "--k",
-        "6",
-        "--rounds",
-        "10",
-        "--q",
-        "0.05",
-        "--n0",
-        "10",
-        "--seed",
-        str(seed),
-        "--db",
-        str(db),
+        *("run", "--backend", "llm", "--base-url", url, "--model", "sim-1"),
+        *(word for flag in flags for word in flag),
+        *("--db", str(db)),
         *extra,
     ]
 
@@ -206,9 +192,7 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_replay(tmp_path):
         latency=0.01, faults={"429": 0.05, "bad_content": 0.05}, retry_after="0.01", seed=2
     )
     with running_server(config) as server:
-        kill_after(
-            200, server, spreadlab(*run_args(server.base_url, db, 3, "--max-concurrency", "4"))
-        )
+        kill_after(200, server, spreadlab(*run_args(server.base_url, db, "--max-concurrency", "4")))
 
         ((run_id, status, done),) = read_db(db, "SELECT run_id, status, rounds_done FROM runs")
         assert status == "running" and 1 <= done < 11, "killed mid-run, some rounds stored"
@@ -219,7 +203,7 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_replay(tmp_path):
         assert read_db(db, "SELECT status FROM runs WHERE run_id = ?", [run_id]) == [("complete",)]
 
         before = server.requests
-        code, out, err = finish(spreadlab(*run_args(server.base_url, db, 3)))
+        code, out, err = finish(spreadlab(*run_args(server.base_url, db)))
         assert code == 0, err
         assert server.requests == before, "the uninterrupted re-run replays from the cache"
         assert "0 calls to the endpoint" in err
@@ -250,7 +234,7 @@ def test_the_api_key_is_nowhere_at_rest_or_in_output(tmp_path):
     )
     outputs = []
     with running_server(config) as server:
-        args = run_args(server.base_url, db, 5, "--max-concurrency", "8")
+        args = run_args(server.base_url, db, "--max-concurrency", "8", seed=5)
         args[args.index("--n") + 1] = "60"
         code, out, err = finish(spreadlab(*args, env={"OPENAI_API_KEY": KEY}))
         outputs += [out, err]
@@ -266,7 +250,7 @@ def test_the_api_key_is_nowhere_at_rest_or_in_output(tmp_path):
             assert exported.exit_code == 0, exported.stderr
 
         code, out, err = finish(
-            spreadlab(*run_args(server.base_url, db, 6), env={"OPENAI_API_KEY": wrong})
+            spreadlab(*run_args(server.base_url, db, seed=6), env={"OPENAI_API_KEY": wrong})
         )
         outputs += [out, err]
         assert code == 2 and "OPENAI_API_KEY" in err and "--api-key" in err
@@ -312,24 +296,8 @@ def test_bad_settings_fail_before_any_run_row(llm_server, tmp_path, flags, env, 
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     db = tmp_path / "runs.duckdb"
-    args = [
-        "run",
-        "--backend",
-        "llm",
-        "--model",
-        "sim-1",
-        "--base-url",
-        llm_server.base_url,
-        "--n",
-        "20",
-        "--k",
-        "4",
-        "--rounds",
-        "2",
-        "--db",
-        str(db),
-        *flags,
-    ]
+    small = {"n": 20, "k": 4, "rounds": 2, "q": None, "n0": None, "seed": None}
+    args = run_args(llm_server.base_url, db, *flags, **small)
     result = CliRunner().invoke(cli, args, env=env)
     assert result.exit_code != 0 and result.exception is not None
     line = error_line(result.exception)
@@ -344,27 +312,9 @@ def test_bad_settings_fail_before_any_run_row(llm_server, tmp_path, flags, env, 
 def test_a_spent_budget_stops_the_cli_run_and_resume_finishes_it(llm_server, tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     db = tmp_path / "runs.duckdb"
-    args = [
-        "run",
-        "--backend",
-        "llm",
-        "--model",
-        "sim-1",
-        "--base-url",
-        llm_server.base_url,
-        "--n",
-        "60",
-        "--k",
-        "4",
-        "--rounds",
-        "5",
-        "--q",
-        "0.1",
-        "--db",
-        str(db),
-        "--max-calls",
-        "25",
-    ]
+    args = run_args(
+        llm_server.base_url, db, "--max-calls", "25", n=60, k=4, rounds=5, q=0.1, n0=None, seed=None
+    )
     result = CliRunner().invoke(cli, args)
     assert getattr(result.exception, "setting", None) == "max_calls"
     assert "spreadlab resume" in result.stderr and "25 calls to the endpoint" in result.stderr
