@@ -51,6 +51,7 @@ FIELDS = {
     "new_id": "the 'Another run id' field",
     "events": "the Events field",
     "repeats": "the Repeats field",
+    "db": "SPREADLAB_DB, or the database given to 'spreadlab dashboard', when you start it",
 }
 
 

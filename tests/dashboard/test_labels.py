@@ -47,6 +47,11 @@ ROW = {
             StoreError("run x already exists", setting="new_id"),
             "run x already exists (use the 'Another run id' field)",
         ),
+        (  # the dashboard has no field for its database: it is chosen when it starts
+            StoreError("cannot open database d: folder f does not exist", setting="db"),
+            "cannot open database d: folder f does not exist (use SPREADLAB_DB, or the database "
+            "given to 'spreadlab dashboard', when you start it)",
+        ),
     ],
 )
 def test_dashboard_messages_name_fields_not_flags(error, shown):
