@@ -174,26 +174,30 @@ with new_tab:
         if scenario is None:
             ui.show_error(problem)
             st.stop()
-        bar = st.progress(0.0, text="Starting...")
-        cancel = st.empty()
-        cancel.button("Cancel run", help="Stops after the current round; finished replicates stay.")
         total = scenario.replicates * (scenario.rounds + 1)
-
-        def report(p: Progress) -> None:
-            done = p.replicate * (p.rounds_max + 1) + p.round + 1
-            bar.progress(
-                min(done / total, 1.0),
-                text=f"Replicate {p.replicate + 1}/{p.replicates}, round {p.round}: "
-                f"{p.informed:,} of {p.n_agents:,} informed",
-            )
-
         scenario_id = new_scenario_id()
-        # Any click (Cancel included) makes Streamlit stop this script at the next progress
-        # update; the runner then marks the run in flight 'interrupted'. The flag tells the
-        # next script run that this happened.
-        st.session_state["run_in_flight"] = True
+        # Finished replicates stay if a click stops the run; the one in flight is marked
+        # 'interrupted' by the runner.
         try:
-            with ui.open_store(release_when_idle=backend == "llm") as store, ExitStack() as stack:
+            with (
+                ui.cancellable(
+                    "run_in_flight",
+                    "Cancel run",
+                    "Stops after the current round; finished replicates stay.",
+                    "Starting...",
+                ) as bar,
+                ui.open_store(release_when_idle=backend == "llm") as store,
+                ExitStack() as stack,
+            ):
+
+                def report(p: Progress) -> None:
+                    done = p.replicate * (p.rounds_max + 1) + p.round + 1
+                    bar.progress(
+                        min(done / total, 1.0),
+                        text=f"Replicate {p.replicate + 1}/{p.replicates}, round {p.round}: "
+                        f"{p.informed:,} of {p.n_agents:,} informed",
+                    )
+
                 policy = (
                     StochasticPolicy()
                     if backend == "stochastic"
@@ -203,12 +207,8 @@ with new_tab:
                     store, scenario, policy, scenario_id=scenario_id, on_progress=report
                 )
         except SpreadLabError as exc:
-            st.session_state["run_in_flight"] = False
-            cancel.empty()
             ui.show_error(exc)
             st.stop()
-        st.session_state["run_in_flight"] = False
-        cancel.empty()
         bar.progress(1.0, text="Done")
         st.session_state["run_id"] = run_ids[0]
         st.session_state["scenario_id"] = scenario_id
@@ -218,8 +218,7 @@ with new_tab:
         if backend == "llm":  # invalid and refused decisions, calls, cache, tokens
             st.caption(labels.md_escape(usage_report(policy, policy.config.model)))
         st.page_link("pages/2_Spread.py", label="Watch the spread", icon=":material/hub:")
-    elif st.session_state.get("run_in_flight"):
-        st.session_state["run_in_flight"] = False
+    elif ui.was_cancelled("run_in_flight"):
         st.warning(
             "The run was cancelled. Finished replicates are stored; the one in progress is marked "
             "'interrupted': resume or delete it under Stored runs."

@@ -81,21 +81,28 @@ with new_tab:
     if start and design is None:
         ui.show_error(problem)
     elif start and design is not None:
-        bar = st.progress(0.0, text="Checking the endpoint...")
-        cancel = st.empty()
-        cancel.button("Cancel calibration", help="Stops after the current batch of answers.")
-
-        def report(done: int, total: int) -> None:
-            bar.progress(done / total, text=f"{done} of {total} batches (one event, one repeat)")
-
-        def persona_report(done: int, total: int) -> None:
-            bar.progress(done / total, text=f"Persona check: {done} of {total} batches of personas")
-
-        # A click (Cancel included) stops this script at the next progress update; the answers
-        # so far stay in the replay cache. The flag tells the next script run that this happened.
-        st.session_state["calibration_in_flight"] = True
+        # The answers so far stay in the replay cache when a click stops the calibration.
         try:
-            with ui.open_store(release_when_idle=True) as store:
+            with (
+                ui.cancellable(
+                    "calibration_in_flight",
+                    "Cancel calibration",
+                    "Stops after the current batch of answers.",
+                    "Checking the endpoint...",
+                ) as bar,
+                ui.open_store(release_when_idle=True) as store,
+            ):
+
+                def report(done: int, total: int) -> None:
+                    bar.progress(
+                        done / total, text=f"{done} of {total} batches (one event, one repeat)"
+                    )
+
+                def persona_report(done: int, total: int) -> None:
+                    bar.progress(
+                        done / total, text=f"Persona check: {done} of {total} batches of personas"
+                    )
+
                 done = calib.run_calibration(
                     store,
                     settings,
@@ -122,10 +129,7 @@ with new_tab:
             if done.persona:
                 st.caption(labels.md_escape(f"Persona check: {done.persona}."))
             st.caption(labels.md_escape(done.usage))
-        st.session_state["calibration_in_flight"] = False
-        cancel.empty()
-    elif st.session_state.get("calibration_in_flight"):
-        st.session_state["calibration_in_flight"] = False
+    elif ui.was_cancelled("calibration_in_flight"):
         st.warning(
             "The calibration was cancelled. Nothing was stored; the answers so far are in the "
             "replay cache, so starting it again asks only the rest."
@@ -298,21 +302,25 @@ with results_tab:
                 )
             )
     if scenario is not None and st.button("Validate with the LLM"):
-        check_bar = st.progress(0.0, text="Checking the endpoint...")
-        stop = st.empty()
-        stop.button("Cancel validation", help="Stops after the current round of the LLM.")
-
-        def checked(done: int, total: int) -> None:
-            check_bar.progress(
-                min(done / total, 1.0),
-                text=f"{done} of at most {total} LLM rounds (replicates × rounds); then the "
-                "surrogate's 200 runs",
-            )
-
-        # As for the calibration: a click stops this script at the next progress update.
-        st.session_state["validation_in_flight"] = True
+        # The LLM's answers so far stay in the replay cache when a click stops the check.
         try:
-            with ui.open_store(release_when_idle=True) as store:
+            with (
+                ui.cancellable(
+                    "validation_in_flight",
+                    "Cancel validation",
+                    "Stops after the current round of the LLM.",
+                    "Checking the endpoint...",
+                ) as check_bar,
+                ui.open_store(release_when_idle=True) as store,
+            ):
+
+                def checked(done: int, total: int) -> None:
+                    check_bar.progress(
+                        min(done / total, 1.0),
+                        text=f"{done} of at most {total} LLM rounds (replicates × rounds); "
+                        "then the surrogate's 200 runs",
+                    )
+
                 check = calib.validate(store, validate_settings, shown, scenario, checked)
         except SpreadLabError as exc:
             ui.show_error(exc)
@@ -321,10 +329,7 @@ with results_tab:
             verdict = labels.md_escape(check.verdict()[0].upper() + check.verdict()[1:] + ".")
             (st.success if check.reproduces else st.warning)(verdict)
             st.plotly_chart(cf.validation_figure(check), width="stretch")
-        st.session_state["validation_in_flight"] = False
-        stop.empty()
-    elif st.session_state.get("validation_in_flight"):
-        st.session_state["validation_in_flight"] = False
+    elif ui.was_cancelled("validation_in_flight"):
         st.warning(
             "The validation was cancelled. The LLM's answers so far are in the replay cache, so "
             "validating again asks only the rest."

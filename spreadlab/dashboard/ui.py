@@ -118,6 +118,32 @@ def warm_up() -> threading.Thread:
     return launch.in_background(lambda: launch.import_all(launch.PAGE_MODULES))
 
 
+@contextmanager
+def cancellable(key: str, cancel: str, cancel_help: str, text: str) -> Iterator[Any]:
+    """A progress bar (yielded, showing ``text``) and a ``cancel`` button for a long action.
+
+    Any click, Cancel included, makes Streamlit stop this script at the next progress update;
+    the session flag ``key`` then tells the next script run (:func:`was_cancelled`). An action
+    that finishes, or fails with a :class:`SpreadLabError`, clears it and removes the button."""
+    bar = st.progress(0.0, text=text)
+    button = st.empty()
+    button.button(cancel, help=cancel_help)
+    st.session_state[key] = True
+    try:
+        yield bar
+    except SpreadLabError:
+        st.session_state[key] = False
+        button.empty()
+        raise
+    st.session_state[key] = False
+    button.empty()
+
+
+def was_cancelled(key: str) -> bool:
+    """Whether the action flagged ``key`` by :func:`cancellable` was stopped by a click (once)."""
+    return bool(st.session_state.pop(key, False))
+
+
 def database_path() -> str:
     """Path of the dashboard's DuckDB file (see :func:`.actions.database_path`)."""
     return _database_path()
